@@ -1,0 +1,46 @@
+"""The public Python API; the CLI is a thin layer over it, so notebooks get the same runs.
+
+    from roomsim import api
+    scenario = api.load_scenario("experiments/meeting-8.yaml")
+    report = api.compare(scenario)
+    rows = api.result_rows(report)        # -> pandas.DataFrame(rows)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from importlib.metadata import PackageNotFoundError, version
+
+from roomsim.results import Report, RunResult, participant_rows, server_rows
+from roomsim.runner import simulate
+from roomsim.scenario import TOPOLOGIES, Scenario, load_scenario, scenario_from_dict
+
+try:
+    ROOMSIM_VERSION = version("roomsim")
+except PackageNotFoundError:  # running from a source tree without an install
+    ROOMSIM_VERSION = "0+unknown"
+
+
+def run(scenario: Scenario, topology: str | None = None, *, seed: int | None = None,
+        duration_s: float | None = None) -> Report:
+    """Run one topology (default: the scenario's own) and return a one-run Report."""
+    return compare(scenario, [topology or scenario.topology.kind], seed=seed, duration_s=duration_s)
+
+
+def compare(scenario: Scenario, topologies: Iterable[str] = TOPOLOGIES, *, seed: int | None = None,
+            duration_s: float | None = None) -> Report:
+    """Run the same workload through each topology."""
+    seed = scenario.seed if seed is None else seed
+    duration = scenario.duration_s if duration_s is None else duration_s
+    runs: list[RunResult] = [simulate(scenario, name, seed, duration) for name in topologies]
+    return Report(roomsim_version=ROOMSIM_VERSION, scenario=scenario.name, seed=seed,
+                  duration_s=duration, runs=runs)
+
+
+def result_rows(report: Report) -> list[dict[str, object]]:
+    """Flat rows, one per participant per run (scenario, seed and topology columns)."""
+    return participant_rows(report)
+
+
+__all__ = ["ROOMSIM_VERSION", "Report", "compare", "load_scenario", "result_rows", "run",
+           "scenario_from_dict", "server_rows"]

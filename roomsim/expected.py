@@ -1,0 +1,108 @@
+"""Closed-form figures: what each topology should cost when nothing is congested.
+
+These are computed from the workload alone — bitrates, frame rates, packetization and the
+cost profile — never from the engine's counters, so a simulated figure and its closed
+form check each other:
+
+    stream wire rate = fps x (frame payload + ceil(payload / MTU) x per-packet headers) x 8
+    mesh   uplink(p) = sum over p's streams x (receivers of p);  downlink(r) = sum of others'
+    sfu    uplink(p) = all of p's layers;  node egress = sum over receivers of received layers
+    mcu    uplink(p) = p's top layers;  downlink(r) = one mixed audio + one composite stream
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from roomsim.codecs import get_codec
+from roomsim.scenario import VoiceActivity
+from roomsim.sim.metrics import NS
+from roomsim.world import World
+
+
+@dataclass(frozen=True)
+class StreamRate:
+    """Mean wire figures of one stream."""
+
+    bps: float  # on the wire, headers included
+    payload_bps: float
+    pps: float
+    fps: float  # frames per second actually sent
+
+
+def stream_rate(world: World, s: int) -> StreamRate:
+    """Closed-form mean rates of stream s, DTX and voice activity included."""
+    st = world.streams
+    fps = NS / st.period_ns[s]
+    payload = st.frame_bytes[s]
+    header = int(st.header_bytes[s])
+    packets = max(1, math.ceil(payload / int(st.mtu_payload[s])))
+    full = StreamRate(fps * (payload + packets * header) * 8, fps * payload * 8, fps * packets, fps)
+    spec = st.specs[s]
+    if not spec.dtx or spec.pub < 0:
+        return full
+    talk = speech_share(world.participants[spec.pub].group.voice)
+    codec = get_codec(spec.codec)
+    every = max(1, round(codec.dtx_interval_ms * 1e6 / st.period_ns[s]))
+    silent_fps = fps / every
+    silent = StreamRate(silent_fps * (codec.dtx_frame_bytes + header) * 8,
+                        silent_fps * codec.dtx_frame_bytes * 8, silent_fps, silent_fps)
+    return StreamRate(*(talk * a + (1 - talk) * b for a, b in zip(
+        (full.bps, full.payload_bps, full.pps, full.fps),
+        (silent.bps, silent.payload_bps, silent.pps, silent.fps), strict=True)))
+
+
+def speech_share(voice: VoiceActivity) -> float:
+    """Long-run share of time a participant speaks."""
+    if voice.model == "continuous":
+        return 1.0
+    return voice.talk_mean_s / (voice.talk_mean_s + voice.pause_mean_s)
+
+
+def closed_form(world: World, *, uplink: list[tuple[int, int]], receive: list[tuple[int, int]],
+                encode: list[tuple[int, int]], server_cpu_cores: dict[str, float],
+                node_of_room: list[str] | None) -> dict[str, Any]:
+    """Expected figures for a plan.
+
+    uplink:  (stream, copies) each publisher puts on its uplink
+    receive: (stream, receiver) pairs reaching receivers' downlinks
+    encode:  (stream, encoder runs) each publisher performs per frame
+    server_cpu_cores: node id -> expected busy cores (the topology's own cost formula)
+    node_of_room: node id of each room, or None when no server carries media (mesh)
+    """
+    n = len(world.participants)
+    rates = [stream_rate(world, s) for s in range(len(world.streams))]
+    up = np.zeros((n, 3))
+    down = np.zeros((n, 3))
+    cpu = np.zeros(n)
+    pub_of = world.streams.pub
+    for s, copies in uplink:
+        up[pub_of[s]] += copies * np.array([rates[s].bps, rates[s].payload_bps, rates[s].pps])
+    for s, sub in receive:
+        down[sub] += np.array([rates[s].bps, rates[s].payload_bps, rates[s].pps])
+        cpu[sub] += rates[s].fps * world.decode_ns(world.streams.specs[s]) / NS / world.speed[sub]
+    for s, runs in encode:
+        pub = pub_of[s]
+        cpu[pub] += runs * rates[s].fps * world.encode_ns(world.streams.specs[s]) / NS / world.speed[pub]
+    participants = {
+        p.id: {"uplink_kbps": up[i, 0] / 1e3, "uplink_payload_kbps": up[i, 1] / 1e3,
+               "uplink_pps": up[i, 2], "downlink_kbps": down[i, 0] / 1e3,
+               "downlink_payload_kbps": down[i, 1] / 1e3, "downlink_pps": down[i, 2],
+               "client_cpu_cores": cpu[i]}
+        for i, p in enumerate(world.participants)}
+    servers: dict[str, dict[str, float]] = {}
+    if node_of_room is not None:
+        for node in dict.fromkeys(node_of_room):
+            members = [i for i, p in enumerate(world.participants) if node_of_room[p.room] == node]
+            servers[node] = {
+                "ingress_mbps": up[members, 0].sum() / 1e6, "egress_mbps": down[members, 0].sum() / 1e6,
+                "ingress_pps": up[members, 2].sum(), "egress_pps": down[members, 2].sum(),
+                "cpu_cores": server_cpu_cores.get(node, 0.0)}
+    return {"participants": participants, "servers": servers,
+            "totals": {"uplink_mbps": up[:, 0].sum() / 1e6, "downlink_mbps": down[:, 0].sum() / 1e6,
+                       "client_cpu_cores": cpu.sum(),
+                       "server_cpu_cores": sum(server_cpu_cores.values())}}

@@ -1,0 +1,185 @@
+"""Result models (the JSON contract of DESIGN.md) and their writers.
+
+Units at this edge only: kbps/Mbps on the wire (headers included), `*_payload_*` codec
+bytes only, latency in ms (capture to decoded at the receiver), CPU in cores.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Percentiles(_Result):
+    """Latency percentiles in ms (None when nothing was received)."""
+
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    samples: int
+
+
+class ParticipantResult(_Result):
+    """What one participant sent, received, spent and experienced."""
+
+    id: str
+    room: str
+    device: str
+    uplink_kbps: float
+    downlink_kbps: float
+    uplink_payload_kbps: float
+    downlink_payload_kbps: float
+    uplink_pps: float
+    downlink_pps: float
+    uplink_capacity_kbps: float
+    downlink_capacity_kbps: float
+    client_cpu_cores: float
+    client_cpu_budget_cores: float
+    latency_ms: Percentiles
+    audio_latency_ms: Percentiles
+    video_latency_ms: Percentiles
+    loss_pct: float
+    frame_loss_pct: float
+    uplink_loss_pct: float
+    frames_decoded: int
+    frames_dropped_cpu: int
+    expected_uplink_kbps: float
+    expected_downlink_kbps: float
+    expected_client_cpu_cores: float
+
+
+class ServerResult(_Result):
+    """One media server node."""
+
+    id: str
+    region: str
+    cores: float
+    ingress_mbps: float
+    egress_mbps: float
+    ingress_pps: float
+    egress_pps: float
+    cpu_cores: float
+    cpu_util_pct: float
+    cpu_dropped_jobs: int
+    nic_dropped_packets: int
+
+
+class LinkResult(_Result):
+    """Counters of one link over the whole run: sent = delivered + dropped."""
+
+    name: str
+    sent_packets: int
+    delivered_packets: int
+    dropped_queue: int
+    dropped_loss: int
+    sent_bytes: int
+
+
+class Totals(_Result):
+    """Room-wide sums."""
+
+    participants: int
+    uplink_mbps: float
+    downlink_mbps: float
+    server_ingress_mbps: float
+    server_egress_mbps: float
+    server_cpu_cores: float
+    client_cpu_cores: float
+    packets_sent: int
+    packets_delivered: int
+    packets_dropped: int
+    latency_ms: Percentiles
+    loss_pct: float
+
+
+class RunResult(_Result):
+    """One topology run on one scenario."""
+
+    topology: str
+    measured_s: float
+    simulated_s: float
+    participants: list[ParticipantResult]
+    servers: list[ServerResult]
+    links: list[LinkResult]
+    totals: Totals
+    expected: dict[str, Any]
+    series: dict[str, Any]
+
+
+class Report(_Result):
+    """The document `--json` prints: one or more runs of one scenario."""
+
+    roomsim_version: str
+    scenario: str
+    seed: int
+    duration_s: float
+    runs: list[RunResult]
+
+
+def participant_rows(report: Report) -> list[dict[str, Any]]:
+    """Flat rows, one per participant per run, ready for a DataFrame or CSV."""
+    rows = []
+    for run in report.runs:
+        for p in run.participants:
+            row: dict[str, Any] = {"scenario": report.scenario, "seed": report.seed,
+                                   "topology": run.topology}
+            for key, value in p.model_dump().items():
+                if isinstance(value, dict):
+                    row.update({f"{key}_{k}": v for k, v in value.items() if k != "samples"})
+                else:
+                    row[key] = value
+            rows.append(row)
+    return rows
+
+
+def server_rows(report: Report) -> list[dict[str, Any]]:
+    """Flat rows, one per server per run."""
+    return [{"scenario": report.scenario, "seed": report.seed, "topology": run.topology,
+             **s.model_dump()} for run in report.runs for s in run.servers]
+
+
+def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    """CSV text of flat rows (columns in first-seen order)."""
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file so that a reader (or a crash) never sees it half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(report: Report, out_dir: Path) -> list[Path]:
+    """Write report.json, participants.csv and servers.csv into out_dir."""
+    files = {
+        out_dir / "report.json": report.model_dump_json(indent=2) + "\n",
+        out_dir / "participants.csv": rows_to_csv(participant_rows(report)),
+        out_dir / "servers.csv": rows_to_csv(server_rows(report)),
+    }
+    for path, text in files.items():
+        write_atomic(path, text)
+    return list(files)

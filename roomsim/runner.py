@@ -1,0 +1,165 @@
+"""Build a World, run a topology through the tick loop, and read the counters out."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from roomsim.errors import ScenarioError
+from roomsim.scenario import Scenario
+from roomsim.sim.engine import run_ticks
+from roomsim.sim.metrics import NS, percentile_ms
+from roomsim.topologies import TOPOLOGY_CLASSES
+from roomsim.topologies.base import Topology
+from roomsim.world import AUDIO, VIDEO, World
+from roomsim.results import (
+    LinkResult,
+    ParticipantResult,
+    Percentiles,
+    RunResult,
+    ServerResult,
+    Totals,
+)
+
+
+def simulate(scenario: Scenario, topology: str, seed: int, duration_s: float) -> RunResult:
+    """Run one topology on a scenario and return its results."""
+    if topology not in TOPOLOGY_CLASSES:
+        raise ScenarioError(f"unknown topology {topology!r}; choose from {', '.join(TOPOLOGY_CLASSES)}",
+                            field="topology")
+    world = World(scenario, seed, duration_s)
+    model = TOPOLOGY_CLASSES[topology](world)
+    world.freeze()
+    model.start()
+    world.start_processes()
+    end_ns = run_ticks(world.env, world.tick_ns, world.end_capture_ns, world.horizon_ns,
+                       model.step, model.in_flight)
+    return collect(world, model, end_ns)
+
+
+def _percentiles(histogram: np.ndarray) -> Percentiles:
+    return Percentiles(p50=_round(percentile_ms(histogram, 50)), p95=_round(percentile_ms(histogram, 95)),
+                       p99=_round(percentile_ms(histogram, 99)), samples=int(histogram.sum()))
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _pct(part: float, whole: float) -> float:
+    return round(100.0 * part / whole, 4) if whole > 0 else 0.0
+
+
+def collect(world: World, model: Topology, end_ns: int) -> RunResult:
+    """Turn counters into the result model (rates over the measurement interval)."""
+    seconds = (world.end_capture_ns - world.warmup_ns) / NS
+    links = world.links.counters
+    cpus = world.cpus.counters
+    expected = model.expected()
+
+    def rate(name: str, index: int, scale: float) -> float:
+        return float(links.get("measured", name)[index]) * scale / seconds
+
+    participants = []
+    for i, p in enumerate(world.participants):
+        up, down = int(world.uplink[i]), int(world.downlink[i])
+        hist = world.latency.counts[i]
+        busy = cpus.get("measured", "busy_ns")
+        cpu = float(busy[world.encoder[i]] + busy[world.decoder[i]]) / NS / seconds
+        sent_up = links.get("total", "packets")[up]
+        lost_up = links.get("total", "dropped_queue")[up] + links.get("total", "dropped_loss")[up]
+        want = expected["participants"][p.id]
+        participants.append(ParticipantResult(
+            id=p.id, room=world.scenario.rooms[p.room].id, device=p.group.device,
+            uplink_kbps=round(rate("bytes", up, 8e-3), 3),
+            downlink_kbps=round(rate("bytes", down, 8e-3), 3),
+            uplink_payload_kbps=round(rate("payload_bytes", up, 8e-3), 3),
+            downlink_payload_kbps=round(rate("payload_bytes", down, 8e-3), 3),
+            uplink_pps=round(rate("packets", up, 1.0), 3),
+            downlink_pps=round(rate("packets", down, 1.0), 3),
+            uplink_capacity_kbps=world.networks[i].uplink_kbps,
+            downlink_capacity_kbps=world.networks[i].downlink_kbps,
+            client_cpu_cores=round(cpu, 5), client_cpu_budget_cores=p.budget_cores,
+            latency_ms=_percentiles(hist.sum(axis=0)),
+            audio_latency_ms=_percentiles(hist[AUDIO]), video_latency_ms=_percentiles(hist[VIDEO]),
+            loss_pct=_pct(world.expected_packets[i] - world.received_packets[i], world.expected_packets[i]),
+            frame_loss_pct=_pct(world.expected_frames[i] - world.frames_decoded[i],
+                                world.expected_frames[i]),
+            uplink_loss_pct=_pct(lost_up, sent_up),
+            frames_decoded=int(world.frames_decoded[i]),
+            frames_dropped_cpu=int(world.frames_dropped_cpu[i]),
+            expected_uplink_kbps=round(want["uplink_kbps"], 3),
+            expected_downlink_kbps=round(want["downlink_kbps"], 3),
+            expected_client_cpu_cores=round(want["client_cpu_cores"], 5)))
+    servers = _servers(world, model, seconds)
+    link_results = [LinkResult(
+        name=name, sent_packets=int(links.get("total", "packets")[j]),
+        delivered_packets=int(links.get("total", "delivered")[j]),
+        dropped_queue=int(links.get("total", "dropped_queue")[j]),
+        dropped_loss=int(links.get("total", "dropped_loss")[j]),
+        sent_bytes=int(links.get("total", "bytes")[j])) for j, name in enumerate(world.links.names)]
+    sent = sum(x.sent_packets for x in link_results)
+    delivered = sum(x.delivered_packets for x in link_results)
+    totals = Totals(
+        participants=len(participants),
+        uplink_mbps=round(sum(p.uplink_kbps for p in participants) / 1e3, 4),
+        downlink_mbps=round(sum(p.downlink_kbps for p in participants) / 1e3, 4),
+        server_ingress_mbps=round(sum(s.ingress_mbps for s in servers), 4),
+        server_egress_mbps=round(sum(s.egress_mbps for s in servers), 4),
+        server_cpu_cores=round(sum(s.cpu_cores for s in servers), 5),
+        client_cpu_cores=round(sum(p.client_cpu_cores for p in participants), 5),
+        packets_sent=sent, packets_delivered=delivered, packets_dropped=sent - delivered,
+        latency_ms=_percentiles(world.latency.counts.sum(axis=(0, 1))),
+        loss_pct=_pct(int(world.expected_packets.sum() - world.received_packets.sum()),
+                      int(world.expected_packets.sum())))
+    return RunResult(topology=model.name, measured_s=seconds, simulated_s=end_ns / NS,
+                     participants=participants, servers=servers, links=link_results, totals=totals,
+                     expected=_rounded(expected), series=_series(world, model))
+
+
+def _servers(world: World, model: Topology, seconds: float) -> list[ServerResult]:
+    servers = getattr(model, "servers", None)
+    if servers is None:
+        return []
+    links, cpus = world.links.counters, world.cpus.counters
+    out = []
+    for k, node in enumerate(servers.nodes):
+        nic_in, nic_out, cpu = int(servers.nic_in[k]), int(servers.nic_out[k]), int(servers.cpu[k])
+        cores = float(cpus.get("measured", "busy_ns")[cpu]) / NS / seconds
+        out.append(ServerResult(
+            id=node.id, region=node.region, cores=node.cores,
+            ingress_mbps=round(float(links.get("measured", "bytes")[nic_in]) * 8e-6 / seconds, 4),
+            egress_mbps=round(float(links.get("measured", "bytes")[nic_out]) * 8e-6 / seconds, 4),
+            ingress_pps=round(float(links.get("measured", "packets")[nic_in]) / seconds, 3),
+            egress_pps=round(float(links.get("measured", "packets")[nic_out]) / seconds, 3),
+            cpu_cores=round(cores, 5), cpu_util_pct=round(100 * cores / node.cores, 3),
+            cpu_dropped_jobs=int(cpus.get("total", "dropped")[cpu]),
+            nic_dropped_packets=int(links.get("total", "dropped_queue")[nic_in]
+                                    + links.get("total", "dropped_queue")[nic_out])))
+    return out
+
+
+def _series(world: World, model: Topology) -> dict[str, object]:
+    """Per-window server egress and CPU, for bandwidth-over-time charts."""
+    width = world.windows.width_ns / NS
+    used = int(np.ceil(world.horizon_ns / world.windows.width_ns))
+    out: dict[str, object] = {"window_s": width, "server_egress_mbps": {}, "server_cpu_cores": {}}
+    servers = getattr(model, "servers", None)
+    if servers is not None:
+        egress = world.links.counters.get("series", "bytes")
+        busy = world.cpus.counters.get("series", "busy_ns")
+        for k, node in enumerate(servers.nodes):
+            out["server_egress_mbps"][node.id] = [  # type: ignore[index]
+                round(float(x) * 8e-6 / width, 4) for x in egress[servers.nic_out[k], :used]]
+            out["server_cpu_cores"][node.id] = [  # type: ignore[index]
+                round(float(x) / NS / width, 5) for x in busy[servers.cpu[k], :used]]
+    return out
+
+
+def _rounded(value: object) -> object:
+    if isinstance(value, float):
+        return round(value, 5)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, np.floating):
+        return round(float(value), 5)
+    return value

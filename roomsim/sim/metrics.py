@@ -1,0 +1,93 @@
+"""Streaming counters: fixed-size windows and log-binned histograms, never per-packet lists.
+
+Memory is set by the number of links, participants and windows, not by how many packets
+flow, so a run's footprint stays flat as its duration grows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+NS = 1_000_000_000
+
+#: Latency histogram: 40 log-spaced bins a decade from 0.1 ms to 100 s (bin width ~5.9 %).
+LATENCY_BINS_PER_DECADE = 40
+LATENCY_MIN_MS = 0.1
+LATENCY_DECADES = 6
+LATENCY_BINS = LATENCY_BINS_PER_DECADE * LATENCY_DECADES + 2  # + underflow, overflow
+
+
+def latency_bin(latency_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Histogram bin of each latency (0 = underflow, last = overflow)."""
+    ms = np.maximum(latency_ns, 1) / 1e6
+    position = np.floor(np.log10(ms / LATENCY_MIN_MS) * LATENCY_BINS_PER_DECADE).astype(np.int64)
+    return np.clip(position + 1, 0, LATENCY_BINS - 1)
+
+
+def bin_edges_ms() -> npt.NDArray[np.float64]:
+    """Lower edge of every regular bin (index 1..LATENCY_BINS-2), in ms."""
+    k = np.arange(LATENCY_BINS_PER_DECADE * LATENCY_DECADES + 1)
+    return LATENCY_MIN_MS * 10.0 ** (k / LATENCY_BINS_PER_DECADE)
+
+
+def percentile_ms(histogram: npt.NDArray[np.int64], q: float) -> float | None:
+    """The q-th percentile (0-100) of a latency histogram, log-interpolated in its bin."""
+    total = int(histogram.sum())
+    if total == 0:
+        return None
+    cumulative = np.cumsum(histogram)
+    target = q / 100.0 * total
+    index = int(np.searchsorted(cumulative, target, side="left"))
+    edges = bin_edges_ms()
+    if index == 0:
+        return float(edges[0])
+    if index >= LATENCY_BINS - 1:
+        return float(edges[-1])
+    before = cumulative[index - 1] if index > 0 else 0
+    inside = histogram[index]
+    fraction = (target - before) / inside if inside else 0.0
+    low, high = edges[index - 1], edges[index]
+    return float(low * (high / low) ** fraction)
+
+
+class LatencyHistograms:
+    """One latency histogram per (owner, media kind); owners are participants or pairs."""
+
+    def __init__(self, owners: int, kinds: int = 2) -> None:
+        self.kinds = kinds
+        self.counts = np.zeros((owners, kinds, LATENCY_BINS), dtype=np.int64)
+
+    def add(self, owner: npt.NDArray[np.integer], kind: npt.NDArray[np.integer],
+            latency_ns: npt.NDArray[np.int64]) -> None:
+        """Count one sample per element."""
+        if len(latency_ns) == 0:
+            return
+        flat = (owner.astype(np.int64) * self.kinds + kind) * LATENCY_BINS + latency_bin(latency_ns)
+        np.add.at(self.counts.reshape(-1), flat, 1)
+
+
+class Windows:
+    """Time windows for rate counters: one column per window of `width_ns`.
+
+    The width is at least one second and grows for long runs so that at most
+    `max_windows` columns exist: bounded memory for any duration.
+    """
+
+    def __init__(self, horizon_ns: int, tick_ns: int, max_windows: int = 720) -> None:
+        width = max(NS, math.ceil(horizon_ns / max_windows / NS) * NS)
+        width = math.ceil(width / tick_ns) * tick_ns  # a tick never straddles two windows
+        self.width_ns = width
+        self.count = math.ceil(horizon_ns / width) + 1
+
+    def index(self, t_ns: int) -> int:
+        """Window holding time t."""
+        return min(t_ns // self.width_ns, self.count - 1)
+
+    def span(self, start_ns: int, end_ns: int) -> tuple[int, int]:
+        """First and one-past-last window fully inside [start, end)."""
+        first = -(-start_ns // self.width_ns)
+        last = end_ns // self.width_ns
+        return first, max(first, last)

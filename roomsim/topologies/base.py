@@ -1,0 +1,282 @@
+"""What every topology shares: capture, client encode and packetization, link stages,
+frame-damage tracking, delivery with client decode, and the subscription table.
+
+A topology answers one question for the engine: this frame of this track was captured
+now — which links does it cross, in what order, and what CPU work does it cost? Each
+topology wires the shared pieces below into its own stages.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from roomsim.sim.packets import PACKET, Packets, empty_packets, packet_counts, split_payloads
+from roomsim.sim.stage import Stage
+from roomsim.world import World
+
+IntArray = npt.NDArray[np.int64]
+
+FRAME = np.dtype([("t", np.int64), ("stream", np.int32), ("fseq", np.int64),
+                  ("payload", np.int64), ("sub", np.int32)])
+
+
+class Subscriptions:
+    """Who receives which stream: (stream, receiver) pairs, grouped by stream (CSR)."""
+
+    def __init__(self, n_streams: int, n_participants: int, stream: IntArray, sub: IntArray) -> None:
+        order = np.lexsort((sub, stream))
+        self.stream = stream[order]
+        self.sub = sub[order]
+        self.n_participants = n_participants
+        self.indptr = np.searchsorted(self.stream, np.arange(n_streams + 1))
+        self.count = np.diff(self.indptr)
+
+    def expand(self, streams: IntArray) -> tuple[IntArray, IntArray]:
+        """Repeat each item once per receiver of its stream: (item index, receiver)."""
+        counts = self.count[streams]
+        item = np.repeat(np.arange(len(streams)), counts)
+        first = np.cumsum(counts) - counts
+        position = np.arange(len(item)) - first[item] + self.indptr[streams][item]
+        return item, self.sub[position]
+
+    def per_receiver(self, per_stream: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Sum a per-stream quantity over each receiver's streams."""
+        weights = per_stream[self.stream].astype(np.float64)
+        totals = np.bincount(self.sub, weights=weights, minlength=self.n_participants)
+        return np.rint(totals).astype(np.int64)
+
+
+class FrameDamage:
+    """Which in-flight frames lost a packet, per flow, as a 64-frame bit ring.
+
+    Packets of one frame travel one path in order and the marker (last) packet arrives
+    last, so a drop is always recorded before that frame's marker is checked.
+    """
+
+    def __init__(self, flows: int) -> None:
+        self.bits = np.zeros(max(1, flows), dtype=np.uint64)
+
+    @staticmethod
+    def _bit(fseq: npt.NDArray[np.integer]) -> npt.NDArray[np.uint64]:
+        return np.left_shift(np.uint64(1), (fseq & 63).astype(np.uint64))
+
+    def record_drops(self, dropped: Packets) -> None:
+        """A dropped packet damages its frame; a dropped marker settles the frame as lost."""
+        if len(dropped) == 0:
+            return
+        np.bitwise_or.at(self.bits, dropped["flow"], self._bit(dropped["fseq"]))
+        markers = dropped[dropped["marker"]]
+        np.bitwise_and.at(self.bits, markers["flow"], ~self._bit(markers["fseq"]))
+
+    def settle(self, markers: Packets) -> npt.NDArray[np.bool_]:
+        """For arriving markers: was their frame damaged? Clears the frames' bits."""
+        bit = self._bit(markers["fseq"])
+        damaged = (self.bits[markers["flow"]] & bit) != 0
+        np.bitwise_and.at(self.bits, markers["flow"], ~bit)
+        return damaged | markers["damaged"]
+
+
+class Topology(ABC):
+    """Base of mesh, SFU and MCU: owns the stages and the shared client pipeline."""
+
+    name: ClassVar[str]
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        world.on_membership_change = self.replan
+        self.stages: list[Stage] = []
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def setup(self) -> None:
+        """Add server resources and server-made streams (before the world is frozen)."""
+
+    def start(self) -> None:
+        """After the world is frozen: per-stream costs, damage rings, first plan."""
+        w = self.world
+        specs = w.streams.specs
+        self.encode_ns = np.array([w.encode_ns(s) for s in specs], dtype=np.float64)
+        self.decode_ns = np.array([w.decode_ns(s) for s in specs], dtype=np.float64)
+        self.damage = FrameDamage(w.flow_count)
+        self.replan()
+
+    @abstractmethod
+    def replan(self) -> None:
+        """Decide who receives which stream (called on every join or leave)."""
+
+    @abstractmethod
+    def step(self, t0: int, t1: int, capturing: bool) -> None:
+        """Move everything that happens in [t0, t1) through the stages."""
+
+    @abstractmethod
+    def expected(self) -> dict[str, Any]:
+        """Closed-form figures for the current plan, computed independently of the engine."""
+
+    def in_flight(self) -> int:
+        """Packets still waiting in some stage."""
+        return sum(len(stage) for stage in self.stages)
+
+    def stage(self, name: str) -> Stage:
+        """Create and register a stage."""
+        created = Stage(name)
+        self.stages.append(created)
+        return created
+
+    # -- shared pipeline pieces ----------------------------------------------------------
+    def window(self, t0: int) -> tuple[int, bool]:
+        """Counter window of a tick and whether it lies in the measurement interval."""
+        w = self.world
+        return w.windows.index(t0), w.warmup_ns <= t0 < w.end_capture_ns
+
+    def capture(self, t0: int, t1: int, streams: IntArray) -> npt.NDArray[np.void]:
+        """Frames the given streams capture in [t0, t1), DTX applied, by capture time.
+
+        Frame k of a stream is captured at phase + floor(k x period); its payload is the
+        k-th step of an exact running total, so the mean rate equals the bitrate.
+        """
+        w = self.world
+        st = w.streams
+        if len(streams) == 0:
+            return np.empty(0, dtype=FRAME)
+        period, phase = st.period_ns[streams], st.phase_ns[streams]
+        first = np.maximum(0, np.ceil((t0 - phase) / period)).astype(np.int64)
+        first += (phase + np.floor(first * period) < t0)
+        first -= (first > 0) & (phase + np.floor((first - 1) * period) >= t0)
+        stop = np.maximum(0, np.ceil((t1 - phase) / period)).astype(np.int64)
+        stop += (phase + np.floor(stop * period) < t1)
+        stop -= (stop > 0) & (phase + np.floor((stop - 1) * period) >= t1)
+        counts = np.maximum(0, stop - first)
+        which = np.repeat(np.arange(len(streams)), counts)
+        k = first[which] + np.arange(len(which)) - (np.cumsum(counts) - counts)[which]
+        s = streams[which]
+        frames = np.empty(len(which), dtype=FRAME)
+        frames["stream"] = s
+        frames["fseq"] = k
+        frames["t"] = st.phase_ns[s] + np.floor(k * st.period_ns[s]).astype(np.int64)
+        size = st.frame_bytes[s]
+        frames["payload"] = np.floor((k + 1) * size).astype(np.int64) - np.floor(k * size).astype(np.int64)
+        frames["sub"] = -1
+        silent = st.dtx[s] & ~w.speaking[st.pub[s]]
+        if silent.any():
+            frames = self._apply_dtx(frames, silent)
+        return frames[np.argsort(frames["t"], kind="stable")]
+
+    def _apply_dtx(self, frames: npt.NDArray[np.void], silent: npt.NDArray[np.bool_]) -> npt.NDArray[np.void]:
+        """While silent, a DTX audio stream sends only its periodic comfort-noise frames."""
+        from roomsim.codecs import get_codec
+
+        w = self.world
+        keep = np.ones(len(frames), dtype=bool)
+        for s in np.unique(frames["stream"][silent]):
+            spec = get_codec(w.streams.specs[s].codec)
+            every = max(1, round(spec.dtx_interval_ms * 1e6 / w.streams.period_ns[s]))
+            rows = silent & (frames["stream"] == s)
+            keep[rows] = frames["fseq"][rows] % every == 0
+            frames["payload"][rows] = spec.dtx_frame_bytes
+        return frames[keep]
+
+    def encode(self, frames: npt.NDArray[np.void], window: int, measuring: bool) -> npt.NDArray[np.void]:
+        """Run frames through their publisher's encoder; return the frames encoded in time,
+        with `t` = encode done. Frames the encoder cannot take in time are dropped."""
+        w = self.world
+        if len(frames) == 0:
+            return frames
+        pub = w.streams.pub[frames["stream"]]
+        pool = w.encoder[pub]
+        order = np.lexsort((frames["t"], pool))
+        frames, pool, pub = frames[order], pool[order], pub[order]
+        work = np.rint(self.encode_ns[frames["stream"]] / w.speed[pub]).astype(np.int64)
+        done, ok = w.cpus.serve(pool, frames["t"], work, window, measuring)
+        np.add.at(w.frames_dropped_cpu, pub[~ok], 1)
+        encoded = frames[ok]
+        encoded["t"] = done[ok]
+        return encoded
+
+    def packetize(self, frames: npt.NDArray[np.void], capture: npt.NDArray[np.int64] | None = None) -> Packets:
+        """Split encoded frames into RTP packets (all leave at the frame's `t`)."""
+        st = self.world.streams
+        if len(frames) == 0:
+            return empty_packets()
+        s = frames["stream"]
+        counts = packet_counts(frames["payload"], st.mtu_payload[s])
+        frame, payload, marker = split_payloads(frames["payload"], counts)
+        packets = np.empty(len(frame), dtype=PACKET)
+        packets["t"] = frames["t"][frame]
+        packets["capture"] = (capture if capture is not None else frames["t"])[frame]
+        packets["stream"] = s[frame]
+        packets["sub"] = frames["sub"][frame]
+        packets["fseq"] = frames["fseq"][frame]
+        packets["payload"] = payload
+        packets["size"] = payload + st.header_bytes[s[frame]]
+        packets["marker"] = marker
+        packets["damaged"] = False
+        packets["flow"] = s[frame]
+        return packets
+
+    def send(self, stage: Stage, t1: int, window: int, measuring: bool) -> Packets:
+        """Release a link stage's due packets onto their links; record drops."""
+        batch = stage.take(t1)
+        if len(batch) == 0:
+            return batch
+        out, dropped = self.world.links.transmit(batch, window, measuring)
+        self.damage.record_drops(dropped)
+        return out
+
+    def to_receivers(self, packets: Packets, subs: Subscriptions, window: int) -> Packets:
+        """Copy each packet once per receiver of its stream (downstream flows)."""
+        w = self.world
+        item, sub = subs.expand(packets["stream"].astype(np.int64))
+        copies = packets[item]
+        copies["sub"] = sub
+        copies["flow"] = w.down_flow_base[copies["stream"]] + w.local_index[sub]
+        return copies
+
+    def count_offered(self, packets: Packets, subs: Subscriptions) -> None:
+        """Credit each receiver with the packets and frames sent toward it (loss basis)."""
+        w = self.world
+        m = len(w.streams)
+        per_stream = np.bincount(packets["stream"], minlength=m)
+        w.expected_packets += subs.per_receiver(per_stream)
+        frames = np.bincount(packets["stream"][packets["marker"]], minlength=m)
+        w.expected_frames += subs.per_receiver(frames)
+
+    def count_addressed(self, packets: Packets) -> None:
+        """Credit receivers with packets already addressed to them (loss basis)."""
+        w = self.world
+        n = len(w.participants)
+        w.expected_packets += np.bincount(packets["sub"], minlength=n)
+        w.expected_frames += np.bincount(packets["sub"][packets["marker"]], minlength=n)
+
+    def deliver(self, batch: Packets, window: int, measuring: bool) -> None:
+        """Packets reaching receivers: reassemble frames (marker), decode, record latency."""
+        w = self.world
+        if len(batch) == 0:
+            return
+        w.received_packets += np.bincount(batch["sub"], minlength=len(w.participants))
+        markers = batch[batch["marker"]]
+        damaged = self.damage.settle(markers)
+        np.add.at(w.frames_lost, markers["sub"][damaged], 1)
+        whole = markers[~damaged]
+        if len(whole) == 0:
+            return
+        sub = whole["sub"].astype(np.int64)
+        pool = w.decoder[sub]
+        order = np.lexsort((whole["t"], pool))
+        whole, sub, pool = whole[order], sub[order], pool[order]
+        work = np.rint(self.decode_ns[whole["stream"]] / w.speed[sub]).astype(np.int64)
+        done, ok = w.cpus.serve(pool, whole["t"], work, window, measuring)
+        np.add.at(w.frames_dropped_cpu, sub[~ok], 1)
+        np.add.at(w.frames_decoded, sub[ok], 1)
+        self.record_latency(sub[ok], whole["stream"][ok], done[ok] - whole["capture"][ok],
+                            whole["capture"][ok])
+
+    def record_latency(self, sub: IntArray, stream: npt.NDArray[np.integer],
+                       latency: IntArray, captured: IntArray) -> None:
+        """Latency samples of frames captured inside the measurement interval."""
+        w = self.world
+        inside = (captured >= w.warmup_ns) & (captured < w.end_capture_ns)
+        w.latency.add(sub[inside], w.streams.kind[stream[inside]], latency[inside])
+

@@ -1,0 +1,301 @@
+"""Scenario -> World: the room workload as numpy tables, plus links, CPU pools and metrics.
+
+Participants and streams (one stream per layer of each published track) become columns
+the topologies index with arrays. Every client gets an uplink and a downlink (from its
+network profile) and two CPU pools: an encoder and a decoder. Server-side resources are
+added by the topology that needs them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import simpy
+
+from roomsim.codecs import get_codec
+from roomsim.codecs.costs import CostProfile, load_profile
+from roomsim.devices import DEVICE_PRESETS
+from roomsim.errors import ScenarioError
+from roomsim.scenario import AudioTrack, ParticipantGroup, Scenario, VideoTrack
+from roomsim.sim import headers
+from roomsim.sim.metrics import NS, LatencyHistograms, Windows
+from roomsim.sim.resources import CpuTable, LinkTable
+from roomsim.sim.rng import generator, stream_key
+
+AUDIO, VIDEO = 0, 1
+
+#: Longest an encode or decode may wait for the client's CPU before the frame is dropped
+#: (a model choice: about three video frame intervals).
+CLIENT_CPU_QUEUE_NS = 100_000_000
+
+#: Bytes of IP + UDP + RTP + SRTP tag around every media packet (IPv4, AES_CM_128_HMAC_SHA1_80).
+UDP_MEDIA_OVERHEAD = (headers.IPV4_HEADER_BYTES + headers.UDP_HEADER_BYTES
+                      + headers.RTP_HEADER_BYTES + headers.SRTP_AUTH_TAG_BYTES)
+
+
+def packet_header_bytes(kind: int, codec: str) -> int:
+    """Bytes around the codec payload in every packet of a stream."""
+    extension = headers.AUDIO_HEADER_EXTENSION_BYTES if kind == AUDIO \
+        else headers.VIDEO_HEADER_EXTENSION_BYTES
+    return UDP_MEDIA_OVERHEAD + extension + get_codec(codec).payload_header_bytes
+
+
+def mtu_payload_bytes(codec: str) -> int:
+    """Codec bytes that fit one packet: libwebrtc's 1200-byte RTP packet budget (kVideoMtu)
+    minus the RTP header, extensions and payload descriptor."""
+    return headers.VIDEO_MAX_PAYLOAD_BYTES - get_codec(codec).payload_header_bytes
+
+
+@dataclass
+class StreamSpec:
+    """One stream (a layer of a published track, or an MCU output) before freezing."""
+
+    pub: int
+    track: int
+    kind: int
+    codec: str
+    resolution: str
+    layer: int
+    top: bool
+    fps: float
+    bitrate_bps: float
+    dtx: bool = False
+    owner: int = -1  # MCU outputs: the participant the stream is made for
+
+
+@dataclass
+class Streams:
+    """Columns over all streams."""
+
+    specs: list[StreamSpec]
+    pub: npt.NDArray[np.int64] = field(init=False)
+    track: npt.NDArray[np.int64] = field(init=False)
+    kind: npt.NDArray[np.int64] = field(init=False)
+    layer: npt.NDArray[np.int64] = field(init=False)
+    top: npt.NDArray[np.bool_] = field(init=False)
+    period_ns: npt.NDArray[np.float64] = field(init=False)
+    frame_bytes: npt.NDArray[np.float64] = field(init=False)
+    header_bytes: npt.NDArray[np.int64] = field(init=False)
+    mtu_payload: npt.NDArray[np.int64] = field(init=False)
+    dtx: npt.NDArray[np.bool_] = field(init=False)
+    phase_ns: npt.NDArray[np.int64] = field(init=False)
+    owner: npt.NDArray[np.int64] = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.specs
+        self.pub = np.array([x.pub for x in s], dtype=np.int64)
+        self.track = np.array([x.track for x in s], dtype=np.int64)
+        self.kind = np.array([x.kind for x in s], dtype=np.int64)
+        self.layer = np.array([x.layer for x in s], dtype=np.int64)
+        self.top = np.array([x.top for x in s], dtype=bool)
+        self.period_ns = np.array([NS / x.fps for x in s], dtype=np.float64)
+        self.frame_bytes = np.array([x.bitrate_bps / 8 / x.fps for x in s], dtype=np.float64)
+        self.header_bytes = np.array([packet_header_bytes(x.kind, x.codec) for x in s], dtype=np.int64)
+        self.mtu_payload = np.array([mtu_payload_bytes(x.codec) for x in s], dtype=np.int64)
+        self.dtx = np.array([x.dtx for x in s], dtype=bool)
+        self.phase_ns = np.zeros(len(s), dtype=np.int64)
+        self.owner = np.array([x.owner for x in s], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+
+@dataclass
+class Participant:
+    """One participant, resolved from its group."""
+
+    id: str
+    room: int
+    group: ParticipantGroup
+    speed: float
+    budget_cores: float
+
+
+class World:
+    """Everything a run needs, built once from a Scenario; topologies add to it."""
+
+    def __init__(self, scenario: Scenario, seed: int, duration_s: float) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        self.tick_ns = round(scenario.engine.tick_ms * 1e6)
+        self.end_capture_ns = _to_tick(duration_s * NS, self.tick_ns)
+        self.warmup_ns = _to_tick(min(scenario.warmup_s, duration_s / 2) * NS, self.tick_ns)
+        self.horizon_ns = self.end_capture_ns + _to_tick(scenario.engine.drain_s * NS, self.tick_ns)
+        self.windows = Windows(self.horizon_ns, self.tick_ns)
+        self.costs = _load_costs(scenario.costs)
+        self.env = simpy.Environment()
+        self.links = LinkTable()
+        self.cpus = CpuTable()
+        self.participants: list[Participant] = []
+        self.room_members: list[list[int]] = [[] for _ in scenario.rooms]
+        self._stream_specs: list[StreamSpec] = []
+        self.track_streams: list[list[int]] = []  # per track: its stream indices, lowest first
+        self.track_kind: list[int] = []
+        self.track_pub: list[int] = []
+        #: Called when someone joins or leaves; the topology re-plans who receives what.
+        self.on_membership_change: Callable[[], None] = lambda: None
+        self._build_participants()
+
+    # -- building ---------------------------------------------------------------------
+    def _build_participants(self) -> None:
+        for room_index, room in enumerate(self.scenario.rooms):
+            for group in room.participants:
+                device = DEVICE_PRESETS[group.device]
+                for pid in group.member_ids():
+                    index = len(self.participants)
+                    self.participants.append(Participant(
+                        pid, room_index, group, float(device["speed_factor"]),
+                        float(device["cpu_budget_cores"])))
+                    self.room_members[room_index].append(index)
+                    for track in group.tracks:
+                        self._add_track(index, track)
+
+    def _add_track(self, pub: int, track: AudioTrack | VideoTrack) -> None:
+        track_index = len(self.track_streams)
+        first = len(self._stream_specs)
+        if isinstance(track, AudioTrack):
+            self._stream_specs.append(StreamSpec(
+                pub, track_index, AUDIO, track.codec, "", 0, True, 1000.0 / track.frame_ms,
+                track.effective_bitrate_kbps() * 1000, dtx=track.dtx))
+            kind = AUDIO
+        else:
+            layers = track.layers()
+            for i, layer in enumerate(layers):
+                self._stream_specs.append(StreamSpec(
+                    pub, track_index, VIDEO, track.codec, layer.resolution, i, i == len(layers) - 1,
+                    layer.fps, layer.bitrate_kbps * 1000))
+            kind = VIDEO
+        self.track_streams.append(list(range(first, len(self._stream_specs))))
+        self.track_kind.append(kind)
+        self.track_pub.append(pub)
+
+    def add_stream(self, spec: StreamSpec) -> int:
+        """Add a stream made by a server (an MCU output); only before `freeze`."""
+        self._stream_specs.append(spec)
+        return len(self._stream_specs) - 1
+
+    def freeze(self) -> None:
+        """Create client links and pools, fix stream phases, allocate counters."""
+        self.streams = Streams(self._stream_specs)
+        n = len(self.participants)
+        self.uplink = np.zeros(n, dtype=np.int64)
+        self.downlink = np.zeros(n, dtype=np.int64)
+        self.encoder = np.zeros(n, dtype=np.int64)
+        self.decoder = np.zeros(n, dtype=np.int64)
+        self.speed = np.array([p.speed for p in self.participants], dtype=np.float64)
+        self.budget = np.array([p.budget_cores for p in self.participants], dtype=np.float64)
+        self.networks = [self.scenario.network_of(p.group) for p in self.participants]
+        encode_demand = self._encode_demand()
+        for i, p in enumerate(self.participants):
+            net = self.networks[i]
+            one_way = round(net.rtt_ms / 2 * 1e6)
+            for direction, rate in (("up", net.uplink_kbps), ("down", net.downlink_kbps)):
+                name = f"{p.id}/{direction}"
+                idx = self.links.add(name, rate * 1000, one_way, net.jitter_ms * 1e6,
+                                     net.loss_pct / 100, round(net.queue_ms * 1e6),
+                                     stream_key(self.seed, f"link:{name}"))
+                (self.uplink if direction == "up" else self.downlink)[i] = idx
+            self.encoder[i] = self.cpus.add(f"{p.id}/encoder", p.budget_cores, CLIENT_CPU_QUEUE_NS)
+            decode_cores = max(0.05 * p.budget_cores, p.budget_cores - encode_demand[i])
+            self.decoder[i] = self.cpus.add(f"{p.id}/decoder", decode_cores, CLIENT_CPU_QUEUE_NS)
+        for s, spec in enumerate(self.streams.specs):
+            owner = self.participants[spec.pub].id if spec.pub >= 0 else f"server:{spec.owner}"
+            rng = generator(self.seed, f"phase:{owner}:{spec.track}:{spec.layer}:{spec.kind}")
+            self.streams.phase_ns[s] = int(rng.integers(0, max(1, int(self.streams.period_ns[s]))))
+        self._plan_flows()
+        self.links.freeze(self.windows)
+        self.cpus.freeze(self.windows)
+        self.latency = LatencyHistograms(n)
+        self.received_packets = np.zeros(n, dtype=np.int64)
+        self.expected_packets = np.zeros(n, dtype=np.int64)
+        self.frames_decoded = np.zeros(n, dtype=np.int64)
+        self.expected_frames = np.zeros(n, dtype=np.int64)
+        self.frames_lost = np.zeros(n, dtype=np.int64)
+        self.frames_dropped_cpu = np.zeros(n, dtype=np.int64)
+        self.speaking = np.ones(n, dtype=bool)
+        self.present = np.zeros(n, dtype=bool)
+
+    def _plan_flows(self) -> None:
+        """Frame-damage flows: one per stream (its path up to a server), then one per
+        (stream, receiver in the same room) for the copies made for each receiver."""
+        m = len(self.streams)
+        self.local_index = np.zeros(len(self.participants), dtype=np.int64)
+        for members in self.room_members:
+            self.local_index[members] = np.arange(len(members))
+        self.down_flow_base = np.zeros(m, dtype=np.int64)
+        next_flow = m
+        for s, spec in enumerate(self.streams.specs):
+            if spec.pub < 0:
+                continue
+            self.down_flow_base[s] = next_flow
+            next_flow += len(self.room_members[self.participants[spec.pub].room])
+        self.flow_count = next_flow
+
+    def _encode_demand(self) -> npt.NDArray[np.float64]:
+        """Cores each client spends encoding (frames/s x cost / device speed)."""
+        demand = np.zeros(len(self.participants))
+        for spec in self._stream_specs:
+            if spec.pub >= 0:
+                demand[spec.pub] += spec.fps * self.encode_ns(spec) / NS / self.participants[spec.pub].speed
+        return demand
+
+    # -- costs -------------------------------------------------------------------------
+    def encode_ns(self, spec: StreamSpec) -> float:
+        """Core-ns to encode one frame of a stream on a speed-1.0 core."""
+        if spec.kind == AUDIO:
+            return self.costs.audio_cost(spec.codec).encode_us * 1e3 * _audio_scale(spec)
+        return self.costs.video_cost(spec.codec, spec.resolution).encode_us * 1e3
+
+    def decode_ns(self, spec: StreamSpec) -> float:
+        """Core-ns to decode one frame of a stream on a speed-1.0 core."""
+        if spec.kind == AUDIO:
+            return self.costs.audio_cost(spec.codec).decode_us * 1e3 * _audio_scale(spec)
+        return self.costs.video_cost(spec.codec, spec.resolution).decode_us * 1e3
+
+    # -- time-varying state --------------------------------------------------------------
+    def start_processes(self) -> None:
+        """Presence (join/leave) and voice activity, as simpy processes."""
+        for i, p in enumerate(self.participants):
+            self.env.process(self._presence(i, p.group))
+            if p.group.voice.model == "talkspurt":
+                self.env.process(self._talkspurts(i, p))
+
+    def _presence(self, i: int, group: ParticipantGroup):  # type: ignore[no-untyped-def]
+        if group.join_s > 0:
+            yield self.env.timeout(group.join_s)
+        self.present[i] = True
+        self.on_membership_change()
+        if group.leave_s is not None:
+            yield self.env.timeout(group.leave_s - group.join_s)
+            self.present[i] = False
+            self.on_membership_change()
+
+    def _talkspurts(self, i: int, p: Participant):  # type: ignore[no-untyped-def]
+        rng = generator(self.seed, f"voice:{p.id}")
+        voice = p.group.voice
+        talk_share = voice.talk_mean_s / (voice.talk_mean_s + voice.pause_mean_s)
+        self.speaking[i] = bool(rng.random() < talk_share)
+        while True:
+            mean = voice.talk_mean_s if self.speaking[i] else voice.pause_mean_s
+            yield self.env.timeout(float(rng.exponential(mean)))
+            self.speaking[i] = not self.speaking[i]
+
+
+def _audio_scale(spec: StreamSpec) -> float:
+    """Profiles hold audio costs per 20 ms frame; other frame lengths scale linearly."""
+    return (1000.0 / spec.fps) / 20.0
+
+
+def _to_tick(t_ns: float, tick_ns: int) -> int:
+    return int(math.ceil(round(t_ns) / tick_ns)) * tick_ns
+
+
+def _load_costs(name: str) -> CostProfile:
+    try:
+        return load_profile(name)
+    except (OSError, ValueError) as exc:
+        raise ScenarioError(f"cannot load cost profile: {exc}", field="costs") from None
