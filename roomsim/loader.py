@@ -54,8 +54,10 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = exc.problem or "malformed YAML"
-        if "could not determine a constructor" in (exc.problem or ""):
-            problem = f"YAML tags that build objects are not allowed ({exc.problem.split('tag')[-1].strip()})"
+        if "could not determine a constructor" in problem:
+            tag = problem.split("'")[1] if "'" in problem else "?"
+            tag = tag.replace("tag:yaml.org,2002:", "!!")
+            problem = f"YAML tag {tag} is not allowed (tags that build objects are refused)"
         raise ScenarioError(problem, file=str(path), line=line) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"malformed YAML: {exc}", file=str(path)) from None
@@ -71,6 +73,21 @@ def field_path(loc: tuple[int | str, ...]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+def data_loc(data: Any, loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """Keep only the parts of a pydantic location that address the input data; drops the
+    branch labels pydantic adds for unions (e.g. 'str', 'NetworkSpec', a tag value)."""
+    kept: list[int | str] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            kept.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            kept.append(part)
+    return tuple(kept)
 
 
 def line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
@@ -97,8 +114,12 @@ def validate(model: type[Model], data: Any, source: str, node: yaml.Node | None 
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
+        errors = exc.errors()
+        # A union reports one error per branch; the deepest is the one about the user's value.
+        first = max(errors, key=lambda e: len(data_loc(data, tuple(e["loc"]))))
+        loc = data_loc(data, tuple(first["loc"]))
+        if first["type"] == "missing":
+            loc = (*loc, first["loc"][-1])
         message = first["msg"]
         if first["type"] == "extra_forbidden":
             message = "unknown field"

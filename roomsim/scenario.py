@@ -250,7 +250,7 @@ class TopologySpec(Frozen):
 class EngineOptions(Frozen):
     """Engine knobs. `tick_ms` only batches work: results do not depend on it."""
 
-    tick_ms: Annotated[float, Field(gt=0, le=100)] = 20.0
+    tick_ms: Annotated[float, Field(gt=0, le=100)] = 50.0
     drain_s: PositiveFloat = 10.0
 
 

@@ -1,0 +1,123 @@
+"""The `roomsim` command: thin — parse, call the API, print or write.
+
+Bad input of any kind ends in one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from roomsim import api
+from roomsim.analysis.table import comparison_table, participants_table
+from roomsim.errors import ScenarioError
+from roomsim.results import Report, write_report
+from roomsim.scenario import TOPOLOGIES
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _one_line_errors(func: F) -> F:
+    """Turn ScenarioError into 'roomsim: <file:line: field: what>' + exit 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ScenarioError as exc:
+            click.echo(f"roomsim: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _topology_list(value: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    for name in names:
+        if name not in TOPOLOGIES:
+            raise ScenarioError(f"unknown topology {name!r}; choose from {', '.join(TOPOLOGIES)}",
+                                field="--topologies")
+    return names
+
+
+def _emit(report: Report, as_json: bool, out_dir: Path | None, text: str) -> None:
+    if out_dir is not None:
+        write_report(report, out_dir)
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        click.echo(text)
+        if out_dir is not None:
+            click.echo(f"\nwrote {out_dir}/report.json, participants.csv, servers.csv")
+
+
+scenario_arg = click.argument("scenario", type=click.Path(path_type=Path))
+seed_opt = click.option("--seed", type=int, default=None, help="Root seed (default: the scenario's).")
+duration_opt = click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+                            help="Simulated seconds (default: the scenario's duration_s).")
+json_opt = click.option("--json", "as_json", is_flag=True, help="Print one JSON document, nothing else.")
+out_opt = click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+                       default=None, help="Write report.json and CSV rows into this directory.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(api.ROOMSIM_VERSION, prog_name="roomsim")
+def main() -> None:
+    """Simulate one realtime room workload through P2P mesh, MCU and SFU."""
+
+
+@main.command()
+@scenario_arg
+@click.option("--topology", type=click.Choice(TOPOLOGIES), default=None,
+              help="Topology to run (default: the scenario's topology.kind).")
+@seed_opt
+@duration_opt
+@json_opt
+@out_opt
+@_one_line_errors
+def run(scenario: Path, topology: str | None, seed: int | None, duration: float | None,
+        as_json: bool, out_dir: Path | None) -> None:
+    """Run one topology on SCENARIO and print per-participant results."""
+    loaded = api.load_scenario(scenario)
+    report = api.run(loaded, topology, seed=seed, duration_s=duration)
+    result = report.runs[0]
+    text = comparison_table(report) + "\n\n" + participants_table(result)
+    _emit(report, as_json, out_dir, text)
+
+
+@main.command()
+@scenario_arg
+@click.option("--topologies", default=",".join(TOPOLOGIES), show_default=True,
+              help="Comma-separated topologies to compare.")
+@seed_opt
+@duration_opt
+@json_opt
+@out_opt
+@_one_line_errors
+def compare(scenario: Path, topologies: str, seed: int | None, duration: float | None,
+            as_json: bool, out_dir: Path | None) -> None:
+    """Run SCENARIO through several topologies and print them side by side."""
+    names = _topology_list(topologies)
+    loaded = api.load_scenario(scenario)
+    report = api.compare(loaded, names, seed=seed, duration_s=duration)
+    _emit(report, as_json, out_dir, comparison_table(report))
+
+
+@main.command()
+@scenario_arg
+@_one_line_errors
+def validate(scenario: Path) -> None:
+    """Check SCENARIO without running it."""
+    loaded = api.load_scenario(scenario)
+    people = sum(g.count for room in loaded.rooms for g in room.participants)
+    click.echo(f"{scenario}: ok ({len(loaded.rooms)} room(s), {people} participants, "
+               f"{len(loaded.nodes)} node(s))")
+
+
+if __name__ == "__main__":
+    main()

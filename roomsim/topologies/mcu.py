@@ -1,0 +1,283 @@
+"""MCU: the node decodes every stream, mixes, re-encodes, and sends each participant one
+audio mix (everyone but themself) and one video composite.
+
+Every frame costs the node CPU from the cost profile: a decode per input frame, and per
+participant per mixer tick an audio mix (per input) + Opus encode, and a composite (per
+tile) + video encode. Decodes and mixer jobs share the node's cores in one FIFO, so an
+overloaded MCU shows queueing delay and dropped work. The mixer reads from a jitter
+buffer: an input frame is mixed `jitter_buffer_ms` after it was decoded. A receiver's
+latency is counted per included input: input capture -> mix tick -> output decoded.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from roomsim.codecs.video_presets import VIDEO_PRESETS
+from roomsim.expected import closed_form
+from roomsim.sim.metrics import NS
+from roomsim.sim.packets import Packets
+from roomsim.sim.rng import generator
+from roomsim.topologies.base import FRAME, Subscriptions, Topology
+from roomsim.topologies.servers import ServerSide
+from roomsim.world import AUDIO, VIDEO, StreamSpec, World
+
+AUDIO_MIX_FRAME_MS = 20.0  # the mixer's tick: one Opus frame
+SPEAKER_LAYOUT_TILES = 5  # speaker view: the speaker large + up to four thumbnails
+_AGE_HORIZON_NS = 30 * NS  # how long mix records are kept for frames still in flight
+
+
+class McuTopology(Topology):
+    """Decode-mix-encode through one node per room."""
+
+    name = "mcu"
+
+    def __init__(self, world: World) -> None:
+        super().__init__(world)
+        self.options = world.scenario.topology.mcu
+        self.servers = ServerSide(world)
+        self.uplinks = self.stage("uplink")
+        self.node_in = self.stage("node-in")
+        self.node_out = self.stage("node-out")
+        self.downlinks = self.stage("downlink")
+        self.clients = self.stage("client")
+        self.outputs = self._add_output_streams()
+        self._dirty = True
+
+    def _add_output_streams(self) -> dict[tuple[int, int], int]:
+        """One mixed-audio and one composite-video stream per participant of a room that
+        has audio (video) publishers: (participant, kind) -> stream."""
+        w = self.world
+        o = self.options
+        width_height_kbps_fps = VIDEO_PRESETS[o.output_resolution]
+        video_fps = o.output_fps or width_height_kbps_fps[3]
+        video_kbps = o.output_bitrate_kbps or width_height_kbps_fps[2]
+        outputs: dict[tuple[int, int], int] = {}
+        for members in w.room_members:
+            kinds = {w.track_kind[t] for t, pub in enumerate(w.track_pub) if pub in members}
+            audio_kbps = o.audio_bitrate_kbps or self._room_audio_kbps(members)
+            for j in members:
+                if AUDIO in kinds:
+                    outputs[(j, AUDIO)] = w.add_stream(StreamSpec(
+                        -1, -1, AUDIO, "opus", "", 0, True, 1000.0 / AUDIO_MIX_FRAME_MS,
+                        audio_kbps * 1000, owner=j))
+                if VIDEO in kinds:
+                    outputs[(j, VIDEO)] = w.add_stream(StreamSpec(
+                        -1, -1, VIDEO, o.video_codec, o.output_resolution, 0, True, video_fps,
+                        video_kbps * 1000, owner=j))
+        return outputs
+
+    def _room_audio_kbps(self, members: list[int]) -> float:
+        """Mix at the bitrate the room's publishers use (the first audio track's)."""
+        w = self.world
+        for group in (w.participants[j].group for j in members):
+            for track in group.tracks:
+                if track.kind == "audio":
+                    return track.effective_bitrate_kbps()
+        return 32.0
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        super().start()
+        self.servers.start()
+        w = self.world
+        st = w.streams
+        costs = w.costs
+        self.mix_ns = costs.audio_mix_us_per_input * 1e3
+        self.tile_ns = costs.composite_us_per_tile(self.options.output_resolution) * 1e3
+        self.jitter_ns = round(self.options.jitter_buffer_ms * 1e6)
+        room_of = np.array([p.room for p in w.participants], dtype=np.int64)
+        self.output_streams = np.array(sorted(self.outputs.values()), dtype=np.int64)
+        # All outputs of a room tick together on the room's mixer clocks.
+        for r, _ in enumerate(w.room_members):
+            rng = generator(w.seed, f"mixer:{w.scenario.rooms[r].id}")
+            for kind in (AUDIO, VIDEO):
+                same = [s for (j, k), s in self.outputs.items() if k == kind and room_of[j] == r]
+                if same:
+                    st.phase_ns[same] = int(rng.integers(0, int(st.period_ns[same[0]])))
+        self.queues: dict[tuple[int, int], deque[tuple[int, int]]] = {}
+        self.ages: dict[tuple[int, int, int], tuple[int, dict[int, int]]] = {}
+
+    def replan(self) -> None:
+        """Rebuild who feeds which mix at the next tick."""
+        self._dirty = True
+
+    def _plan(self) -> None:
+        w = self.world
+        st = w.streams
+        present = w.present
+        self.sent_streams = np.flatnonzero((st.pub >= 0) & st.top & present[np.maximum(st.pub, 0)])
+        self.inputs: dict[tuple[int, int], list[int]] = {}
+        for r, members in enumerate(w.room_members):
+            for kind in (AUDIO, VIDEO):
+                self.inputs[(r, kind)] = sorted({int(st.pub[s]) for s in self.sent_streams
+                                                 if st.kind[s] == kind and st.pub[s] in members})
+        live = [s for (j, _), s in self.outputs.items()
+                if present[j] and w.participants[j].group.subscribe]
+        self.live_outputs = np.array(sorted(live), dtype=np.int64)
+        self.subs = Subscriptions(len(st), len(w.participants), self.live_outputs, st.owner[self.live_outputs])
+        self._dirty = False
+
+    def _tiles(self, j: int) -> int:
+        others = [p for p in self.inputs[(self.world.participants[j].room, VIDEO)] if p != j]
+        if self.options.layout == "speaker":
+            return min(len(others), SPEAKER_LAYOUT_TILES)
+        return len(others)
+
+    def _mix_work_ns(self, s: int) -> float:
+        """Node CPU of one output frame: mix or composite, then encode."""
+        w = self.world
+        j = int(w.streams.owner[s])
+        if w.streams.kind[s] == AUDIO:
+            others = [p for p in self.inputs[(w.participants[j].room, AUDIO)] if p != j]
+            return len(others) * self.mix_ns + self.encode_ns[s]
+        return self._tiles(j) * self.tile_ns + self.encode_ns[s]
+
+    # -- the tick ------------------------------------------------------------------------
+    def step(self, t0: int, t1: int, capturing: bool) -> None:
+        w = self.world
+        if self._dirty:
+            self._plan()
+        window, measuring = self.window(t0)
+        if capturing:
+            frames = self.encode(self.capture(t0, t1, self.sent_streams), window, measuring)
+            packets = self.packetize(frames)
+            packets["res"] = w.uplink[w.streams.pub[packets["stream"]]]
+            self.uplinks.push(packets)
+        arrived = self.send(self.uplinks, t1, window, measuring)
+        arrived["res"] = self.servers.nic_in_of(arrived["stream"])
+        self.node_in.push(arrived)
+        at_node = self.send(self.node_in, t1, window, measuring)
+        mixes = self.capture(t0, t1, self.live_outputs) if capturing else np.empty(0, dtype=FRAME)
+        encoded = self._node_cpu(at_node, mixes, window, measuring)
+        out = self.packetize(encoded, capture=self._tick_times(encoded))
+        out["sub"] = w.streams.owner[out["stream"]]
+        out["res"] = self.servers.nic_out_of(out["stream"])
+        self.count_addressed(out)
+        self.node_out.push(out)
+        sent = self.send(self.node_out, t1, window, measuring)
+        sent["res"] = w.downlink[sent["sub"]]
+        self.downlinks.push(sent)
+        received = self.send(self.downlinks, t1, window, measuring)
+        received["res"] = received["sub"]
+        self.clients.push(received)
+        self.deliver(self.clients.take(t1), window, measuring)
+        self._forget_before(t0 - _AGE_HORIZON_NS)
+
+    def _tick_times(self, encoded: npt.NDArray[np.void]) -> npt.NDArray[np.int64]:
+        st = self.world.streams
+        s = encoded["stream"]
+        return st.phase_ns[s] + np.floor(encoded["fseq"] * st.period_ns[s]).astype(np.int64)
+
+    def _node_cpu(self, at_node: Packets, mixes: npt.NDArray[np.void], window: int,
+                  measuring: bool) -> npt.NDArray[np.void]:
+        """Decode arriving frames and run the mixer ticks on the node's cores, in one FIFO.
+        Returns the output frames encoded in time (`t` = encode done)."""
+        w = self.world
+        markers = at_node[at_node["marker"]]
+        whole = markers[~self.damage.settle(markers)]
+        decode_work = self.decode_ns[whole["stream"]]
+        mix_work = np.array([self._mix_work_ns(int(s)) for s in mixes["stream"]], dtype=np.float64)
+        pools = np.concatenate([self.servers.cpu_of(whole["stream"]), self.servers.cpu_of(mixes["stream"])])
+        arrival = np.concatenate([whole["t"], mixes["t"]])
+        work = np.rint(np.concatenate([decode_work, mix_work])).astype(np.int64)
+        order = np.lexsort((arrival, pools))
+        done_sorted, ok_sorted = w.cpus.serve(pools[order], arrival[order], work[order], window, measuring)
+        done = np.empty_like(done_sorted)
+        done[order] = done_sorted
+        ok = np.empty_like(ok_sorted)
+        ok[order] = ok_sorted
+        n = len(whole)
+        self._buffer_inputs(whole[ok[:n]], done[:n][ok[:n]])
+        self._choose_inputs(mixes)
+        encoded = mixes[ok[n:]]
+        encoded["t"] = done[n:][ok[n:]]
+        return encoded
+
+    def _buffer_inputs(self, frames: Packets, done: npt.NDArray[np.int64]) -> None:
+        """Decoded input frames wait in their jitter buffer until ready for the mixer."""
+        st = self.world.streams
+        for stream, capture, ready in zip(frames["stream"].tolist(), frames["capture"].tolist(),
+                                          (done + self.jitter_ns).tolist(), strict=True):
+            key = (int(st.pub[stream]), int(st.kind[stream]))
+            self.queues.setdefault(key, deque()).append((ready, capture))
+
+    def _choose_inputs(self, mixes: npt.NDArray[np.void]) -> None:
+        """At each mixer tick take, per input, the oldest ready audio frame (one 20 ms frame
+        per tick; a backlog beyond the buffer depth is trimmed) or the newest ready video
+        frame; remember each input's age for the latency of every output of that tick."""
+        w = self.world
+        st = w.streams
+        depth = max(1, round(self.options.jitter_buffer_ms / AUDIO_MIX_FRAME_MS)) + 1
+        ticks = sorted({(int(w.participants[int(st.owner[s])].room), int(st.kind[s]), int(k), int(t))
+                        for s, k, t in zip(mixes["stream"], mixes["fseq"], mixes["t"], strict=True)},
+                       key=lambda x: x[3])
+        for room, kind, k, t_mix in ticks:
+            ages: dict[int, int] = {}
+            for pub in self.inputs[(room, kind)]:
+                queue = self.queues.get((pub, kind))
+                if not queue or queue[0][0] > t_mix:
+                    continue
+                if kind == AUDIO:
+                    while len(queue) > depth and queue[1][0] <= t_mix:
+                        queue.popleft()
+                    _, capture = queue.popleft()
+                else:
+                    while len(queue) > 1 and queue[1][0] <= t_mix:
+                        queue.popleft()
+                    _, capture = queue[0]
+                    if len(queue) > 1:
+                        queue.popleft()
+                ages[pub] = t_mix - capture
+            self.ages[(room, kind, k)] = (t_mix, ages)
+
+    def record_latency(self, sub: npt.NDArray[np.int64], stream: npt.NDArray[np.integer],
+                       latency: npt.NDArray[np.int64], captured: npt.NDArray[np.int64]) -> None:
+        """Expand each decoded output frame into one sample per input it carried."""
+        w = self.world
+        st = w.streams
+        subs, streams, values, captures = [], [], [], []
+        for j, s, lat, t_mix in zip(sub.tolist(), stream.tolist(), latency.tolist(), captured.tolist(),
+                                    strict=True):
+            k = round((t_mix - int(st.phase_ns[s])) / st.period_ns[s])
+            _, ages = self.ages.get((w.participants[j].room, int(st.kind[s]), k), (0, {}))
+            for pub, age in ages.items():
+                if pub != j:
+                    subs.append(j)
+                    streams.append(s)
+                    values.append(lat + age)
+                    captures.append(t_mix - age)
+        super().record_latency(np.array(subs, dtype=np.int64), np.array(streams, dtype=np.int64),
+                               np.array(values, dtype=np.int64), np.array(captures, dtype=np.int64))
+
+    def _forget_before(self, t_ns: int) -> None:
+        """Drop mix records of ticks long past (their outputs were delivered or dropped)."""
+        if len(self.ages) < 4096:
+            return
+        for key in [key for key, (t_mix, _) in self.ages.items() if t_mix < t_ns]:
+            del self.ages[key]
+
+    # -- closed forms -------------------------------------------------------------------
+    def expected(self) -> dict[str, Any]:
+        """Uplink = own top streams; downlink = one mix + one composite; node CPU = decodes
+        + per-output mix/composite + encodes."""
+        if self._dirty:
+            self._plan()
+        w = self.world
+        st = w.streams
+        nodes = [w.scenario.node_of(room).id for room in w.scenario.rooms]
+        cpu: dict[str, float] = {}
+        for s in self.sent_streams:
+            node = nodes[w.participants[int(st.pub[s])].room]
+            cpu[node] = cpu.get(node, 0.0) + NS / st.period_ns[s] * self.decode_ns[s] / NS
+        for s in self.live_outputs:
+            node = nodes[w.participants[int(st.owner[s])].room]
+            cpu[node] = cpu.get(node, 0.0) + NS / st.period_ns[s] * self._mix_work_ns(int(s)) / NS
+        sent = [(int(s), 1) for s in self.sent_streams]
+        receive = [(int(s), int(st.owner[s])) for s in self.live_outputs]
+        return closed_form(w, uplink=sent, receive=receive, encode=sent, server_cpu_cores=cpu,
+                           node_of_room=nodes)
