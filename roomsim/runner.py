@@ -91,9 +91,10 @@ def collect(world: World, model: Topology, end_ns: int) -> RunResult:
             expected_downlink_kbps=round(want["downlink_kbps"], 3),
             expected_client_cpu_cores=round(want["client_cpu_cores"], 5)))
     servers = _servers(world, model, seconds)
+    delivered = world.links.delivered()
     link_results = [LinkResult(
         name=name, sent_packets=int(links.get("total", "packets")[j]),
-        delivered_packets=int(links.get("total", "delivered")[j]),
+        delivered_packets=int(delivered[j]),
         dropped_queue=int(links.get("total", "dropped_queue")[j]),
         dropped_loss=int(links.get("total", "dropped_loss")[j]),
         sent_bytes=int(links.get("total", "bytes")[j])) for j, name in enumerate(world.links.names)]

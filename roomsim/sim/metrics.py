@@ -11,6 +11,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from roomsim.sim.kernels import latency_into
+
 NS = 1_000_000_000
 
 #: Latency histogram: 40 log-spaced bins a decade from 0.1 ms to 100 s (bin width ~5.9 %).
@@ -27,10 +29,13 @@ def latency_bin(latency_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return np.clip(position + 1, 0, LATENCY_BINS - 1)
 
 
+_EDGES_MS = LATENCY_MIN_MS * 10.0 ** (
+    np.arange(LATENCY_BINS_PER_DECADE * LATENCY_DECADES + 1) / LATENCY_BINS_PER_DECADE)
+
+
 def bin_edges_ms() -> npt.NDArray[np.float64]:
-    """Lower edge of every regular bin (index 1..LATENCY_BINS-2), in ms."""
-    k = np.arange(LATENCY_BINS_PER_DECADE * LATENCY_DECADES + 1)
-    return LATENCY_MIN_MS * 10.0 ** (k / LATENCY_BINS_PER_DECADE)
+    """Edges of the regular bins (bin i, 1..LATENCY_BINS-2, spans edges[i-1]..edges[i]), ms."""
+    return _EDGES_MS
 
 
 def percentile_ms(histogram: npt.NDArray[np.int64], q: float) -> float | None:
@@ -65,8 +70,8 @@ class LatencyHistograms:
         """Count one sample per element."""
         if len(latency_ns) == 0:
             return
-        flat = (owner.astype(np.int64) * self.kinds + kind) * LATENCY_BINS + latency_bin(latency_ns)
-        np.add.at(self.counts.reshape(-1), flat, 1)
+        latency_into(self.counts.reshape(-1), owner, kind, latency_ns, self.kinds, LATENCY_BINS,
+                     LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS)
 
 
 class Windows:

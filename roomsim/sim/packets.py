@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from roomsim.sim.kernels import ordered_per_resource
+
 PACKET = np.dtype(
     [
         ("t", np.int64),  # when the packet reaches the stage that holds it (ns)
@@ -26,6 +28,19 @@ PACKET = np.dtype(
 )
 
 Packets = npt.NDArray[np.void]
+
+
+def rows(records: npt.NDArray[np.void], index: npt.ArrayLike) -> npt.NDArray[np.void]:
+    """records[index] for structured arrays, ~25x faster: numpy copies plain fixed-size
+    void items with a memcpy loop, but structured items field by field."""
+    plain = records.view(f"V{records.dtype.itemsize}")
+    return plain[index].view(records.dtype)
+
+
+def concat(parts: list[npt.NDArray[np.void]]) -> npt.NDArray[np.void]:
+    """np.concatenate for structured arrays, through the same fast void view."""
+    dtype = parts[0].dtype
+    return np.concatenate([p.view(f"V{dtype.itemsize}") for p in parts]).view(dtype)
 
 
 def empty_packets(n: int = 0) -> Packets:
@@ -53,12 +68,16 @@ def split_payloads(payload: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]
     return frame, sizes, marker
 
 
-def sort_by_resource(batch: Packets) -> Packets:
-    """Order a batch by (resource, arrival); ties keep their order (stable)."""
+def in_queue_order(batch: Packets) -> Packets:
+    """Order a batch so that every resource sees its packets in time order.
+
+    A FIFO needs nothing more, and most batches already have it (each upstream queue
+    emits in order), so the check is one pass and the stable sort by time is the rare
+    case: several sources feeding one resource (e.g. mesh downlinks).
+    """
     if len(batch) < 2:
         return batch
-    offset = batch["t"] - batch["t"].min()
-    if offset.max() >= 1 << 32:  # spans over ~4 s: two keys instead of one packed key
-        return batch[np.lexsort((batch["t"], batch["res"]))]
-    key = (batch["res"].astype(np.int64) << 32) | offset
-    return batch[np.argsort(key, kind="stable")]
+    res, t = batch["res"], batch["t"]
+    if ordered_per_resource(res, t, int(res.max()) + 1):
+        return batch
+    return rows(batch, np.argsort(t, kind="stable"))

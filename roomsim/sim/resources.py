@@ -4,7 +4,8 @@ A link is a one-way pipe: a drop-tail FIFO of rate C, then propagation delay, de
 variation (jitter) and random loss. A CPU pool is a set of cores serving work items in
 FIFO order; it is modelled as one fluid server of rate `cores` (so a backlog drains `cores`
 times faster than on one core) with each item taking at least its own work time (an item
-runs on one core). Both keep streaming counters for a measurement interval and per window.
+runs on one core). Both keep streaming counters: whole run, measurement interval, windows.
+The per-packet loops live in `kernels`; batches are handed over in time order.
 """
 
 from __future__ import annotations
@@ -14,13 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.fifo import fifo_serve, segmented_running_max
-from roomsim.sim.metrics import NS, Windows
-from roomsim.sim.packets import Packets
-from roomsim.sim.rng import uniform
-
-_LOSS_DRAW = 1
-_JITTER_DRAW = 2
+from roomsim.sim.kernels import LINK_COUNTERS, SENT, serve_pools, transmit_links
+from roomsim.sim.metrics import Windows
+from roomsim.sim.packets import Packets, rows
 
 
 @dataclass
@@ -33,13 +30,8 @@ class Counters:
     measured: dict[str, npt.NDArray[np.int64]] = field(default_factory=dict)
     series: dict[str, npt.NDArray[np.int64]] = field(default_factory=dict)
 
-    def add(self, name: str, index: npt.NDArray[np.integer], weights: npt.NDArray[np.integer] | None,
-            window: int, measuring: bool) -> None:
-        """Accumulate `weights` (or 1 each) per resource index."""
-        if len(index) == 0:
-            return
-        counts = np.bincount(index, weights=weights, minlength=self.size)
-        counts = np.rint(counts).astype(np.int64) if weights is not None else counts
+    def add(self, name: str, counts: npt.NDArray[np.int64], window: int, measuring: bool) -> None:
+        """Accumulate one tick's per-resource counts."""
         if name not in self.total:
             self.total[name] = np.zeros(self.size, dtype=np.int64)
             self.measured[name] = np.zeros(self.size, dtype=np.int64)
@@ -74,8 +66,8 @@ class LinkTable:
 
     def freeze(self, windows: Windows) -> None:
         """Turn the rows into numpy columns and zero the state and counters."""
-        rows = self._rows or [(1.0, 0, 0.0, 0.0, 0, 0)]
-        rate, delay, jitter, loss, queue, key = zip(*rows, strict=True)
+        rows_ = self._rows or [(1.0, 0, 0.0, 0.0, 0, 0)]
+        rate, delay, jitter, loss, queue, key = zip(*rows_, strict=True)
         self.rate_bps = np.array(rate, dtype=np.float64)
         self.delay_ns = np.array(delay, dtype=np.int64)
         self.jitter_ns = np.array(jitter, dtype=np.float64)
@@ -89,54 +81,29 @@ class LinkTable:
         self.counters = Counters(n, windows.count)
 
     def transmit(self, batch: Packets, window: int, measuring: bool) -> tuple[Packets, Packets]:
-        """Send a batch sorted by (link, arrival); return (arrived downstream, dropped).
+        """Send a batch (in time order) over the links in its `res` field; return
+        (packets arrived at the far end, with `t` = arrival; packets dropped)."""
+        n = len(batch)
+        out_t = np.empty(n, dtype=np.int64)
+        status = np.empty(n, dtype=np.int8)
+        counts = np.zeros((len(self.rate_bps), len(LINK_COUNTERS)), dtype=np.int64)
+        transmit_links(batch["res"], batch["t"], batch["size"], batch["payload"], self.rate_bps,
+                       self.delay_ns, self.jitter_ns, self.loss, self.queue_ns, self.key,
+                       self.busy_until, self.last_out, self.sequence, out_t, status, counts)
+        for column, name in enumerate(LINK_COUNTERS):
+            self.counters.add(name, counts[:, column], window, measuring)
+        sent = status == SENT
+        if sent.all():
+            batch["t"] = out_t
+            return batch, batch[:0]
+        out = rows(batch, sent)
+        out["t"] = out_t[sent]
+        return out, rows(batch, ~sent)
 
-        Arrived packets carry `t` = time they reach the far end. Offered bytes count as
-        sent; drops are split into queue overflow and random loss, so that on every link
-        sent = delivered + dropped.
-        """
-        link = batch["res"]
-        size = batch["size"].astype(np.int64)
-        service = np.rint(size * (8 * NS) / self.rate_bps[link]).astype(np.int64)
-        departure, queued = fifo_serve(link, batch["t"], service, self.busy_until, self.queue_ns)
-        rank = np.arange(len(batch)) - np.searchsorted(link, link, side="left")
-        counter = self.sequence[link] + rank
-        self.sequence += np.bincount(link, minlength=len(self.sequence))
-        lossy = self.loss[link] > 0
-        lost = np.zeros(len(batch), dtype=bool)
-        if lossy.any():
-            draw = uniform(self.key[link], counter, _LOSS_DRAW)
-            lost = queued & lossy & (draw < self.loss[link])
-        arrive = departure + self.delay_ns[link]
-        jittery = self.jitter_ns[link] > 0
-        if jittery.any():
-            draw = uniform(self.key[link], counter, _JITTER_DRAW)
-            extra = -self.jitter_ns[link] * np.log1p(-draw)  # exponential, mean = jitter
-            arrive = arrive + np.where(jittery, np.rint(extra).astype(np.int64), 0)
-        delivered = queued & ~lost
-        kept = np.flatnonzero(delivered)
-        arrive_kept = segmented_running_max(link[kept], arrive[kept], self.last_out)
-        if len(kept):
-            ends = np.append(np.flatnonzero(link[kept][1:] != link[kept][:-1]), len(kept) - 1)
-            self.last_out[link[kept][ends]] = arrive_kept[ends]
-        self._count(batch, size, queued, lost, window, measuring)
-        out = batch[kept]
-        out["t"] = arrive_kept
-        return out, batch[~delivered]
-
-    def _count(self, batch: Packets, size: npt.NDArray[np.int64], queued: npt.NDArray[np.bool_],
-               lost: npt.NDArray[np.bool_], window: int, measuring: bool) -> None:
-        link = batch["res"]
+    def delivered(self, kind: str = "total") -> npt.NDArray[np.int64]:
+        """Packets that crossed each link: sent minus both kinds of drop."""
         c = self.counters
-        c.add("packets", link, None, window, measuring)
-        c.add("bytes", link, size, window, measuring)
-        c.add("payload_bytes", link, batch["payload"], window, measuring)
-        if not queued.all():
-            c.add("dropped_queue", link[~queued], None, window, measuring)
-        if lost.any():
-            c.add("dropped_loss", link[lost], None, window, measuring)
-        delivered = queued & ~lost
-        c.add("delivered", link[delivered], None, window, measuring)
+        return c.get(kind, "packets") - c.get(kind, "dropped_queue") - c.get(kind, "dropped_loss")
 
 
 class CpuTable:
@@ -154,8 +121,8 @@ class CpuTable:
 
     def freeze(self, windows: Windows) -> None:
         """Turn the rows into numpy columns and zero the state and counters."""
-        rows = self._rows or [(1.0, 0)]
-        cores, queue = zip(*rows, strict=True)
+        rows_ = self._rows or [(1.0, 0)]
+        cores, queue = zip(*rows_, strict=True)
         self.cores = np.array(cores, dtype=np.float64)
         self.queue_ns = np.array(queue, dtype=np.int64)
         self.busy_until = np.zeros(len(self.cores), dtype=np.int64)
@@ -164,13 +131,24 @@ class CpuTable:
     def serve(self, pool: npt.NDArray[np.integer], arrival: npt.NDArray[np.int64],
               work_ns: npt.NDArray[np.int64], window: int, measuring: bool
               ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-        """Serve work items sorted by (pool, arrival); return (done time, accepted)."""
-        service = np.maximum(1, np.rint(work_ns / self.cores[pool])).astype(np.int64)
-        fluid_done, accepted = fifo_serve(pool, arrival, service, self.busy_until, self.queue_ns)
-        done = np.maximum(fluid_done, arrival + work_ns)
-        c = self.counters
-        c.add("jobs", pool[accepted], None, window, measuring)
-        c.add("busy_ns", pool[accepted], work_ns[accepted], window, measuring)
-        if not accepted.all():
-            c.add("dropped", pool[~accepted], None, window, measuring)
-        return done, accepted
+        """Serve work items (in time order); return (done time, accepted).
+        An item is done when the pool has worked through it, and no sooner than its own
+        work time after it arrived (one item runs on one core)."""
+        start, accepted = self.serve_fluid(pool, arrival, work_ns, window, measuring)
+        service = np.rint(work_ns / self.cores[pool]).astype(np.int64)
+        return np.maximum(start + np.maximum(service, 1), arrival + work_ns), accepted
+
+    def serve_fluid(self, pool: npt.NDArray[np.integer], arrival: npt.NDArray[np.int64],
+                    work_ns: npt.NDArray[np.int64], window: int, measuring: bool
+                    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        """FIFO through the pools' fluid servers; return (start of service, accepted)."""
+        n = len(arrival)
+        start = np.zeros(n, dtype=np.int64)
+        accepted = np.zeros(n, dtype=bool)
+        size = len(self.cores)
+        busy, jobs, dropped = (np.zeros(size, dtype=np.int64) for _ in range(3))
+        serve_pools(pool, arrival, work_ns.astype(np.int64), self.cores, self.queue_ns,
+                    self.busy_until, start, accepted, busy, jobs, dropped)
+        for name, counts in (("busy_ns", busy), ("jobs", jobs), ("dropped", dropped)):
+            self.counters.add(name, counts, window, measuring)
+        return start, accepted

@@ -1,23 +1,26 @@
-"""A stage: the packets waiting to reach one set of resources, released in time order.
+"""A stage: the packets on their way to one set of resources.
 
-The engine advances in ticks. In the tick for window [t0, t1) every stage releases exactly
-the packets that reach it before t1, in pipeline order, so each queue sees its arrivals in
-time order and results do not depend on the tick length. Packets that reach a stage later
-wait here for a later tick.
+The engine advances in ticks. A queue must see its arrivals in time order. Where a stage's
+queues are each fed by a single upstream FIFO that emits in order (a downlink fed by its
+server's NIC, a decoder fed by its downlink), the stage passes its packets straight on,
+even those that arrive after the tick. Where queues merge several sources, or a feeder
+can emit out of order (a server NIC fed by many uplinks, a mesh downlink fed by many
+peers, an uplink fed by parallel encoders), the stage is a `merging` one: in the tick for [t0, t1) it releases exactly the packets that arrive before
+t1, each resource's in time order, and holds the rest. Stages run in pipeline order, so
+results do not depend on the tick length.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from roomsim.sim.packets import Packets, empty_packets, sort_by_resource
+from roomsim.sim.packets import Packets, concat, empty_packets, in_queue_order, rows
 
 
 class Stage:
     """Pending packets of one pipeline stage."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, merging: bool = False) -> None:
         self.name = name
+        self.merging = merging
         self._parts: list[Packets] = []
         self._held = 0
 
@@ -28,17 +31,21 @@ class Stage:
             self._held += len(batch)
 
     def take(self, t_end: int) -> Packets:
-        """Release the packets that arrive before t_end, sorted by (resource, time)."""
+        """Release what this tick must process: everything for a pass-through stage; for
+        a merging stage, the packets arriving before t_end, each resource's in time order."""
         if not self._parts:
             return empty_packets()
-        batch = self._parts[0] if len(self._parts) == 1 else np.concatenate(self._parts)
+        batch = self._parts[0] if len(self._parts) == 1 else concat(self._parts)
+        if not self.merging:
+            self._parts, self._held = [], 0
+            return in_queue_order(batch)  # a cheap check; sorts only if a feeder misbehaved
         due = batch["t"] < t_end
         if due.all():
             self._parts, self._held = [], 0
-            return sort_by_resource(batch)
-        later = batch[~due]
+            return in_queue_order(batch)
+        later = rows(batch, ~due)
         self._parts, self._held = [later], len(later)
-        return sort_by_resource(batch[due])
+        return in_queue_order(rows(batch, due))
 
     def __len__(self) -> int:
         return self._held

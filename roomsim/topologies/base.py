@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.packets import PACKET, Packets, empty_packets, packet_counts, split_payloads
+from roomsim.sim.packets import PACKET, Packets, empty_packets, packet_counts, rows, split_payloads
 from roomsim.sim.stage import Stage
 from roomsim.world import World
 
@@ -35,13 +35,14 @@ class Subscriptions:
         self.indptr = np.searchsorted(self.stream, np.arange(n_streams + 1))
         self.count = np.diff(self.indptr)
 
-    def expand(self, streams: IntArray) -> tuple[IntArray, IntArray]:
-        """Repeat each item once per receiver of its stream: (item index, receiver)."""
+    def expand(self, streams: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+        """Repeat each item once per receiver of its stream:
+        (item index, receiver, rank of the receiver among the item's copies)."""
         counts = self.count[streams]
         item = np.repeat(np.arange(len(streams)), counts)
         first = np.cumsum(counts) - counts
-        position = np.arange(len(item)) - first[item] + self.indptr[streams][item]
-        return item, self.sub[position]
+        rank = np.arange(len(item)) - first[item]
+        return item, self.sub[rank + self.indptr[streams][item]], rank
 
     def per_receiver(self, per_stream: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Sum a per-stream quantity over each receiver's streams."""
@@ -69,14 +70,15 @@ class FrameDamage:
         if len(dropped) == 0:
             return
         np.bitwise_or.at(self.bits, dropped["flow"], self._bit(dropped["fseq"]))
-        markers = dropped[dropped["marker"]]
+        markers = rows(dropped, dropped["marker"])
         np.bitwise_and.at(self.bits, markers["flow"], ~self._bit(markers["fseq"]))
 
     def settle(self, markers: Packets) -> npt.NDArray[np.bool_]:
         """For arriving markers: was their frame damaged? Clears the frames' bits."""
         bit = self._bit(markers["fseq"])
         damaged = (self.bits[markers["flow"]] & bit) != 0
-        np.bitwise_and.at(self.bits, markers["flow"], ~bit)
+        if damaged.any():
+            np.bitwise_and.at(self.bits, markers["flow"][damaged], ~bit[damaged])
         return damaged | markers["damaged"]
 
 
@@ -119,9 +121,9 @@ class Topology(ABC):
         """Packets still waiting in some stage."""
         return sum(len(stage) for stage in self.stages)
 
-    def stage(self, name: str) -> Stage:
-        """Create and register a stage."""
-        created = Stage(name)
+    def stage(self, name: str, merging: bool = False) -> Stage:
+        """Create and register a stage (`merging` where its queues have several sources)."""
+        created = Stage(name, merging)
         self.stages.append(created)
         return created
 
@@ -162,7 +164,7 @@ class Topology(ABC):
         silent = st.dtx[s] & ~w.speaking[st.pub[s]]
         if silent.any():
             frames = self._apply_dtx(frames, silent)
-        return frames[np.argsort(frames["t"], kind="stable")]
+        return rows(frames, np.argsort(frames["t"], kind="stable"))
 
     def _apply_dtx(self, frames: npt.NDArray[np.void], silent: npt.NDArray[np.bool_]) -> npt.NDArray[np.void]:
         """While silent, a DTX audio stream sends only its periodic comfort-noise frames."""
@@ -176,22 +178,21 @@ class Topology(ABC):
             rows = silent & (frames["stream"] == s)
             keep[rows] = frames["fseq"][rows] % every == 0
             frames["payload"][rows] = spec.dtx_frame_bytes
-        return frames[keep]
+        return rows(frames, keep)
 
     def encode(self, frames: npt.NDArray[np.void], window: int, measuring: bool) -> npt.NDArray[np.void]:
-        """Run frames through their publisher's encoder; return the frames encoded in time,
-        with `t` = encode done. Frames the encoder cannot take in time are dropped."""
+        """Run frames (in capture order) through their publisher's encoder; return the
+        frames encoded in time, with `t` = encode done. Frames the encoder cannot take in
+        time are dropped."""
         w = self.world
         if len(frames) == 0:
             return frames
         pub = w.streams.pub[frames["stream"]]
         pool = w.encoder[pub]
-        order = np.lexsort((frames["t"], pool))
-        frames, pool, pub = frames[order], pool[order], pub[order]
         work = np.rint(self.encode_ns[frames["stream"]] / w.speed[pub]).astype(np.int64)
         done, ok = w.cpus.serve(pool, frames["t"], work, window, measuring)
         np.add.at(w.frames_dropped_cpu, pub[~ok], 1)
-        encoded = frames[ok]
+        encoded = rows(frames, ok)
         encoded["t"] = done[ok]
         return encoded
 
@@ -225,14 +226,15 @@ class Topology(ABC):
         self.damage.record_drops(dropped)
         return out
 
-    def to_receivers(self, packets: Packets, subs: Subscriptions, window: int) -> Packets:
-        """Copy each packet once per receiver of its stream (downstream flows)."""
+    def to_receivers(self, packets: Packets, subs: Subscriptions) -> tuple[Packets, IntArray, IntArray]:
+        """Copy each packet once per receiver of its stream (downstream flows);
+        returns (copies, index of each copy's packet, its rank among that packet's copies)."""
         w = self.world
-        item, sub = subs.expand(packets["stream"].astype(np.int64))
-        copies = packets[item]
+        item, sub, rank = subs.expand(packets["stream"].astype(np.int64))
+        copies = rows(packets, item)
         copies["sub"] = sub
         copies["flow"] = w.down_flow_base[copies["stream"]] + w.local_index[sub]
-        return copies
+        return copies, item, rank
 
     def count_offered(self, packets: Packets, subs: Subscriptions) -> None:
         """Credit each receiver with the packets and frames sent toward it (loss basis)."""
@@ -251,27 +253,29 @@ class Topology(ABC):
         w.expected_frames += np.bincount(packets["sub"][packets["marker"]], minlength=n)
 
     def deliver(self, batch: Packets, window: int, measuring: bool) -> None:
-        """Packets reaching receivers: reassemble frames (marker), decode, record latency."""
+        """Packets reaching receivers (in time order): reassemble frames at
+        their marker, decode them on the receiver's decoder, record latency."""
         w = self.world
         if len(batch) == 0:
             return
-        w.received_packets += np.bincount(batch["sub"], minlength=len(w.participants))
-        markers = batch[batch["marker"]]
+        n = len(w.participants)
+        w.received_packets += np.bincount(batch["sub"], minlength=n)
+        markers = rows(batch, batch["marker"])
         damaged = self.damage.settle(markers)
-        np.add.at(w.frames_lost, markers["sub"][damaged], 1)
-        whole = markers[~damaged]
-        if len(whole) == 0:
+        if damaged.any():
+            w.frames_lost += np.bincount(markers["sub"][damaged], minlength=n)
+            markers = rows(markers, ~damaged)
+        if len(markers) == 0:
             return
-        sub = whole["sub"].astype(np.int64)
+        sub = markers["sub"].astype(np.int64)
         pool = w.decoder[sub]
-        order = np.lexsort((whole["t"], pool))
-        whole, sub, pool = whole[order], sub[order], pool[order]
-        work = np.rint(self.decode_ns[whole["stream"]] / w.speed[sub]).astype(np.int64)
-        done, ok = w.cpus.serve(pool, whole["t"], work, window, measuring)
-        np.add.at(w.frames_dropped_cpu, sub[~ok], 1)
-        np.add.at(w.frames_decoded, sub[ok], 1)
-        self.record_latency(sub[ok], whole["stream"][ok], done[ok] - whole["capture"][ok],
-                            whole["capture"][ok])
+        work = np.rint(self.decode_ns[markers["stream"]] / w.speed[sub]).astype(np.int64)
+        done, ok = w.cpus.serve(pool, markers["t"], work, window, measuring)
+        if not ok.all():
+            w.frames_dropped_cpu += np.bincount(sub[~ok], minlength=n)
+            markers, sub, done = rows(markers, ok), sub[ok], done[ok]
+        w.frames_decoded += np.bincount(sub, minlength=n)
+        self.record_latency(sub, markers["stream"], done - markers["capture"], markers["capture"])
 
     def record_latency(self, sub: IntArray, stream: npt.NDArray[np.integer],
                        latency: IntArray, captured: IntArray) -> None:

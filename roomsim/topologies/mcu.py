@@ -20,7 +20,7 @@ import numpy.typing as npt
 from roomsim.codecs.video_presets import VIDEO_PRESETS
 from roomsim.expected import closed_form
 from roomsim.sim.metrics import NS
-from roomsim.sim.packets import Packets
+from roomsim.sim.packets import Packets, rows
 from roomsim.sim.rng import generator
 from roomsim.topologies.base import FRAME, Subscriptions, Topology
 from roomsim.topologies.servers import ServerSide
@@ -40,9 +40,9 @@ class McuTopology(Topology):
         super().__init__(world)
         self.options = world.scenario.topology.mcu
         self.servers = ServerSide(world)
-        self.uplinks = self.stage("uplink")
-        self.node_in = self.stage("node-in")
-        self.node_out = self.stage("node-out")
+        self.uplinks = self.stage("uplink", merging=True)
+        self.node_in = self.stage("node-in", merging=True)
+        self.node_out = self.stage("node-out", merging=True)
         self.downlinks = self.stage("downlink")
         self.clients = self.stage("client")
         self.outputs = self._add_output_streams()
@@ -178,23 +178,23 @@ class McuTopology(Topology):
         """Decode arriving frames and run the mixer ticks on the node's cores, in one FIFO.
         Returns the output frames encoded in time (`t` = encode done)."""
         w = self.world
-        markers = at_node[at_node["marker"]]
-        whole = markers[~self.damage.settle(markers)]
+        markers = rows(at_node, at_node["marker"])
+        whole = rows(markers, ~self.damage.settle(markers))
         decode_work = self.decode_ns[whole["stream"]]
         mix_work = np.array([self._mix_work_ns(int(s)) for s in mixes["stream"]], dtype=np.float64)
         pools = np.concatenate([self.servers.cpu_of(whole["stream"]), self.servers.cpu_of(mixes["stream"])])
         arrival = np.concatenate([whole["t"], mixes["t"]])
         work = np.rint(np.concatenate([decode_work, mix_work])).astype(np.int64)
-        order = np.lexsort((arrival, pools))
+        order = np.argsort(arrival, kind="stable")
         done_sorted, ok_sorted = w.cpus.serve(pools[order], arrival[order], work[order], window, measuring)
         done = np.empty_like(done_sorted)
         done[order] = done_sorted
         ok = np.empty_like(ok_sorted)
         ok[order] = ok_sorted
         n = len(whole)
-        self._buffer_inputs(whole[ok[:n]], done[:n][ok[:n]])
+        self._buffer_inputs(rows(whole, ok[:n]), done[:n][ok[:n]])
         self._choose_inputs(mixes)
-        encoded = mixes[ok[n:]]
+        encoded = rows(mixes, ok[n:])
         encoded["t"] = done[n:][ok[n:]]
         return encoded
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from roomsim.expected import closed_form
+from roomsim.sim.packets import rows
 from roomsim.topologies.base import Subscriptions, Topology
 from roomsim.world import World
 
@@ -25,8 +26,8 @@ class MeshTopology(Topology):
     def __init__(self, world: World) -> None:
         super().__init__(world)
         self.options = world.scenario.topology.mesh
-        self.uplinks = self.stage("uplink")
-        self.downlinks = self.stage("downlink")
+        self.uplinks = self.stage("uplink", merging=True)
+        self.downlinks = self.stage("downlink", merging=True)
         self.clients = self.stage("client")
         self._dirty = True
 
@@ -58,12 +59,12 @@ class MeshTopology(Topology):
         if capturing:
             frames = self.capture(t0, t1, self.sent_streams)
             if self.options.encoder_per_peer:
-                item, sub = self.subs.expand(frames["stream"].astype(np.int64))
-                frames = frames[item]
+                item, sub, _ = self.subs.expand(frames["stream"].astype(np.int64))
+                frames = rows(frames, item)
                 frames["sub"] = sub
             packets = self.packetize(self.encode(frames, window, measuring))
             if not self.options.encoder_per_peer:
-                packets = self.to_receivers(packets, self.subs, window)
+                packets = self.to_receivers(packets, self.subs)[0]
             else:
                 packets["flow"] = w.down_flow_base[packets["stream"]] + w.local_index[packets["sub"]]
             packets["res"] = w.uplink[w.streams.pub[packets["stream"]]]

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from roomsim.expected import closed_form, stream_rate
-from roomsim.sim.packets import Packets
+from roomsim.sim.packets import Packets, rows
 from roomsim.topologies.base import Subscriptions, Topology
 from roomsim.topologies.servers import ServerSide
 from roomsim.world import AUDIO, World
@@ -27,8 +27,8 @@ class SfuTopology(Topology):
         super().__init__(world)
         self.options = world.scenario.topology.sfu
         self.servers = ServerSide(world)
-        self.uplinks = self.stage("uplink")
-        self.node_in = self.stage("node-in")
+        self.uplinks = self.stage("uplink", merging=True)
+        self.node_in = self.stage("node-in", merging=True)
         self.node_cpu = self.stage("node-cpu")
         self.node_out = self.stage("node-out")
         self.downlinks = self.stage("downlink")
@@ -38,6 +38,7 @@ class SfuTopology(Topology):
     def start(self) -> None:
         super().start()
         self.servers.start()
+        self.rate_bps = [stream_rate(self.world, s).bps for s in range(len(self.world.streams))]
         fwd = self.world.costs.forwarding
         self.ingress_ns = round(fwd.ingress_us_per_packet * 1e3)
         self.egress_ns = round(fwd.egress_us_per_packet * 1e3)
@@ -73,23 +74,24 @@ class SfuTopology(Topology):
         budget = self.options.headroom * w.networks[sub].downlink_kbps * 1e3
         chosen: list[int] = []
         video: list[list[int]] = []
+        publishing = set(publishers)
         for t, pub in enumerate(w.track_pub):
-            if pub not in publishers:
+            if pub not in publishing:
                 continue
             layers = w.track_streams[t] if self.options.simulcast else w.track_streams[t][-1:]
             if w.track_kind[t] == AUDIO:
                 chosen.append(layers[0])
-                budget -= stream_rate(w, layers[0]).bps
+                budget -= self.rate_bps[layers[0]]
             else:
                 video.append(layers)
         level = [0] * len(video)
-        used = sum(stream_rate(w, layers[0]).bps for layers in video)
+        used = sum(self.rate_bps[layers[0]] for layers in video)
         upgraded = True
         while upgraded:
             upgraded = False
             for i, layers in enumerate(video):
                 if level[i] + 1 < len(layers):
-                    step = stream_rate(w, layers[level[i] + 1]).bps - stream_rate(w, layers[level[i]]).bps
+                    step = self.rate_bps[layers[level[i] + 1]] - self.rate_bps[layers[level[i]]]
                     if used + step <= budget:
                         level[i] += 1
                         used += step
@@ -111,7 +113,9 @@ class SfuTopology(Topology):
         arrived = self.send(self.uplinks, t1, window, measuring)
         arrived["res"] = self.servers.nic_in_of(arrived["stream"])
         self.node_in.push(arrived)
-        self.node_cpu.push(self.send(self.node_in, t1, window, measuring))
+        at_cpu = self.send(self.node_in, t1, window, measuring)
+        at_cpu["res"] = self.servers.cpu_of(at_cpu["stream"])
+        self.node_cpu.push(at_cpu)
         self.node_out.push(self._forward(self.node_cpu.take(t1), window, measuring))
         out = self.send(self.node_out, t1, window, measuring)
         out["res"] = w.downlink[out["sub"]]
@@ -122,31 +126,29 @@ class SfuTopology(Topology):
         self.deliver(self.clients.take(t1), window, measuring)
 
     def _forward(self, batch: Packets, window: int, measuring: bool) -> Packets:
-        """CPU work at the node: one receive job per packet, one send job per copy."""
+        """CPU work at the node, one job per received packet: receive it, then send one
+        copy per receiver. The pool works through a job at `cores` times one core's speed
+        (receivers are served in parallel), so copy j leaves after receive + (j+1) sends."""
         w = self.world
         if len(batch) == 0:
             return batch
+        stream = batch["stream"]
+        receivers = self.subs.count[stream]
+        pool = batch["res"].astype(np.int64)
+        work = self.ingress_ns + receivers * self.egress_ns
+        start, ok = w.cpus.serve_fluid(pool, batch["t"], work, window, measuring)
+        self.damage.record_drops(rows(batch, ~ok))
+        batch, start, pool = rows(batch, ok), start[ok], pool[ok]
         markers = batch["marker"]
-        batch["damaged"][markers] = self.damage.settle(batch[markers])
-        copies = self.to_receivers(batch, self.subs, window)
-        pool_in = self.servers.cpu_of(batch["stream"])
-        pool_out = self.servers.cpu_of(copies["stream"])
-        pools = np.concatenate([pool_in, pool_out])
-        arrival = np.concatenate([batch["t"], copies["t"]])
-        work = np.concatenate([np.full(len(batch), self.ingress_ns, dtype=np.int64),
-                               np.full(len(copies), self.egress_ns, dtype=np.int64)])
-        order = np.lexsort((arrival, pools))
-        done, ok = w.cpus.serve(pools[order], arrival[order], work[order], window, measuring)
-        done_by_job = np.empty_like(done)
-        done_by_job[order] = done
-        ok_by_job = np.empty_like(ok)
-        ok_by_job[order] = ok
-        copy_done, copy_ok = done_by_job[len(batch):], ok_by_job[len(batch):]
-        self.damage.record_drops(copies[~copy_ok])
-        sent = copies[copy_ok]
-        sent["t"] = copy_done[copy_ok]
-        sent["res"] = self.servers.nic_out_of(sent["stream"])
-        return sent
+        if markers.any():
+            batch["damaged"][markers] = self.damage.settle(rows(batch, markers))
+        copies, item, rank = self.to_receivers(batch, self.subs)
+        cores = w.cpus.cores[pool[item]]
+        spread = np.rint((self.ingress_ns + (rank + 1) * self.egress_ns) / cores).astype(np.int64)
+        copies["t"] = np.maximum(start[item] + spread,
+                                 copies["t"] + self.ingress_ns + self.egress_ns)
+        copies["res"] = self.servers.nic_out_of(copies["stream"])
+        return copies
 
     # -- closed forms -------------------------------------------------------------------
     def expected(self) -> dict[str, Any]:
