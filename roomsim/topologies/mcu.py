@@ -222,16 +222,15 @@ class McuTopology(Topology):
                 queue = self.queues.get((pub, kind))
                 if not queue or queue[0][0] > t_mix:
                     continue
+                ready = _ready_count(queue, t_mix)
                 if kind == AUDIO:
-                    while len(queue) > depth and queue[1][0] <= t_mix:
+                    for _ in range(max(0, ready - depth)):  # late burst: trim to the buffer depth
                         queue.popleft()
                     _, capture = queue.popleft()
                 else:
-                    while len(queue) > 1 and queue[1][0] <= t_mix:
+                    for _ in range(ready - 1):  # show the newest ready frame; keep it on screen
                         queue.popleft()
                     _, capture = queue[0]
-                    if len(queue) > 1:
-                        queue.popleft()
                 ages[pub] = t_mix - capture
             self.ages[(room, kind, k)] = (t_mix, ages)
 
@@ -281,3 +280,13 @@ class McuTopology(Topology):
         receive = [(int(s), int(st.owner[s])) for s in self.live_outputs]
         return closed_form(w, uplink=sent, receive=receive, encode=sent, server_cpu_cores=cpu,
                            node_of_room=nodes)
+
+
+def _ready_count(queue: deque[tuple[int, int]], t_mix: int) -> int:
+    """How many buffered frames are ready (decoded + jitter buffer) at the mixer tick."""
+    count = 0
+    for ready, _ in queue:
+        if ready > t_mix:
+            break
+        count += 1
+    return count
