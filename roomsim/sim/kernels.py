@@ -135,3 +135,47 @@ def latency_into(cells, owner, kind, latency_ns, kinds, bins, bins_per_decade, m
         b = int(np.floor(np.log10(ms / min_ms) * bins_per_decade)) + 1
         b = min(max(b, 0), bins - 1)
         cells[(owner[i] * kinds + kind[i]) * bins + b] += 1
+
+
+@njit(cache=True)
+def receive_frames(sub, stream, fseq, flow, marker, damaged, t, damage_bits, decoder, decode_ns,
+                   speed, cores, queue_ns, busy_until, received, frames_lost, frames_decoded,
+                   frames_dropped, busy_ns, jobs, dropped, done):  # type: ignore[no-untyped-def]
+    """Packets reaching their receivers (in time order per receiver): count them; at each
+    frame's marker settle whether the frame lost a packet (damage bit ring), and decode
+    whole frames on the receiver's decoder pool (a fluid FIFO like `serve_pools`).
+
+    `done[i]` gets the decode completion time of packet i's frame, or -1 when packet i
+    completes no frame (not a marker, damaged, or refused by an overloaded decoder).
+    """
+    one = np.uint64(1)
+    for i in range(len(t)):
+        r = sub[i]
+        received[r] += 1
+        done[i] = -1
+        if not marker[i]:
+            continue
+        bit = one << np.uint64(fseq[i] & 63)
+        f = flow[i]
+        if damaged[i] or (damage_bits[f] & bit) != 0:
+            damage_bits[f] &= ~bit
+            frames_lost[r] += 1
+            continue
+        q = decoder[r]
+        work = decode_ns[stream[i]] / speed[r]
+        a = t[i]
+        busy = busy_until[q]
+        if busy - a > queue_ns[q]:
+            frames_dropped[r] += 1
+            dropped[q] += 1
+            continue
+        s = busy if busy > a else a
+        service = np.int64(np.rint(work / cores[q]))
+        if service < 1:
+            service = 1
+        busy_until[q] = s + service
+        finish = a + np.int64(np.rint(work))
+        done[i] = finish if finish > s + service else s + service
+        busy_ns[q] += np.int64(np.rint(work))
+        jobs[q] += 1
+        frames_decoded[r] += 1

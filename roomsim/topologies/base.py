@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from roomsim.sim.kernels import receive_frames
 from roomsim.sim.packets import PACKET, Packets, empty_packets, packet_counts, rows, split_payloads
 from roomsim.sim.stage import Stage
 from roomsim.world import World
@@ -253,29 +254,26 @@ class Topology(ABC):
         w.expected_frames += np.bincount(packets["sub"][packets["marker"]], minlength=n)
 
     def deliver(self, batch: Packets, window: int, measuring: bool) -> None:
-        """Packets reaching receivers (in time order): reassemble frames at
-        their marker, decode them on the receiver's decoder, record latency."""
+        """Packets reaching receivers: reassemble frames at their marker, decode whole
+        frames on the receiver's decoder, record latency (one compiled pass)."""
         w = self.world
         if len(batch) == 0:
             return
-        n = len(w.participants)
-        w.received_packets += np.bincount(batch["sub"], minlength=n)
-        markers = rows(batch, batch["marker"])
-        damaged = self.damage.settle(markers)
-        if damaged.any():
-            w.frames_lost += np.bincount(markers["sub"][damaged], minlength=n)
-            markers = rows(markers, ~damaged)
-        if len(markers) == 0:
-            return
-        sub = markers["sub"].astype(np.int64)
-        pool = w.decoder[sub]
-        work = np.rint(self.decode_ns[markers["stream"]] / w.speed[sub]).astype(np.int64)
-        done, ok = w.cpus.serve(pool, markers["t"], work, window, measuring)
-        if not ok.all():
-            w.frames_dropped_cpu += np.bincount(sub[~ok], minlength=n)
-            markers, sub, done = rows(markers, ok), sub[ok], done[ok]
-        w.frames_decoded += np.bincount(sub, minlength=n)
-        self.record_latency(sub, markers["stream"], done - markers["capture"], markers["capture"])
+        cpus = w.cpus
+        size = len(cpus.cores)
+        busy, jobs, dropped = (np.zeros(size, dtype=np.int64) for _ in range(3))
+        done = np.empty(len(batch), dtype=np.int64)
+        receive_frames(batch["sub"], batch["stream"], batch["fseq"], batch["flow"], batch["marker"],
+                       batch["damaged"], batch["t"], self.damage.bits, w.decoder, self.decode_ns,
+                       w.speed, cpus.cores, cpus.queue_ns, cpus.busy_until, w.received_packets,
+                       w.frames_lost, w.frames_decoded, w.frames_dropped_cpu, busy, jobs, dropped,
+                       done)
+        for name, counts in (("busy_ns", busy), ("jobs", jobs), ("dropped", dropped)):
+            cpus.counters.add(name, counts, window, measuring)
+        decoded = done >= 0
+        capture = batch["capture"][decoded]
+        self.record_latency(batch["sub"][decoded].astype(np.int64), batch["stream"][decoded],
+                            done[decoded] - capture, capture)
 
     def record_latency(self, sub: IntArray, stream: npt.NDArray[np.integer],
                        latency: IntArray, captured: IntArray) -> None:

@@ -1,0 +1,86 @@
+"""Engine speed and memory: simulated seconds per wall second, peak RSS, and scaling.
+
+Each benchmark scenario runs in a fresh process pinned to one core (numba's compile
+cache is warmed first, so compile time is not counted). Goals (issue #2): every scenario
+at least 10x faster than real time, peak RSS under 500 MB, and wall time growing no
+faster than the number of delivered streams.
+
+    python benchmarks/engine_speed.py                 # all four, full durations
+    python benchmarks/engine_speed.py --duration 20   # shorter runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCENARIOS = ["sfu-50", "mesh-8", "mcu-20", "webinar-1000"]
+
+_CHILD = r"""
+import json, os, resource, sys, time
+os.sched_setaffinity(0, {0})
+from roomsim import api
+scenario = api.load_scenario(sys.argv[1])
+duration = float(sys.argv[2]) if sys.argv[2] != "-" else scenario.duration_s
+api.run(scenario, duration_s=1.2)                     # warm numba's cache and imports
+start_wall, start_cpu = time.perf_counter(), time.process_time()
+report = api.run(scenario, duration_s=duration)
+wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
+run = report.runs[0]
+frames = sum(p.frames_decoded for p in run.participants)
+print(json.dumps({"wall_s": wall, "cpu_s": cpu, "sim_s": duration,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "packets": run.totals.packets_sent,
+                  "frames_decoded": frames}))
+"""
+
+
+def measure(path: Path, duration: float | None) -> dict[str, float]:
+    """Run one scenario in a child process; return its figures."""
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(duration or "-")],
+                         capture_output=True, text=True, check=True, env={**os.environ})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def scaling(duration: float) -> None:
+    """SFU rooms of growing size: wall time per delivered stream should stay flat."""
+    import yaml
+
+    print("\nscaling (SFU, audio + 360p, wall time per delivered stream-second):")
+    print(f"{'people':>7} {'streams':>8} {'wall s':>8} {'us / stream-s':>14}")
+    base = yaml.safe_load((HERE / "sfu-50.yaml").read_text())
+    for people in (10, 20, 40, 80):
+        base["rooms"][0]["participants"][0]["count"] = people
+        base["rooms"][0]["participants"][0]["tracks"][1] = {"kind": "video", "resolution": "360p"}
+        path = Path(os.environ.get("TMPDIR", "/tmp")) / f"roomsim-scaling-{people}.yaml"
+        path.write_text(yaml.safe_dump(base))
+        figures = measure(path, duration)
+        streams = people * (people - 1) * 2  # audio + video from each to each other
+        per = figures["wall_s"] / (streams * duration) * 1e6
+        print(f"{people:>7} {streams:>8} {figures['wall_s']:>8.2f} {per:>14.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=None, help="override simulated seconds")
+    parser.add_argument("--only", nargs="*", default=SCENARIOS)
+    parser.add_argument("--no-scaling", action="store_true")
+    args = parser.parse_args()
+    print(f"{'scenario':<14} {'sim s':>6} {'wall s':>7} {'x real time':>12} {'cpu x':>7} "
+          f"{'packets/s':>10} {'peak RSS MB':>12}")
+    for name in args.only:
+        f = measure(HERE / f"{name}.yaml", args.duration)
+        print(f"{name:<14} {f['sim_s']:>6.0f} {f['wall_s']:>7.2f} {f['sim_s'] / f['wall_s']:>12.1f} "
+              f"{f['sim_s'] / f['cpu_s']:>7.1f} {f['packets'] / f['sim_s']:>10.0f} "
+              f"{f['peak_rss_mb']:>12.0f}", flush=True)
+    if not args.no_scaling:
+        scaling(args.duration or 20.0)
+
+
+if __name__ == "__main__":
+    main()
