@@ -21,6 +21,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import sweep_toy
 import yaml
@@ -412,11 +413,30 @@ def _count_done(store_path: Path) -> int:
         return 0
 
 
+def _all_exit(processes: list[psutil.Process], within_s: float) -> bool:
+    """Wait for processes to end; a zombie counts as ended (reaping it is init's job)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        running = []
+        for process in processes:
+            try:
+                if process.status() != psutil.STATUS_ZOMBIE:
+                    running.append(process)
+            except psutil.NoSuchProcess:
+                pass
+        if not running:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
 def test_killed_sweep_resumes_with_every_point_exactly_once(tmp_path: Path) -> None:
     spec = write_sweep(tmp_path)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "roomsim.sweep", str(spec), "-o", str(out), "--workers", "2"]
-    # its own session, so SIGKILL to the group takes the workers down too, like a crash
+    # its own session, so the cleanup below can take the whole group down if the test fails
+    workers: list[psutil.Process] = []
     victim = subprocess.Popen([*command, "--runner", "sweep_toy:sleepy_runner"], env=_env(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               start_new_session=True)
@@ -426,9 +446,13 @@ def test_killed_sweep_resumes_with_every_point_exactly_once(tmp_path: Path) -> N
             assert victim.poll() is None, victim.stderr.read() if victim.stderr else ""
             assert time.monotonic() < deadline, "the sweep never got going"
             time.sleep(0.02)
-        os.killpg(victim.pid, signal.SIGKILL)
+        workers = psutil.Process(victim.pid).children(recursive=True)
+        assert len(workers) >= 2
+        victim.kill()  # SIGKILL to the sweep process only, like `kill -9 <pid>` or the OOM killer
+        victim.wait(timeout=30)
+        assert _all_exit(workers, within_s=20), "worker processes outlived the sweep"
     finally:
-        if victim.poll() is None:
+        if victim.poll() is None or not _all_exit(workers, within_s=0):
             os.killpg(victim.pid, signal.SIGKILL)
         victim.wait(timeout=30)
         if victim.stderr:

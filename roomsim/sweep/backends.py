@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Generator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -24,6 +26,21 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end this worker soon after the sweep process dies.
+
+    A pool worker whose parent was killed (SIGKILL, SIGTERM, OOM) would otherwise wait on
+    its job queue forever, an orphan holding memory; polling the parent pid is portable.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="roomsim-parent-watch", daemon=True).start()
+
+
 def local_results(jobs: Sequence[Job], runner: Runner, workers: int) -> Results:
     """Run jobs on `workers` spawned processes.
 
@@ -31,7 +48,8 @@ def local_results(jobs: Sequence[Job], runner: Runner, workers: int) -> Results:
     and forking a threaded process can deadlock; spawn also behaves the same on every OS.
     """
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=_exit_with_parent, initargs=(os.getpid(),))
     try:
         futures = [pool.submit(execute_job, job, runner) for job in jobs]
         for future in as_completed(futures):
