@@ -305,6 +305,14 @@ def test_two_sweeps_cannot_share_an_output_directory(tmp_path: Path) -> None:
         run_sweep(spec, tmp_path / "out", runner=sweep_toy.toy_runner, progress=False)
 
 
+def test_output_path_that_is_a_file_is_a_one_line_error(tmp_path: Path) -> None:
+    spec = write_sweep(tmp_path)
+    (tmp_path / "taken").write_text("not a directory")
+    with pytest.raises(SweepError, match=r"taken: output: cannot use as output directory"):
+        run_sweep(spec, tmp_path / "taken", runner=sweep_toy.toy_runner, progress=False)
+    assert (tmp_path / "taken").read_text() == "not a directory"
+
+
 def test_results_of_another_roomsim_version_are_not_mixed_in(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -82,8 +82,13 @@ class ResultStore:
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir
-        out_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = self._acquire_lock(out_dir / LOCK_FILE)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            self._lock = self._acquire_lock(out_dir / LOCK_FILE)
+        except (FileExistsError, NotADirectoryError, PermissionError) as error:
+            raise SweepError(
+                f"{out_dir}: output: cannot use as output directory ({error.strerror})"
+            ) from None
         remove_stale_temp_files(out_dir)
         path = out_dir / STORE_FILE
         try:
