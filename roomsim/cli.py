@@ -18,6 +18,7 @@ from roomsim.analysis.table import comparison_table, participants_table
 from roomsim.errors import ScenarioError
 from roomsim.results import Report, write_report
 from roomsim.scenario import TOPOLOGIES
+from roomsim.sweep.cli import sweep_command
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -117,6 +118,9 @@ def validate(scenario: Path) -> None:
     people = sum(g.count for room in loaded.rooms for g in room.participants)
     click.echo(f"{scenario}: ok ({len(loaded.rooms)} room(s), {people} participants, "
                f"{len(loaded.nodes)} node(s))")
+
+
+main.add_command(sweep_command, name="sweep")
 
 
 if __name__ == "__main__":
