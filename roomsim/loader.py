@@ -49,7 +49,7 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         raise ScenarioError(f"cannot read: {exc}", file=str(path)) from None
     try:
         node = yaml.compose(text, Loader=_StrictLoader)
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -81,12 +81,11 @@ def data_loc(data: Any, loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     kept: list[int | str] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
-            kept.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-            kept.append(part)
+        else:
+            continue
+        kept.append(part)
     return tuple(kept)
 
 
