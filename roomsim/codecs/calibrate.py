@@ -102,15 +102,15 @@ FULL_PLAN = Plan(
 
 QUICK_PLAN = Plan(
     video_warmup=5,
-    video_frames={"*": 20},
-    video_chunk=4,
+    video_frames={"*": 30},
+    video_chunk=5,
     audio_warmup=25,
-    audio_frames=150,
-    audio_chunk=15,
-    mix_chunks=10,
+    audio_frames=250,
+    audio_chunk=25,
+    mix_chunks=20,
     mix_chunk=50,
-    composite_frames=20,
-    composite_chunk=4,
+    composite_frames=30,
+    composite_chunk=5,
 )
 
 
@@ -227,7 +227,8 @@ def measure_composite(resolution: str, plan: Plan) -> float:
     """Cost per tile of scaling decoded frames into a 2x2 grid and placing them.
 
     Sources are frames at the output resolution (a 720p output composes 720p
-    publishers), each scaled to a quarter-size tile: the MCU's `composite.composite`.
+    publishers), each scaled to a quarter-size tile: the MCU's `composite.composite`
+    plus wrapping the canvas as an encoder input frame, as the MCU does per output.
     """
     width, height = RESOLUTIONS[resolution]
     sources = [VideoSource(f"T{i}", i, width, height, CALIBRATION_FPS)
@@ -240,7 +241,8 @@ def measure_composite(resolution: str, plan: Plan) -> float:
 
     def composite_chunk(_: int) -> None:
         for k in range(chunk):
-            composite(frames[k], tiles, width, height)
+            # wrapping the canvas as a frame for the encoder is part of compositing
+            make_video_frame(composite(frames[k], tiles, width, height), k, CALIBRATION_FPS)
 
     timings = _time_chunks(composite_chunk, plan.composite_frames // chunk)
     return median_per_item_us(timings, chunk * COMPOSITE_TILES)
@@ -256,6 +258,13 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def _load_average() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "unknown"
 
 
 def machine_info(notes: str = "") -> MachineInfo:
@@ -295,6 +304,7 @@ def calibrate(
     if bad_sizes:
         raise KeyError(f"unknown resolution(s) {bad_sizes}; known: {list(RESOLUTIONS)}")
 
+    load_before = _load_average()
     audio = {c: measure_audio_codec(c, plan) for c in chosen if c in AUDIO_CODECS}
     video = {c: {r: measure_video_codec(c, r, plan) for r in sizes}
              for c in chosen if c in VIDEO_CODECS}
@@ -306,12 +316,17 @@ def calibrate(
         "cost over chunks after warm-up; mix per input of a "
         f"{MIX_INPUTS}-input mix; composite per tile of a 2x2 grid."
     )
+    mix_us = measure_audio_mix(plan)
+    composite_us = {r: measure_composite(r, plan) for r in sizes}
+    # CPU time is robust to other load but not immune (shared caches, SMT siblings,
+    # frequency): record how busy the machine was so a reader can judge.
+    load = f"1-min load average {load_before} before, {_load_average()} after."
     return CostProfile(
-        machine=machine_info(f"{notes} {method}".strip()),
+        machine=machine_info(f"{notes} {method} {load}".strip()),
         audio=audio,
         video=video,
-        audio_mix_us_per_input=measure_audio_mix(plan),
-        video_composite_us_per_tile={r: measure_composite(r, plan) for r in sizes},
+        audio_mix_us_per_input=mix_us,
+        video_composite_us_per_tile=composite_us,
         forwarding=FORWARDING_COST,
         sources=[
             "codec, mix and composite costs: measured by roomsim.codecs.calibrate on the "

@@ -257,6 +257,12 @@ class VideoSource:
         patch[inner[:oh, :ow]] = 235
         self._label_patch = patch
         self._label_ink = inner[:oh, :ow]
+        # neutral chroma under the outlined label, so white ink stays white after 4:2:0
+        ys, xs = self._label_slice
+        self._label_slice_c = (slice(ys.start // 2, (ys.stop + 1) // 2),
+                               slice(xs.start // 2, (xs.stop + 1) // 2))
+        self._cb[self._label_slice_c] = 128
+        self._cr[self._label_slice_c] = 128
 
         noise = rng.integers(-2, 3, size=(self.NOISE_FRAMES, height, width), dtype=np.int16)
         self._noise = noise.astype(np.int8)
