@@ -282,17 +282,33 @@ def machine_info(notes: str = "") -> MachineInfo:
     )
 
 
+def _median_cost(measure: Callable[[], FrameCost], repeats: int) -> FrameCost:
+    """Median encode and decode figure over `repeats` independent measurements."""
+    costs = [measure() for _ in range(repeats)]
+    return FrameCost(encode_us=statistics.median(c.encode_us for c in costs),
+                     decode_us=statistics.median(c.decode_us for c in costs))
+
+
+def _median_of(measure: Callable[[], float], repeats: int) -> float:
+    return statistics.median(measure() for _ in range(repeats))
+
+
 def calibrate(
     quick: bool = False,
     codecs: list[str] | None = None,
     resolutions: list[str] | None = None,
     notes: str = "",
+    repeats: int = 1,
 ) -> CostProfile:
     """Measure every codec (or the named ones) at every resolution and build a profile.
 
     `quick` measures fewer frames and, unless `resolutions` is given, only 180p and 360p:
-    a few seconds instead of a few minutes, for tests and smoke runs.
+    a few seconds instead of a few minutes, for tests and smoke runs. `repeats` > 1
+    measures each figure that many times in a row (fresh codecs each time) and keeps the
+    median, which damps bursts of load from other processes on a shared machine.
     """
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
     plan = QUICK_PLAN if quick else FULL_PLAN
     chosen = list(codecs) if codecs is not None else [*AUDIO_CODECS, *VIDEO_CODECS]
     unknown = [c for c in chosen if c not in AUDIO_CODECS and c not in VIDEO_CODECS]
@@ -305,19 +321,22 @@ def calibrate(
         raise KeyError(f"unknown resolution(s) {bad_sizes}; known: {list(RESOLUTIONS)}")
 
     load_before = _load_average()
-    audio = {c: measure_audio_codec(c, plan) for c in chosen if c in AUDIO_CODECS}
-    video = {c: {r: measure_video_codec(c, r, plan) for r in sizes}
+    audio = {c: _median_cost(lambda c=c: measure_audio_codec(c, plan), repeats)
+             for c in chosen if c in AUDIO_CODECS}
+    video = {c: {r: _median_cost(lambda c=c, r=r: measure_video_codec(c, r, plan), repeats)
+                 for r in sizes}
              for c in chosen if c in VIDEO_CODECS}
     mode = "quick" if quick else "full"
     method = (
         f"{mode} calibration: process CPU time, single-threaded codecs with libwebrtc "
         f"realtime settings (roomsim.codecs.pyav_codecs), video at {CALIBRATION_FPS} fps "
         "and LiveKit preset bitrates, Opus 32 kbps / G.711 64 kbps; medians of per-frame "
-        "cost over chunks after warm-up; mix per input of a "
-        f"{MIX_INPUTS}-input mix; composite per tile of a 2x2 grid."
+        f"cost over chunks after warm-up, median of {repeats} repeat(s); mix per input "
+        f"of a {MIX_INPUTS}-input mix; composite per tile of a 2x2 grid."
     )
-    mix_us = measure_audio_mix(plan)
-    composite_us = {r: measure_composite(r, plan) for r in sizes}
+    mix_us = _median_of(lambda: measure_audio_mix(plan), repeats)
+    composite_us = {r: _median_of(lambda r=r: measure_composite(r, plan), repeats)
+                    for r in sizes}
     # CPU time is robust to other load but not immune (shared caches, SMT siblings,
     # frequency): record how busy the machine was so a reader can judge.
     load = f"1-min load average {load_before} before, {_load_average()} after."
@@ -336,21 +355,23 @@ def calibrate(
     )
 
 
-def run_calibrate(output: Path, quick: bool, notes: str = "") -> CostProfile:
+def run_calibrate(output: Path, quick: bool, notes: str = "", repeats: int = 1) -> CostProfile:
     """Body of `roomsim calibrate`: measure, then write the profile atomically."""
-    profile = calibrate(quick=quick, notes=notes)
+    profile = calibrate(quick=quick, notes=notes, repeats=repeats)
     save_profile(profile, output)
     return profile
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m roomsim.codecs.calibrate -o PROFILE.json [--quick] [--notes TEXT]`."""
+    """`python -m roomsim.codecs.calibrate -o PROFILE.json [--quick] [--repeats N]
+    [--notes TEXT]`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--notes", default="")
+    parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args(argv)
-    profile = run_calibrate(args.output, args.quick, args.notes)
+    profile = run_calibrate(args.output, args.quick, args.notes, args.repeats)
     print(f"wrote {args.output} ({profile.machine.cpu}, {profile.machine.measured_at})")
     return 0
 
