@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import av
@@ -321,9 +322,9 @@ def calibrate(
         raise KeyError(f"unknown resolution(s) {bad_sizes}; known: {list(RESOLUTIONS)}")
 
     load_before = _load_average()
-    audio = {c: _median_cost(lambda c=c: measure_audio_codec(c, plan), repeats)
+    audio = {c: _median_cost(partial(measure_audio_codec, c, plan), repeats)
              for c in chosen if c in AUDIO_CODECS}
-    video = {c: {r: _median_cost(lambda c=c, r=r: measure_video_codec(c, r, plan), repeats)
+    video = {c: {r: _median_cost(partial(measure_video_codec, c, r, plan), repeats)
                  for r in sizes}
              for c in chosen if c in VIDEO_CODECS}
     mode = "quick" if quick else "full"
@@ -334,9 +335,8 @@ def calibrate(
         f"cost over chunks after warm-up, median of {repeats} repeat(s); mix per input "
         f"of a {MIX_INPUTS}-input mix; composite per tile of a 2x2 grid."
     )
-    mix_us = _median_of(lambda: measure_audio_mix(plan), repeats)
-    composite_us = {r: _median_of(lambda r=r: measure_composite(r, plan), repeats)
-                    for r in sizes}
+    mix_us = _median_of(partial(measure_audio_mix, plan), repeats)
+    composite_us = {r: _median_of(partial(measure_composite, r, plan), repeats) for r in sizes}
     # CPU time is robust to other load but not immune (shared caches, SMT siblings,
     # frequency): record how busy the machine was so a reader can judge.
     load = f"1-min load average {load_before} before, {_load_average()} after."

@@ -307,7 +307,8 @@ def make_video_frame(yuv: np.ndarray, pts: int, fps: int) -> av.VideoFrame:
     offset = 0
     for plane in frame.planes:
         size = plane.width * plane.height
-        dst = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
+        dst = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(
+            plane.height, plane.line_size)
         dst[:, :plane.width] = flat[offset:offset + size].reshape(plane.height, plane.width)
         offset += size
     frame.pts = pts

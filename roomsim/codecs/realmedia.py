@@ -17,6 +17,7 @@ an interrupted run leaves no half-written media or JSON behind.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -225,7 +226,15 @@ def run_mcu(room: RealMediaRoom, output_dir: Path,
         return result
     finally:
         for output in outputs:
+            _close_quietly(output.container)
             output.temp_path.unlink(missing_ok=True)
+
+
+def _close_quietly(container: OutputContainer) -> None:
+    """Close a container on the way out of a failed run; its file is deleted anyway, and
+    an error while cleaning up must not mask the one that stopped the run."""
+    with contextlib.suppress(Exception):
+        container.close()
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -254,10 +263,12 @@ def _open_output(room: RealMediaRoom, participant: str, output_dir: Path) -> _Ou
         width, height = RESOLUTIONS[room.output_resolution]
         sample_rate = get_codec(room.audio_codec).sample_rate
         video = container.add_stream(VIDEO_ENCODERS[room.video_codec], rate=room.fps)
+        assert isinstance(video, av.VideoStream)
         configure_video_encoder(video.codec_context, room.video_codec, width, height,
                                 room.fps, room.output_video_bitrate_bps)
         video.codec_context.flags |= av.codec.context.Flags.bitexact
         audio = container.add_stream(AUDIO_ENCODERS[room.audio_codec], rate=sample_rate)
+        assert isinstance(audio, av.AudioStream)
         configure_audio_encoder(audio.codec_context, room.audio_codec, room.audio_bitrate_bps)
         audio.codec_context.flags |= av.codec.context.Flags.bitexact
     except BaseException:
@@ -418,7 +429,7 @@ def _run(room: RealMediaRoom, output_dir: Path, profile: CostProfile,
     # like the MCU's re-encoder. The flush packets are never decoded, so every missing
     # sample is delay.
     codec_delay_samples = max(0, room.audio_ticks * frame_samples - decoded_audio_samples)
-    latency = {
+    latency: dict[Media, LatencyBreakdown] = {
         "audio": _latency(clock, "audio", AUDIO_FRAME_S, n,
                           1000.0 * codec_delay_samples / sample_rate),
         "video": _latency(clock, "video", 1.0 / fps, n, 0.0),
@@ -566,15 +577,15 @@ def _analyse(room: RealMediaRoom, outputs: list[_Output], snapshots: list[_Snaps
             full_res.append((psnr(original_y, decoded_y), ssim(original_y, decoded_y)))
     for o in outputs:
         for index, packed in decode_video_frames(o.temp_path, fps):
-            snapshot = by_index.get(index)
-            if snapshot is None:
+            sampled = by_index.get(index)
+            if sampled is None:
                 continue
-            order, tiles = snapshot.layouts[o.participant]
+            order, tiles = sampled.layouts[o.participant]
             received_y = planes(packed, out_w, out_h)[0]
             for p, t in zip(order, tiles, strict=True):
-                if p not in snapshot.decoded:
+                if p not in sampled.decoded:
                     continue
-                ref_y, sfu_y = reference(snapshot, p, t)
+                ref_y, sfu_y = reference(sampled, p, t)
                 received = received_y[t.y:t.y + t.height, t.x:t.x + t.width]
                 key = (o.participant, p)
                 mcu.setdefault(key, []).append((psnr(ref_y, received), ssim(ref_y, received)))
