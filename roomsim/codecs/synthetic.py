@@ -165,9 +165,27 @@ class AudioSource:
         self.sample_rate = sample_rate
         self.turn_s = turn_s
         self.frequency_hz = tone_hz(index, sample_rate)
+        self._block: np.ndarray | None = None
+        self._block_start = 0
+
+    #: samples generated per call to the signal model (1 s at 48 kHz); frames are slices
+    BLOCK = 48_000
 
     def samples(self, start: int, count: int) -> np.ndarray:
-        """`count` int16 samples starting at absolute sample `start`."""
+        """`count` int16 samples starting at absolute sample `start`.
+
+        Generated a block at a time and sliced, so a 20 ms frame costs a slice rather
+        than a dozen numpy calls; values depend only on the absolute index either way.
+        """
+        block = self._block
+        if block is None or not (self._block_start <= start
+                                 and start + count <= self._block_start + block.size):
+            block = self._generate(start, max(count, self.BLOCK))
+            self._block, self._block_start = block, start
+        offset = start - self._block_start
+        return block[offset:offset + count].copy()
+
+    def _generate(self, start: int, count: int) -> np.ndarray:
         n = np.arange(start, start + count, dtype=np.float64)
         t = n / self.sample_rate
         turn = (t // self.turn_s).astype(np.int64) % self.participant_count
