@@ -81,12 +81,17 @@ def data_loc(data: Any, loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     kept: list[int | str] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and part < len(node):
+        if _addresses(node, part):
             node = node[part]
-        else:
-            continue
-        kept.append(part)
+            kept.append(part)
     return tuple(kept)
+
+
+def _addresses(node: Any, part: int | str) -> bool:
+    """Whether `part` is a key of a mapping node or an index of a list node."""
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and part < len(node)
 
 
 def line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
