@@ -41,7 +41,8 @@ def stream_rate(world: World, s: int) -> StreamRate:
     payload = st.frame_bytes[s]
     header = int(st.header_bytes[s])
     packets = max(1, math.ceil(payload / int(st.mtu_payload[s])))
-    full = StreamRate(fps * (payload + packets * header) * 8, fps * payload * 8, fps * packets, fps)
+    trailer = int(world.stream_trailer[s])  # e2ee tag, RED redundancy: once per frame
+    full = StreamRate(fps * (payload + packets * header + trailer) * 8, fps * payload * 8, fps * packets, fps)
     spec = st.specs[s]
     if not spec.dtx or spec.pub < 0:
         return full
@@ -49,7 +50,7 @@ def stream_rate(world: World, s: int) -> StreamRate:
     codec = get_codec(spec.codec)
     every = max(1, round(codec.dtx_interval_ms * 1e6 / st.period_ns[s]))
     silent_fps = fps / every
-    silent = StreamRate(silent_fps * (codec.dtx_frame_bytes + header) * 8,
+    silent = StreamRate(silent_fps * (codec.dtx_frame_bytes + header + trailer) * 8,
                         silent_fps * codec.dtx_frame_bytes * 8, silent_fps, silent_fps)
     return StreamRate(*(talk * a + (1 - talk) * b for a, b in zip(
         (full.bps, full.payload_bps, full.pps, full.fps),

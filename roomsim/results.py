@@ -29,6 +29,56 @@ class Percentiles(_Result):
     samples: int
 
 
+class StageStats(_Result):
+    """One latency stage in ms: mean (means of stages add up to the mean total) and
+    percentiles (which do not add up)."""
+
+    mean: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+class QualityResult(_Result):
+    """Quality proxies (roomsim/quality.py): E-model MOS for audio, a stated proxy for video."""
+
+    audio_codec: str | None
+    mouth_to_ear_ms: float | None
+    audio_loss_pct: float
+    audio_late_pct: float
+    audio_r: float | None
+    audio_mos: float | None
+    video_pixels: float | None
+    video_fps: float | None
+    video_frozen_pct: float | None
+    video_mos: float | None
+
+
+class TransportResult(_Result):
+    """What the participant's transport did on its own two links (whole run)."""
+
+    kind: str
+    rtx_packets: int
+    repaired_packets: int
+    tcp_retransmits: int
+    tcp_timeouts: int
+    tcp_fast_retransmits: int
+
+
+class DataResult(_Result):
+    """The participant's data plane: wire rates (SCTP/DTLS/UDP/IP or TLS/TCP/IP bytes
+    included), latency of what it received, round trips of the RPCs it called."""
+
+    sent_kbps: float
+    received_kbps: float
+    messages_sent: int
+    messages_received: int
+    messages_lost: int
+    message_latency_ms: Percentiles
+    rpc_rtt_ms: Percentiles
+    attribute_latency_ms: Percentiles
+
+
 class ParticipantResult(_Result):
     """What one participant sent, received, spent and experienced."""
 
@@ -56,6 +106,11 @@ class ParticipantResult(_Result):
     expected_uplink_kbps: float
     expected_downlink_kbps: float
     expected_client_cpu_cores: float
+    kind: str = "person"
+    transport: TransportResult | None = None
+    latency_breakdown_ms: dict[str, dict[str, StageStats]] = {}
+    quality: QualityResult | None = None
+    data: DataResult | None = None
 
 
 class ServerResult(_Result):
@@ -102,6 +157,45 @@ class Totals(_Result):
     loss_pct: float
 
 
+class AgentTurnResult(_Result):
+    """Turn latency of one voice agent: user stops speaking -> agent audio starts playing
+    at the user, its stages (means add up to the mean turn latency) and the budget."""
+
+    id: str
+    listens_to: str
+    user_transport: str
+    turns: int
+    turn_latency_ms: StageStats
+    stages_ms: dict[str, StageStats]
+    budget_ms: float
+    over_budget_pct: float | None
+    turns_without_reply: int
+
+
+class ExtensionResult(_Result):
+    """A SIP caller, egress or ingress: what it costs beyond an ordinary participant."""
+
+    id: str
+    kind: str
+    cpu_cores: float
+    output_kbps: float
+    input_kbps: float
+    notes: str
+
+
+class DataPlaneResult(_Result):
+    """Room-wide data plane totals."""
+
+    messages_sent: int
+    deliveries: int
+    lost: int
+    wire_kbps: float
+    message_latency_ms: Percentiles
+    rpc_rtt_ms: Percentiles
+    attribute_latency_ms: Percentiles
+    metadata_latency_ms: Percentiles
+
+
 class RunResult(_Result):
     """One topology run on one scenario."""
 
@@ -114,6 +208,10 @@ class RunResult(_Result):
     totals: Totals
     expected: dict[str, Any]
     series: dict[str, Any]
+    latency_breakdown_ms: dict[str, dict[str, StageStats]] = {}
+    agents: list[AgentTurnResult] = []
+    extensions: list[ExtensionResult] = []
+    data_plane: DataPlaneResult | None = None
 
 
 class Report(_Result):
@@ -133,13 +231,23 @@ def participant_rows(report: Report) -> list[dict[str, Any]]:
         for p in run.participants:
             row: dict[str, Any] = {"scenario": report.scenario, "seed": report.seed,
                                    "topology": run.topology}
-            for key, value in p.model_dump().items():
-                if isinstance(value, dict):
-                    row.update({f"{key}_{k}": v for k, v in value.items() if k != "samples"})
-                else:
-                    row[key] = value
+            row.update(_flatten(p.model_dump()))
             rows.append(row)
     return rows
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested result fields as flat columns: latency_ms_p50, quality_audio_mos, ..."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == "samples":
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{name}_"))
+        else:
+            out[name] = value
+    return out
 
 
 def server_rows(report: Report) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from roomsim.errors import ScenarioError
+from roomsim.report_extras import participant_extras, run_extras
 from roomsim.results import (
     LinkResult,
     ParticipantResult,
@@ -89,7 +90,8 @@ def collect(world: World, model: Topology, end_ns: int) -> RunResult:
             frames_dropped_cpu=int(world.frames_dropped_cpu[i]),
             expected_uplink_kbps=round(want["uplink_kbps"], 3),
             expected_downlink_kbps=round(want["downlink_kbps"], 3),
-            expected_client_cpu_cores=round(want["client_cpu_cores"], 5)))
+            expected_client_cpu_cores=round(want["client_cpu_cores"], 5),
+            **participant_extras(world, model, i)))
     servers = _servers(world, model, seconds)
     delivered = world.links.delivered()
     link_results = [LinkResult(
@@ -114,7 +116,8 @@ def collect(world: World, model: Topology, end_ns: int) -> RunResult:
                       int(world.expected_packets.sum())))
     return RunResult(topology=model.name, measured_s=seconds, simulated_s=end_ns / NS,
                      participants=participants, servers=servers, links=link_results, totals=totals,
-                     expected=_rounded(expected), series=_series(world, model))  # type: ignore[arg-type]
+                     expected=_rounded(expected), series=_series(world, model),  # type: ignore[arg-type]
+                     **run_extras(world, model))
 
 
 def _servers(world: World, model: Topology, seconds: float) -> list[ServerResult]:

@@ -20,12 +20,16 @@ from pydantic import (
     model_validator,
 )
 
+from roomsim.agents.spec import AgentSpec, TurnTaking
 from roomsim.codecs import get_codec
 from roomsim.codecs.video_presets import DEFAULT_SIMULCAST, VIDEO_PRESETS
+from roomsim.dataplane.spec import DataSpec, RoomMetadata
 from roomsim.devices import DEVICE_PRESETS
 from roomsim.errors import ScenarioError
+from roomsim.extensions.spec import EgressSpec, IngressSpec, SipSpec
 from roomsim.loader import load_model, validate
 from roomsim.netprofiles import NETWORK_PRESETS
+from roomsim.transport.options import Grants, TransportSpec, coerce_transport
 
 TOPOLOGIES = ("mesh", "mcu", "sfu")
 TopologyName = Literal["mesh", "mcu", "sfu"]
@@ -149,8 +153,27 @@ class VoiceActivity(Frozen):
     pause_mean_s: PositiveFloat = 1.587
 
 
+ParticipantKind = Literal["person", "agent", "sip", "egress", "ingress"]
+
+#: Kinds that run on servers: unless the scenario says otherwise they sit on the
+#: `datacenter` network preset and the `server` device preset.
+SERVER_SIDE_KINDS = ("agent", "egress", "ingress")
+
+#: The network of an agent placed on the media node itself: loopback, no delay, no loss
+#: (a modelling choice: kernel loopback moves tens of Gbit/s in microseconds).
+LOOPBACK_NETWORK = {"uplink_kbps": 40_000_000.0, "downlink_kbps": 40_000_000.0, "rtt_ms": 0.0,
+                    "jitter_ms": 0.0, "loss_pct": 0.0, "queue_ms": 5.0}
+
+
 class ParticipantGroup(Frozen):
-    """One participant, or `count` alike ones named id-1 .. id-N."""
+    """One participant, or `count` alike ones named id-1 .. id-N.
+
+    `kind` says what connects: a `person`, an AI `agent` (see `agent`), a `sip` caller, an
+    `egress` recorder/livestream or an `ingress` stream. `transport` is how its media
+    travels (`webrtc` or `websocket`), `grants` what its token allows, `e2ee` whether its
+    media is end-to-end encrypted, `data` what it sends on the data plane and `turns`
+    whether it talks to an agent in turns.
+    """
 
     id: str = Field(min_length=1)
     count: PositiveInt = 1
@@ -162,6 +185,46 @@ class ParticipantGroup(Frozen):
     join_s: NonNegativeFloat = 0.0
     leave_s: PositiveFloat | None = None
     voice: VoiceActivity = VoiceActivity()
+    kind: ParticipantKind = "person"
+    transport: TransportSpec = TransportSpec()
+    grants: Grants = Grants()
+    e2ee: bool = False
+    agent: AgentSpec | None = None
+    turns: TurnTaking | None = None
+    data: DataSpec = DataSpec()
+    sip: SipSpec | None = None
+    egress: EgressSpec | None = None
+    ingress: IngressSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults(cls, raw: object) -> object:
+        """String shorthand for `transport`; server-side kinds default to a datacenter
+        network and server device; an agent on the media node gets a loopback network."""
+        if not isinstance(raw, dict):
+            return raw
+        data = dict(raw)
+        if "transport" in data:
+            data["transport"] = coerce_transport(data["transport"])
+        grants = data.get("grants")
+        if isinstance(grants, dict) and grants.get("subscribe") is False:
+            if data.get("subscribe") is True:
+                raise ValueError("subscribe: receiving media needs grants.subscribe: true")
+            data["subscribe"] = False
+        kind = data.get("kind", "person")
+        if kind in SERVER_SIDE_KINDS:
+            data.setdefault("device", "server")
+            agent = data.get("agent") if kind == "agent" else None
+            placement = agent.get("placement") if isinstance(agent, dict) else None
+            if isinstance(placement, dict) and placement.get("site") == "media-node":
+                if "network" in data:
+                    raise ValueError("network: an agent placed on the media node has no access network; "
+                                     "remove `network` or place it in a datacenter")
+                data["network"] = dict(LOOPBACK_NETWORK)
+            data.setdefault("network", "datacenter")
+        if kind == "sip" and "tracks" not in data:
+            data["tracks"] = [{"kind": "audio", "codec": "g711"}]
+        return data
 
     @field_validator("device")
     @classmethod
@@ -179,6 +242,61 @@ class ParticipantGroup(Frozen):
             raise ValueError("leave_s must be after join_s")
         return self
 
+    @model_validator(mode="after")
+    def _kind_transport_grants(self) -> ParticipantGroup:
+        """One-line refusals for combinations the real system would refuse."""
+        if self.tracks and not self.grants.publish:
+            raise ValueError(f"tracks: publishing {self.tracks[0].name!r} needs grants.publish: true")
+        if self.data.sends_anything() and not self.grants.publish_data:
+            raise ValueError("data: sending data needs grants.publish_data: true")
+        if self.agent is not None and not self.grants.subscribe:
+            raise ValueError("agent: an agent must hear its user; it needs grants.subscribe: true")
+        if self.transport.kind == "websocket":
+            for track in self.tracks:
+                if track.kind != "audio":
+                    raise ValueError(f"tracks: transport websocket carries audio only; track {track.name!r} "
+                                     f"is {track.kind}")
+        for name, spec in (("agent", self.agent), ("sip", self.sip), ("egress", self.egress),
+                           ("ingress", self.ingress)):
+            if spec is not None and self.kind != name:
+                raise ValueError(f"{name}: only a participant of kind {name} takes `{name}` options")
+        if self.kind == "agent":
+            if self.agent is None:
+                raise ValueError("agent: a participant of kind agent needs `agent` options (listens_to, ...)")
+            if not any(t.kind == "audio" for t in self.tracks):
+                raise ValueError("tracks: an agent speaks; give it an audio track")
+        if self.kind == "sip":
+            for track in self.tracks:
+                if track.kind != "audio" or track.codec != "g711":
+                    raise ValueError(f"tracks: a SIP caller sends G.711 audio only; track {track.name!r} is "
+                                     f"{track.kind}/{getattr(track, 'codec', '')}")
+        if self.kind == "egress" and self.tracks:
+            raise ValueError("tracks: an egress records the room; it publishes nothing into it")
+        if self.kind == "ingress" and not any(t.kind in ("video", "screen") for t in self.tracks):
+            raise ValueError("tracks: an ingress brings a video stream in; give it a video track")
+        if self.egress is not None and not self.egress.resolution_ok():
+            raise ValueError(f"egress.output_resolution: unknown resolution {self.egress.output_resolution!r}")
+        if self.ingress is not None and self.ingress.source_resolution not in VIDEO_PRESETS:
+            raise ValueError(f"ingress.source_resolution: unknown resolution {self.ingress.source_resolution!r}")
+        return self
+
+    def subscribes(self) -> bool:
+        """Whether this participant receives media (wants to and is allowed to)."""
+        return self.subscribe and self.grants.subscribe
+
+    def extra_one_way_ms(self) -> float:
+        """One-way delay beyond the access network on both of its links: an agent's
+        backbone hop, or a SIP caller's telephone-network leg."""
+        if self.agent is not None:
+            return self.agent.placement.backbone_ms
+        if self.kind == "sip":
+            return (self.sip or SipSpec()).phone_leg_ms
+        return 0.0
+
+    def effective_join_s(self) -> float:
+        """When it joins: `join_s`, plus the dispatch delay for an agent."""
+        return self.join_s + (self.agent.dispatch_ms / 1000.0 if self.agent is not None else 0.0)
+
     def member_ids(self) -> list[str]:
         """Participant ids this entry stands for."""
         return [self.id] if self.count == 1 else [f"{self.id}-{i}" for i in range(1, self.count + 1)]
@@ -190,6 +308,7 @@ class Room(Frozen):
     id: str = Field(min_length=1)
     node: str | None = None
     participants: list[ParticipantGroup] = Field(min_length=1)
+    metadata: RoomMetadata | None = None
 
 
 class Node(Frozen):
@@ -290,7 +409,32 @@ class Scenario(Frozen):
         for room in self.rooms:
             for group in room.participants:
                 self.network_of(group)
+        self._check_references()
         return self
+
+    def _check_references(self) -> None:
+        """Agents, RPC targets and message recipients name participants of their room;
+        end-to-end encryption cannot go through an MCU."""
+        for r, room in enumerate(self.rooms):
+            members = {pid for g in room.participants for pid in g.member_ids()}
+            for k, group in enumerate(room.participants):
+                where = f"rooms[{r}].participants[{k}]"
+                targets: list[tuple[str, str]] = []
+                if group.agent is not None:
+                    targets.append(("agent.listens_to", group.agent.listens_to))
+                targets += [(f"data.rpc[{i}].to", c.to) for i, c in enumerate(group.data.rpc)]
+                targets += [(f"data.messages[{i}].to", t) for i, m in enumerate(group.data.messages)
+                            for t in m.to or []]
+                targets += [(f"data.streams[{i}].to", t) for i, m in enumerate(group.data.streams)
+                            for t in m.to or []]
+                for field, target in targets:
+                    if target not in members:
+                        raise ValueError(f"{where}.{field}: no participant {target!r} in room {room.id!r}")
+                    if target in group.member_ids():
+                        raise ValueError(f"{where}.{field}: a participant cannot target itself")
+                if group.e2ee and self.topology.kind == "mcu":
+                    raise ValueError(f"{where}.e2ee: end-to-end encryption cannot go through an MCU (a server "
+                                     "that mixes must decode the media); use topology sfu or mesh")
 
     def network_of(self, group: ParticipantGroup) -> NetworkProfile:
         """The resolved access network of a participant group."""

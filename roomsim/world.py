@@ -25,6 +25,7 @@ from roomsim.sim import headers
 from roomsim.sim.metrics import NS, LatencyHistograms, Windows
 from roomsim.sim.resources import CpuTable, LinkTable
 from roomsim.sim.rng import generator, stream_key
+from roomsim.transport.e2ee import SFRAME_OVERHEAD_BYTES, frame_crypto_ns
 
 AUDIO, VIDEO = 0, 1
 
@@ -138,6 +139,9 @@ class World:
         self.track_pub: list[int] = []
         #: Called when someone joins or leaves; the topology re-plans who receives what.
         self.on_membership_change: Callable[[], None] = lambda: None
+        #: Called with (receiver, source participant, kind, capture ns, playout ns) arrays
+        #: for every frame played (agents listen here; see roomsim.agents).
+        self.play_listeners: list[Callable[..., None]] = []
         self._build_participants()
 
     # -- building ---------------------------------------------------------------------
@@ -181,6 +185,7 @@ class World:
     def freeze(self) -> None:
         """Create client links and pools, fix stream phases, allocate counters."""
         self.streams = Streams(self._stream_specs)
+        self.stream_trailer = frame_trailer_bytes(self)
         n = len(self.participants)
         self.uplink = np.zeros(n, dtype=np.int64)
         self.downlink = np.zeros(n, dtype=np.int64)
@@ -192,7 +197,7 @@ class World:
         encode_demand = self._encode_demand()
         for i, p in enumerate(self.participants):
             net = self.networks[i]
-            one_way = round(net.rtt_ms / 2 * 1e6)
+            one_way = round((net.rtt_ms / 2 + p.group.extra_one_way_ms()) * 1e6)
             for direction, rate in (("up", net.uplink_kbps), ("down", net.downlink_kbps)):
                 name = f"{p.id}/{direction}"
                 idx = self.links.add(name, rate * 1000, one_way, net.jitter_ms * 1e6,
@@ -245,16 +250,23 @@ class World:
 
     # -- costs -------------------------------------------------------------------------
     def encode_ns(self, spec: StreamSpec) -> float:
-        """Core-ns to encode one frame of a stream on a speed-1.0 core."""
+        """Core-ns to encode one frame of a stream on a speed-1.0 core (and to encrypt it
+        end to end when its publisher uses e2ee)."""
         if spec.kind == AUDIO:
-            return self.costs.audio_cost(spec.codec).encode_us * 1e3 * _audio_scale(spec)
-        return self.costs.video_cost(spec.codec, spec.resolution).encode_us * 1e3
+            return self.costs.audio_cost(spec.codec).encode_us * 1e3 * _audio_scale(spec) + self._e2ee_ns(spec)
+        return self.costs.video_cost(spec.codec, spec.resolution).encode_us * 1e3 + self._e2ee_ns(spec)
 
     def decode_ns(self, spec: StreamSpec) -> float:
-        """Core-ns to decode one frame of a stream on a speed-1.0 core."""
+        """Core-ns to decode one frame of a stream on a speed-1.0 core (and to decrypt it
+        when its publisher uses e2ee)."""
         if spec.kind == AUDIO:
-            return self.costs.audio_cost(spec.codec).decode_us * 1e3 * _audio_scale(spec)
-        return self.costs.video_cost(spec.codec, spec.resolution).decode_us * 1e3
+            return self.costs.audio_cost(spec.codec).decode_us * 1e3 * _audio_scale(spec) + self._e2ee_ns(spec)
+        return self.costs.video_cost(spec.codec, spec.resolution).decode_us * 1e3 + self._e2ee_ns(spec)
+
+    def _e2ee_ns(self, spec: StreamSpec) -> float:
+        if spec.pub < 0 or not self.participants[spec.pub].group.e2ee:
+            return 0.0
+        return frame_crypto_ns(spec.bitrate_bps / 8 / spec.fps)
 
     # -- time-varying state --------------------------------------------------------------
     def start_processes(self) -> None:
@@ -265,12 +277,13 @@ class World:
                 self.env.process(self._talkspurts(i, p))
 
     def _presence(self, i: int, group: ParticipantGroup):  # type: ignore[no-untyped-def]
-        if group.join_s > 0:
-            yield self.env.timeout(group.join_s)
+        join_s = group.effective_join_s()
+        if join_s > 0:
+            yield self.env.timeout(join_s)
         self.present[i] = True
         self.on_membership_change()
         if group.leave_s is not None:
-            yield self.env.timeout(group.leave_s - group.join_s)
+            yield self.env.timeout(max(0.0, group.leave_s - join_s))
             self.present[i] = False
             self.on_membership_change()
 
@@ -283,6 +296,28 @@ class World:
             mean = voice.talk_mean_s if self.speaking[i] else voice.pause_mean_s
             yield self.env.timeout(float(rng.exponential(mean)))
             self.speaking[i] = not self.speaking[i]
+
+
+#: RTP payload for audio/red (RFC 2198 sec. 3): a 4-byte header per redundant block and a
+#: 1-byte header for the primary block, around the previous frame's payload.
+RED_HEADER_BYTES = 4 + 1
+
+
+def frame_trailer_bytes(world: World) -> npt.NDArray[np.int64]:
+    """Bytes a frame carries beyond its codec payload, on its last packet: the SFrame
+    header and tag with end-to-end encryption, and the previous frame (plus RED headers)
+    for audio sent with RED redundancy (its mean size)."""
+    out = np.zeros(len(world.streams), dtype=np.int64)
+    for s, spec in enumerate(world.streams.specs):
+        if spec.pub < 0:
+            continue
+        group = world.participants[spec.pub].group
+        if group.e2ee:
+            out[s] += SFRAME_OVERHEAD_BYTES
+        if spec.kind == AUDIO and group.transport.kind == "webrtc" \
+                and group.transport.webrtc.audio_redundancy == "red":
+            out[s] += RED_HEADER_BYTES + round(world.streams.frame_bytes[s])
+    return out
 
 
 def _audio_scale(spec: StreamSpec) -> float:

@@ -20,8 +20,9 @@ def test_mesh_uplink_overflows_once_copies_exceed_it() -> None:
     assert fit_p.uplink_loss_pct == 0
     assert all(p.uplink_loss_pct > 4 for p in over.participants)
     assert over.totals.loss_pct > 4
-    # the uplink queue sits near its 300 ms limit instead of near empty
-    assert fit_p.video_latency_ms.p50 < 60
+    # the uplink queue sits near its 300 ms limit instead of near empty (latency runs from
+    # capture, so it includes the ~10 ms 720p encode of the default cost profile)
+    assert fit_p.video_latency_ms.p50 < 75
     assert over_p.video_latency_ms.p50 > 200
     assert over_p.video_latency_ms.p50 > 5 * fit_p.video_latency_ms.p50
 

@@ -24,6 +24,10 @@ PACKET = np.dtype(
         ("payload", np.int32),  # codec bytes
         ("marker", np.bool_),  # last packet of its frame (the RTP marker bit)
         ("damaged", np.bool_),  # an earlier packet of this frame was lost
+        # Latency-breakdown stamps, microseconds after `capture` (see topologies.base):
+        ("enc_us", np.int32),  # encoded (left the publisher's encoder)
+        ("up_us", np.int32),  # crossed the publisher's uplink (reached the server side)
+        ("out_us", np.int32),  # left the server's NIC (= up_us where no server forwards)
     ]
 )
 

@@ -14,15 +14,20 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from roomsim.breakdown import StageBreakdown, stage_durations
 from roomsim.sim.kernels import receive_frames
 from roomsim.sim.packets import PACKET, Packets, empty_packets, packet_counts, rows, split_payloads
 from roomsim.sim.stage import Stage
-from roomsim.world import World
+from roomsim.transport.links import LinkTransports
+from roomsim.transport.playout import Playout
+from roomsim.world import AUDIO, World
 
 IntArray = npt.NDArray[np.int64]
 
+#: A frame on its way to the packetizer: `t` is when it is ready (captured, then encoded);
+#: `capture` stays the capture time, so latency is counted from capture.
 FRAME = np.dtype([("t", np.int64), ("stream", np.int32), ("fseq", np.int64),
-                  ("payload", np.int64), ("sub", np.int32)])
+                  ("payload", np.int64), ("sub", np.int32), ("capture", np.int64)])
 
 
 class Subscriptions:
@@ -92,6 +97,10 @@ class Topology(ABC):
         self.world = world
         world.on_membership_change = self.replan
         self.stages: list[Stage] = []
+        #: Packets reaching receivers wait here until their tick (repaired and TCP-held
+        #: packets arrive out of order), so every decoder and jitter buffer sees time order.
+        self.arrivals = self.stage("arrivals", merging=True)
+        self._tick_end = 0
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -101,6 +110,13 @@ class Topology(ABC):
         self.encode_ns = np.array([w.encode_ns(s) for s in specs], dtype=np.float64)
         self.decode_ns = np.array([w.decode_ns(s) for s in specs], dtype=np.float64)
         self.damage = FrameDamage(w.flow_count)
+        servers = getattr(self, "servers", None)
+        self.links = LinkTransports(w, None if servers is None else servers.nic_out)
+        self.playout = Playout(w)
+        w.breakdown = StageBreakdown(len(w.participants))
+        w.audio_expected_frames = np.zeros(len(w.participants), dtype=np.int64)
+        w.transports = self.links
+        w.playout = self.playout
         self.replan()
 
     @abstractmethod
@@ -116,8 +132,8 @@ class Topology(ABC):
         """Closed-form figures for the current plan, computed independently of the engine."""
 
     def in_flight(self) -> int:
-        """Packets still waiting in some stage."""
-        return sum(len(stage) for stage in self.stages)
+        """Packets still waiting in some stage or inside a TCP connection."""
+        return sum(len(stage) for stage in self.stages) + self.links.in_flight()
 
     def stage(self, name: str, merging: bool = False) -> Stage:
         """Create and register a stage (`merging` where its queues have several sources)."""
@@ -129,6 +145,7 @@ class Topology(ABC):
     def window(self, t0: int) -> tuple[int, bool]:
         """Counter window of a tick and whether it lies in the measurement interval."""
         w = self.world
+        self._tick_end = t0 + w.tick_ns
         return w.windows.index(t0), w.warmup_ns <= t0 < w.end_capture_ns
 
     def capture(self, t0: int, t1: int, streams: IntArray) -> npt.NDArray[np.void]:
@@ -156,6 +173,7 @@ class Topology(ABC):
         frames["stream"] = s
         frames["fseq"] = k
         frames["t"] = st.phase_ns[s] + np.floor(k * st.period_ns[s]).astype(np.int64)
+        frames["capture"] = frames["t"]
         size = st.frame_bytes[s]
         frames["payload"] = np.floor((k + 1) * size).astype(np.int64) - np.floor(k * size).astype(np.int64)
         frames["sub"] = -1
@@ -204,7 +222,7 @@ class Topology(ABC):
         frame, payload, marker = split_payloads(frames["payload"], counts)
         packets = np.empty(len(frame), dtype=PACKET)
         packets["t"] = frames["t"][frame]
-        packets["capture"] = (capture if capture is not None else frames["t"])[frame]
+        packets["capture"] = (capture if capture is not None else frames["capture"])[frame]
         packets["stream"] = s[frame]
         packets["sub"] = frames["sub"][frame]
         packets["fseq"] = frames["fseq"][frame]
@@ -213,15 +231,21 @@ class Topology(ABC):
         packets["marker"] = marker
         packets["damaged"] = False
         packets["flow"] = s[frame]
+        trailer = self.world.stream_trailer[s[frame]]
+        if trailer.any():
+            packets["size"] += trailer * marker
+        since = ((packets["t"] - packets["capture"]) // 1000).astype(np.int32)
+        packets["enc_us"] = since
+        packets["up_us"] = since
+        packets["out_us"] = since
         return packets
 
     def send(self, stage: Stage, t1: int, window: int, measuring: bool) -> Packets:
         """Release a link stage's due packets onto their links; record drops."""
         batch = stage.take(t1)
-        if len(batch) == 0:
-            return batch
-        out, dropped = self.world.links.transmit(batch, window, measuring)
-        self.damage.record_drops(dropped)
+        out, dropped = self.links.transmit(stage.name, batch, t1, window, measuring)
+        if len(dropped):
+            self.damage.record_drops(dropped)
         return out
 
     def to_receivers(self, packets: Packets, subs: Subscriptions) -> tuple[Packets, IntArray, IntArray]:
@@ -242,6 +266,7 @@ class Topology(ABC):
         w.expected_packets += subs.per_receiver(per_stream)
         frames = np.bincount(packets["stream"][packets["marker"]], minlength=m)
         w.expected_frames += subs.per_receiver(frames)
+        w.audio_expected_frames += subs.per_receiver(np.where(w.streams.kind == AUDIO, frames, 0))
 
     def count_addressed(self, packets: Packets) -> None:
         """Credit receivers with packets already addressed to them (loss basis)."""
@@ -249,11 +274,17 @@ class Topology(ABC):
         n = len(w.participants)
         w.expected_packets += np.bincount(packets["sub"], minlength=n)
         w.expected_frames += np.bincount(packets["sub"][packets["marker"]], minlength=n)
+        audio_markers = packets["marker"] & (w.streams.kind[packets["stream"]] == AUDIO)
+        w.audio_expected_frames += np.bincount(packets["sub"][audio_markers], minlength=n)
 
     def deliver(self, batch: Packets, window: int, measuring: bool) -> None:
         """Packets reaching receivers: reassemble frames at their marker, decode whole
-        frames on the receiver's decoder, record latency (one compiled pass)."""
+        frames on the receiver's decoder, play them out through the receiver's jitter
+        buffer, record latency and its breakdown (per-packet work in compiled passes).
+        Packets are taken in time order up to the tick's end (see `arrivals`)."""
         w = self.world
+        self.arrivals.push(batch)
+        batch = self.arrivals.take(self._tick_end)
         if len(batch) == 0:
             return
         cpus = w.cpus
@@ -268,14 +299,34 @@ class Topology(ABC):
         for name, counts in (("busy_ns", busy), ("jobs", jobs), ("dropped", dropped)):
             cpus.counters.add(name, counts, window, measuring)
         decoded = done >= 0
-        capture = batch["capture"][decoded]
-        self.record_latency(batch["sub"][decoded].astype(np.int64), batch["stream"][decoded],
-                            done[decoded] - capture, capture)
+        if not decoded.any():
+            return
+        frames = rows(batch, decoded)
+        done = done[decoded]
+        sub = frames["sub"].astype(np.int64)
+        capture = frames["capture"]
+        playout = self.playout.play(sub, frames["flow"].astype(np.int64), frames["stream"], capture,
+                                    frames["t"], done)
+        played = playout >= 0
+        stages = stage_durations(capture, frames["enc_us"], frames["up_us"], frames["out_us"], frames["t"], done,
+                                 playout)
+        self.record_latency(sub[played], frames["stream"][played], playout[played] - capture[played],
+                            capture[played], stages=stages[played])
 
     def record_latency(self, sub: IntArray, stream: npt.NDArray[np.integer],
-                       latency: IntArray, captured: IntArray) -> None:
-        """Latency samples of frames captured inside the measurement interval."""
+                       latency: IntArray, captured: IntArray, stages: IntArray | None = None,
+                       source: IntArray | None = None) -> None:
+        """Latency samples (and their stage breakdown) of frames captured inside the
+        measurement interval; every played frame goes to the world's play listeners.
+        `source` is the participant whose media each sample carries (default: the
+        stream's publisher)."""
         w = self.world
+        kind = w.streams.kind[stream]
+        if w.play_listeners and len(sub):
+            origin = w.streams.pub[stream] if source is None else source
+            for listener in w.play_listeners:
+                listener(sub, origin, kind, captured, captured + latency)
         inside = (captured >= w.warmup_ns) & (captured < w.end_capture_ns)
-        w.latency.add(sub[inside], w.streams.kind[stream[inside]], latency[inside])
-
+        w.latency.add(sub[inside], kind[inside], latency[inside])
+        if stages is not None:
+            w.breakdown.add(sub[inside], kind[inside], stages[inside])

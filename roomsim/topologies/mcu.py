@@ -99,8 +99,8 @@ class McuTopology(Topology):
                 same = [s for (j, k), s in self.outputs.items() if k == kind and room_of[j] == r]
                 if same:
                     st.phase_ns[same] = int(rng.integers(0, int(st.period_ns[same[0]])))
-        self.queues: dict[tuple[int, int], deque[tuple[int, int]]] = {}
-        self.ages: dict[tuple[int, int, int], tuple[int, dict[int, int]]] = {}
+        self.queues: dict[tuple[int, int], deque[tuple[int, int, int, int]]] = {}
+        self.ages: dict[tuple[int, int, int], tuple[int, dict[int, tuple[int, int, int]]]] = {}
 
     def replan(self) -> None:
         """Rebuild who feeds which mix at the next tick."""
@@ -199,12 +199,14 @@ class McuTopology(Topology):
         return encoded
 
     def _buffer_inputs(self, frames: Packets, done: npt.NDArray[np.int64]) -> None:
-        """Decoded input frames wait in their jitter buffer until ready for the mixer."""
+        """Decoded input frames wait in their jitter buffer until ready for the mixer
+        (with their encode and uplink stamps, for the latency breakdown)."""
         st = self.world.streams
-        for stream, capture, ready in zip(frames["stream"].tolist(), frames["capture"].tolist(),
-                                          (done + self.jitter_ns).tolist(), strict=True):
+        for stream, capture, ready, enc, up in zip(frames["stream"].tolist(), frames["capture"].tolist(),
+                                                   (done + self.jitter_ns).tolist(), frames["enc_us"].tolist(),
+                                                   frames["up_us"].tolist(), strict=True):
             key = (int(st.pub[stream]), int(st.kind[stream]))
-            self.queues.setdefault(key, deque()).append((ready, capture))
+            self.queues.setdefault(key, deque()).append((ready, capture, enc, up))
 
     def _choose_inputs(self, mixes: npt.NDArray[np.void]) -> None:
         """At each mixer tick take, per input, the oldest ready audio frame (one 20 ms frame
@@ -217,7 +219,7 @@ class McuTopology(Topology):
                         for s, k, t in zip(mixes["stream"], mixes["fseq"], mixes["t"], strict=True)},
                        key=lambda x: x[3])
         for room, kind, k, t_mix in ticks:
-            ages: dict[int, int] = {}
+            ages: dict[int, tuple[int, int, int]] = {}
             for pub in self.inputs[(room, kind)]:
                 queue = self.queues.get((pub, kind))
                 if not queue or queue[0][0] > t_mix:
@@ -226,32 +228,50 @@ class McuTopology(Topology):
                 if kind == AUDIO:
                     for _ in range(max(0, ready - depth)):  # late burst: trim to the buffer depth
                         queue.popleft()
-                    _, capture = queue.popleft()
+                    _, capture, enc, up = queue.popleft()
                 else:
                     for _ in range(ready - 1):  # show the newest ready frame; keep it on screen
                         queue.popleft()
-                    _, capture = queue[0]
-                ages[pub] = t_mix - capture
+                    _, capture, enc, up = queue[0]
+                ages[pub] = (t_mix - capture, enc, up)
             self.ages[(room, kind, k)] = (t_mix, ages)
 
     def record_latency(self, sub: npt.NDArray[np.int64], stream: npt.NDArray[np.integer],
-                       latency: npt.NDArray[np.int64], captured: npt.NDArray[np.int64]) -> None:
-        """Expand each decoded output frame into one sample per input it carried."""
+                       latency: npt.NDArray[np.int64], captured: npt.NDArray[np.int64],
+                       stages: npt.NDArray[np.int64] | None = None,
+                       source: npt.NDArray[np.int64] | None = None) -> None:
+        """Expand each decoded output frame into one sample per input it carried. The
+        input's own encode and uplink stamps start its breakdown; everything from reaching
+        the node to the output leaving it (decode, jitter buffer, mix wait, mix, encode)
+        is the node stage; the output's downlink, jitter buffer and decode follow."""
         w = self.world
         st = w.streams
-        subs, streams, values, captures = [], [], [], []
-        for j, s, lat, t_mix in zip(sub.tolist(), stream.tolist(), latency.tolist(), captured.tolist(),
-                                    strict=True):
+        subs, streams, values, captures, sources, rows_ = [], [], [], [], [], []
+        for i, (j, s, lat, t_mix) in enumerate(zip(sub.tolist(), stream.tolist(), latency.tolist(),
+                                                   captured.tolist(), strict=True)):
             k = round((t_mix - int(st.phase_ns[s])) / st.period_ns[s])
             _, ages = self.ages.get((w.participants[j].room, int(st.kind[s]), k), (0, {}))
-            for pub, age in ages.items():
+            for pub, (age, enc, up) in ages.items():
                 if pub != j:
                     subs.append(j)
                     streams.append(s)
                     values.append(lat + age)
                     captures.append(t_mix - age)
+                    sources.append(pub)
+                    rows_.append((i, age, enc, up))
+        expanded = None
+        if stages is not None:
+            expanded = np.zeros((len(rows_), stages.shape[1]), dtype=np.int64)
+            if rows_:
+                index, age, enc, up = (np.array(x, dtype=np.int64) for x in zip(*rows_, strict=True))
+                out = stages[index]
+                expanded[:, 0] = enc * 1000
+                expanded[:, 1] = (up - enc) * 1000
+                expanded[:, 2] = age - up * 1000 + out[:, 0] + out[:, 1] + out[:, 2]
+                expanded[:, 3:] = out[:, 3:]
         super().record_latency(np.array(subs, dtype=np.int64), np.array(streams, dtype=np.int64),
-                               np.array(values, dtype=np.int64), np.array(captures, dtype=np.int64))
+                               np.array(values, dtype=np.int64), np.array(captures, dtype=np.int64),
+                               stages=expanded, source=np.array(sources, dtype=np.int64))
 
     def _forget_before(self, t_ns: int) -> None:
         """Drop mix records of ticks long past (their outputs were delivered or dropped)."""
@@ -282,10 +302,10 @@ class McuTopology(Topology):
                            node_of_room=nodes)
 
 
-def _ready_count(queue: deque[tuple[int, int]], t_mix: int) -> int:
+def _ready_count(queue: deque[tuple[int, int, int, int]], t_mix: int) -> int:
     """How many buffered frames are ready (decoded + jitter buffer) at the mixer tick."""
     count = 0
-    for ready, _ in queue:
+    for ready, *_ in queue:
         if ready > t_mix:
             break
         count += 1

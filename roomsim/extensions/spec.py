@@ -1,0 +1,52 @@
+"""Scenario models of the room's extensions: a SIP caller, an egress recorder or
+livestream, an ingress stream. Each is an ordinary participant of a special `kind`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, NonNegativeFloat, PositiveFloat
+
+from roomsim.codecs.video_presets import VIDEO_PRESETS
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SipSpec(_Frozen):
+    """A phone caller bridged in through a SIP trunk: G.711 at 8 kHz (ITU-T G.711), and a
+    telephone-network leg between the handset and the SIP bridge with its own one-way
+    delay. 60 ms is a modelling default for a national mobile/PSTN leg (ITU-T G.114 sec. 2
+    budgets delays per network element; measure your carrier for a real figure)."""
+
+    phone_leg_ms: NonNegativeFloat = 60.0
+
+
+class EgressSpec(_Frozen):
+    """A recorder that subscribes to every track and composites them into one recording
+    (room-composite egress); with `livestream`, the composite also goes out as a stream
+    (e.g. RTMP to a CDN) at `output_bitrate_kbps`. The decode of every subscribed track is
+    simulated like any subscriber's; compositing and encoding the output are charged per
+    output frame from the cost profile."""
+
+    output_codec: Literal["vp8", "vp9", "h264", "av1"] = "h264"
+    output_resolution: str = "720p"
+    output_fps: PositiveFloat = 30.0
+    output_bitrate_kbps: PositiveFloat = 3000.0
+    livestream: bool = False
+
+    def resolution_ok(self) -> bool:
+        """Whether the output resolution is a known preset."""
+        return self.output_resolution in VIDEO_PRESETS
+
+
+class IngressSpec(_Frozen):
+    """An external stream (RTMP/WHIP) pulled into the room and transcoded into the
+    participant's simulcast layers on the way in: the source is decoded once per frame
+    (charged here) and every layer encoded (charged by the engine like any publisher)."""
+
+    source_codec: Literal["vp8", "vp9", "h264", "av1"] = "h264"
+    source_resolution: str = "1080p"
+    source_fps: PositiveFloat = 30.0
+    source_kbps: PositiveFloat = 4500.0

@@ -1,0 +1,440 @@
+"""Per-packet loops of the transports and of playout, compiled with numba.
+
+Three kernels, each fed in time order and holding its state in arrays passed in (no
+clocks, no globals), in the style of `kernels`:
+
+* `transmit_rtp`: a link FIFO (as `kernels.transmit_links`) whose random losses may be
+  repaired the way WebRTC repairs them: NACK/RTX for video (the receiver sees the gap,
+  asks once per RTT, the sender resends), RED for audio (RFC 2198: the next packet carries
+  the lost frame). Congestion (queue) drops are never repaired: a resend would meet the
+  same full queue.
+* `tcp_advance`: TCP connections as event loops (new data, ACK arrivals, the
+  retransmission timer) run up to a horizon: in-order delivery, retransmission on three
+  duplicate ACKs (RFC 5681 fast retransmit, NewReno partial ACKs, RFC 6582) or on the
+  retransmission timeout (RFC 6298 estimator; floor as Linux applies it, see below),
+  slow start and congestion avoidance, head-of-line blocking. As Linux does: the window
+  is cut to beta = 0.7 of cwnd on loss (CUBIC, RFC 9438 sec. 4.6; Linux's default since
+  2.6.19) and only grows while the sender is window-limited (tcp_is_cwnd_limited; RFC
+  7661), so an application-limited audio stream keeps its initial window; the RTO is
+  SRTT + max(4 RTTVAR, TCP_RTO_MIN) (tcp_set_rto/tcp_rtt_estimator, net/ipv4/tcp_input.c).
+* `playout_frames`: the receiver's jitter buffer. Audio follows NetEq's delay manager
+  (libwebrtc modules/audio_coding/neteq): the delay of each packet relative to the fastest
+  packet of the last 2 s is histogrammed in 20 ms buckets (the maximum of every 500 ms
+  interval, forget factor 0.983, start weight 2), and the target delay is the bucket of
+  the 0.95 quantile, 80 ms before the first estimate (delay_manager.h/.cc,
+  underrun_optimizer.cc, histogram.cc, packet_arrival_history.cc). A frame plays at
+  capture + fastest transit + target; an RTP frame that arrives after that is discarded
+  (concealed), a TCP frame is played late (nothing was lost, the player catches up).
+  Video plays in order as soon as it is decoded (a later frame waits for the frame it
+  references).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from roomsim.sim.kernels import (
+    BYTES,
+    DROPPED_LOSS,
+    DROPPED_QUEUE,
+    LOST,
+    PACKETS,
+    PAYLOAD,
+    QUEUE_DROP,
+    SENT,
+    _uniform,
+)
+
+RECOVER_NONE, RECOVER_NACK, RECOVER_RED = 0, 1, 2
+
+#: RTX packets carry the original sequence number in a 2-byte header (RFC 4588 sec. 4).
+RTX_HEADER_BYTES = 2
+
+#: Columns of the repair counters: RTX packets sent, packets repaired.
+RTX_SENT, REPAIRED = 0, 1
+
+#: TCP statistics columns per connection.
+TCP_RETRANSMITS, TCP_TIMEOUTS, TCP_FAST_RETRANSMITS, TCP_ACKS = range(4)
+
+#: Linux caps the retransmission timeout at TCP_RTO_MAX = 120 s (include/net/tcp.h).
+TCP_RTO_MAX_NS = 120_000_000_000
+#: CUBIC's multiplicative decrease (RFC 9438 sec. 4.6; Linux tcp_cubic.c beta = 717/1024).
+TCP_BETA = 0.7
+#: RFC 6298 sec. 2: clock granularity G; Linux counts in jiffies/us, 1 ms is conservative.
+TCP_CLOCK_GRANULARITY_NS = 1_000_000
+
+#: NetEq delay manager constants (libwebrtc, see module docstring).
+NETEQ_BUCKETS = 100
+NETEQ_BUCKET_NS = 20_000_000
+NETEQ_START_DELAY_NS = 80_000_000
+NETEQ_RESAMPLE_NS = 500_000_000
+NETEQ_HISTORY_NS = 2_000_000_000
+NETEQ_FORGET = 0.983
+NETEQ_START_FORGET_WEIGHT = 2.0
+NETEQ_QUANTILE = 0.95
+
+_RTX_SALT = np.uint64(0x5DEECE66D1234567)
+_RED_SALT = np.uint64(0x2545F4914F6CDD1D)
+_NS_PER_BIT = 8e9
+_INF = np.iinfo(np.int64).max
+
+
+@njit(cache=True, inline="always")
+def _jitter(jitter_ns: float, r: float) -> np.int64:
+    if r > 1.0 - 1e-16:
+        r = 1.0 - 1e-16
+    return np.int64(np.rint(-jitter_ns * np.log1p(-r)))
+
+
+@njit(cache=True)
+def transmit_rtp(link, t, size, payload, stream, flow, marker, rate_bps, delay_ns, jitter_ns, loss, queue_ns,
+                 key, busy_until, last_out, sequence, recover, period_ns, hop, flow_last, max_retries, out_t,
+                 status, counts, repair):  # type: ignore[no-untyped-def]
+    """Send packets (in time order) over their links, repairing random losses per the
+    stream's `recover` mode. Like `transmit_links`, plus:
+
+    * NACK: the gap is seen when the next packet of the flow arrives (right behind it, or
+      one frame later for a frame's last packet); each try costs one hop round trip and
+      one RTX packet with an independent loss draw; after `max_retries` the packet is lost.
+    * RED: the lost frame rides in the next frame's packet, one frame period later, unless
+      that packet is lost too (an independent draw: exact in distribution for the links'
+      independent losses).
+    * Packets of NACK flows leave each hop in order (`flow_last[flow, hop]`), so the
+      frames behind a repaired packet wait for it, as a decoder waits for its reference.
+    Repaired packets do not hold back other flows, and RTX packets do not occupy the FIFO.
+    """
+    for i in range(len(t)):
+        q = link[i]
+        a = t[i]
+        n = sequence[q]
+        sequence[q] = n + 1
+        counts[q, PACKETS] += 1
+        counts[q, BYTES] += size[i]
+        counts[q, PAYLOAD] += payload[i]
+        busy = busy_until[q]
+        if busy - a > queue_ns[q]:
+            status[i] = QUEUE_DROP
+            counts[q, DROPPED_QUEUE] += 1
+            continue
+        service = np.int64(np.rint(size[i] * _NS_PER_BIT / rate_bps[q]))
+        done = (busy if busy > a else a) + service
+        busy_until[q] = done
+        arrive = done + delay_ns[q]
+        p = loss[q]
+        j = jitter_ns[q]
+        s = stream[i]
+        mode = recover[s]
+        repaired = False
+        if p > 0.0 or j > 0.0:
+            u = _uniform(key[q], n)
+            if u < p:
+                counts[q, DROPPED_LOSS] += 1
+                if mode == RECOVER_RED:
+                    v = _uniform(key[q] ^ _RED_SALT, n)
+                    if v < p:
+                        status[i] = LOST
+                        continue
+                    arrive += np.int64(period_ns[s]) + _jitter(j, (v - p) / (1.0 - p))
+                elif mode == RECOVER_NACK:
+                    detect = arrive + (np.int64(period_ns[s]) if marker[i] else np.int64(0))
+                    round_trip = 2 * delay_ns[q] + service
+                    ok = False
+                    for k in range(1, max_retries + 1):
+                        counts[q, PACKETS] += 1
+                        counts[q, BYTES] += size[i] + RTX_HEADER_BYTES
+                        counts[q, PAYLOAD] += payload[i]
+                        repair[q, RTX_SENT] += 1
+                        v = _uniform(key[q] ^ _RTX_SALT, n * 64 + k)
+                        if v >= p:
+                            arrive = detect + k * round_trip + _jitter(j, (v - p) / (1.0 - p))
+                            ok = True
+                            break
+                        counts[q, DROPPED_LOSS] += 1
+                    if not ok:
+                        status[i] = LOST
+                        continue
+                else:
+                    status[i] = LOST
+                    continue
+                repaired = True
+                repair[q, REPAIRED] += 1
+            else:
+                arrive += _jitter(j, (u - p) / (1.0 - p))
+        if not repaired:
+            if arrive < last_out[q]:
+                arrive = last_out[q]  # delay variation on one path never reorders it
+            last_out[q] = arrive
+        if mode == RECOVER_NACK:
+            f = flow[i]
+            h = hop[q]
+            if arrive < flow_last[f, h]:
+                arrive = flow_last[f, h]
+            flow_last[f, h] = arrive
+        out_t[i] = arrive
+        status[i] = SENT
+
+
+@njit(cache=True)
+def _tcp_xmit(q, when, size, payload, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy_until, last_out,
+              sequence, counts):  # type: ignore[no-untyped-def]
+    """One TCP segment onto its link: arrival at the far end, or -1 if dropped."""
+    n = sequence[q]
+    sequence[q] = n + 1
+    counts[q, PACKETS] += 1
+    counts[q, BYTES] += size
+    counts[q, PAYLOAD] += payload
+    busy = busy_until[q]
+    if busy - when > queue_ns[q]:
+        counts[q, DROPPED_QUEUE] += 1
+        return np.int64(-1)
+    done = (busy if busy > when else when) + np.int64(np.rint(size * _NS_PER_BIT / rate_bps[q]))
+    busy_until[q] = done
+    arrive = done + delay_ns[q]
+    p = loss[q]
+    j = jitter_ns[q]
+    if p > 0.0 or j > 0.0:
+        u = _uniform(key[q], n)
+        if u < p:
+            counts[q, DROPPED_LOSS] += 1
+            return np.int64(-1)
+        arrive += _jitter(j, (u - p) / (1.0 - p))
+    if arrive < last_out[q]:
+        arrive = last_out[q]
+    last_out[q] = arrive
+    return arrive
+
+
+@njit(cache=True)
+def _tcp_record(c, j, seq, arrive, sent, retx, base, first, end, s_arrival, s_deliver, c_rcv, c_last_deliver,
+                c_ack_delay, r_ack, r_seq, r_sent, r_retx, r_head, r_len):  # type: ignore[no-untyped-def]
+    """After a transmission: note its arrival, queue its ACK, deliver what is now in order."""
+    if arrive < 0:
+        return
+    if s_arrival[j] < 0 or arrive < s_arrival[j]:
+        s_arrival[j] = arrive
+    cap = r_ack.shape[1]
+    slot = (r_head[c] + r_len[c]) % cap
+    r_ack[c, slot] = arrive + c_ack_delay[c]
+    r_seq[c, slot] = seq
+    r_sent[c, slot] = sent
+    r_retx[c, slot] = retx
+    r_len[c] += 1
+    while c_rcv[c] < end:
+        k = base + c_rcv[c] - first
+        if s_arrival[k] < 0:
+            break
+        d = s_arrival[k] if s_arrival[k] > c_last_deliver[c] else c_last_deliver[c]
+        s_deliver[k] = d
+        c_last_deliver[c] = d
+        c_rcv[c] += 1
+
+
+@njit(cache=True)
+def tcp_advance(horizon, active, c_link, c_base, c_count, c_una, c_nxt, c_rcv, c_last_deliver, c_now, c_cwnd,
+                c_ssthresh, c_srtt, c_rttvar, c_rto, c_deadline, c_dupacks, c_inrec, c_recover, c_min_rto, c_ack_delay,
+                c_dupthresh, r_ack, r_seq, r_sent, r_retx, r_head, r_len, s_write, s_size, s_payload, s_arrival,
+                s_xmits, s_deliver, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy_until, last_out,
+                sequence, counts, stats):  # type: ignore[no-untyped-def]
+    """Run the `active` connections' events that happen before `horizon`, in time order.
+
+    Connection c holds segments c_una[c] .. c_una[c] + c_count[c] - 1 at table rows
+    c_base[c] + (seq - c_una[c]). Events: send the next new segment (when written and the
+    congestion window allows), an ACK reaching the sender (one per arriving segment,
+    cumulative, one link delay after the arrival; ACKs are not lost and do not queue: a
+    modelling choice), the retransmission timer. Writes `s_deliver` (in-order delivery
+    time at the receiver) as soon as it is known, which may be beyond the horizon.
+    """
+    cap = r_ack.shape[1]
+    for c in active:
+        q = c_link[c]
+        now = c_now[c]
+        first = c_una[c]
+        base = c_base[c]
+        end = first + c_count[c]
+        while True:
+            t_ack = r_ack[c, r_head[c]] if r_len[c] > 0 else _INF
+            t_rto = c_deadline[c] if c_deadline[c] >= 0 else _INF
+            t_send = _INF
+            nxt = c_nxt[c]
+            if nxt < end and (nxt - c_una[c]) < c_cwnd[c]:
+                w = s_write[base + nxt - first]
+                t_send = w if w > now else now
+            tau = min(t_ack, min(t_rto, t_send))
+            if tau >= horizon:
+                break
+            now = tau
+            if tau == t_ack:
+                h = r_head[c]
+                seq = r_seq[c, h]
+                sent = r_sent[c, h]
+                retx = r_retx[c, h]
+                r_head[c] = (h + 1) % cap
+                r_len[c] -= 1
+                stats[c, TCP_ACKS] += 1
+                at_receiver = tau - c_ack_delay[c]
+                una = c_una[c]
+                ackno = una
+                while ackno < end:
+                    a = s_arrival[base + ackno - first]
+                    if a < 0 or a > at_receiver:
+                        break
+                    ackno += 1
+                if ackno > una:
+                    if not retx:  # Karn's algorithm: no samples from retransmissions
+                        sample = float(tau - sent)
+                        if c_srtt[c] <= 0.0:
+                            c_srtt[c] = sample
+                            c_rttvar[c] = sample / 2
+                        else:
+                            c_rttvar[c] = 0.75 * c_rttvar[c] + 0.25 * abs(c_srtt[c] - sample)
+                            c_srtt[c] = 0.875 * c_srtt[c] + 0.125 * sample
+                        variance = max(float(TCP_CLOCK_GRANULARITY_NS), 4.0 * c_rttvar[c], float(c_min_rto[c]))
+                        c_rto[c] = min(np.int64(c_srtt[c] + variance), TCP_RTO_MAX_NS)
+                    acked = ackno - una
+                    window_limited = (c_nxt[c] - una) >= c_cwnd[c] - 1.0
+                    c_una[c] = ackno
+                    c_dupacks[c] = 0
+                    if c_inrec[c]:
+                        if ackno > c_recover[c]:
+                            c_inrec[c] = False
+                            c_cwnd[c] = c_ssthresh[c]
+                        elif ackno < end:  # NewReno partial ACK: the next hole goes now
+                            j = base + ackno - first
+                            arrive = _tcp_xmit(q, tau, s_size[j], s_payload[j], rate_bps, delay_ns, jitter_ns, loss,
+                                               queue_ns, key, busy_until, last_out, sequence, counts)
+                            s_xmits[j] += 1
+                            stats[c, TCP_RETRANSMITS] += 1
+                            _tcp_record(c, j, ackno, arrive, tau, True, base, first, end, s_arrival, s_deliver,
+                                        c_rcv, c_last_deliver, c_ack_delay, r_ack, r_seq, r_sent, r_retx, r_head,
+                                        r_len)
+                    elif window_limited and c_cwnd[c] < c_ssthresh[c]:
+                        c_cwnd[c] += acked
+                    elif window_limited:
+                        c_cwnd[c] += acked / c_cwnd[c]
+                    c_deadline[c] = tau + c_rto[c] if c_una[c] < c_nxt[c] else -1
+                elif c_una[c] < c_nxt[c] and seq > una:
+                    c_dupacks[c] += 1
+                    if c_dupacks[c] == c_dupthresh[c] and not c_inrec[c]:
+                        c_ssthresh[c] = max(TCP_BETA * c_cwnd[c], 2.0)
+                        c_cwnd[c] = c_ssthresh[c]
+                        c_inrec[c] = True
+                        c_recover[c] = c_nxt[c] - 1
+                        j = base + una - first
+                        arrive = _tcp_xmit(q, tau, s_size[j], s_payload[j], rate_bps, delay_ns, jitter_ns, loss,
+                                           queue_ns, key, busy_until, last_out, sequence, counts)
+                        s_xmits[j] += 1
+                        stats[c, TCP_RETRANSMITS] += 1
+                        stats[c, TCP_FAST_RETRANSMITS] += 1
+                        _tcp_record(c, j, una, arrive, tau, True, base, first, end, s_arrival, s_deliver, c_rcv,
+                                    c_last_deliver, c_ack_delay, r_ack, r_seq, r_sent, r_retx, r_head, r_len)
+            elif tau == t_rto:
+                una = c_una[c]
+                if una < c_nxt[c]:
+                    c_ssthresh[c] = max(TCP_BETA * c_cwnd[c], 2.0)
+                    c_cwnd[c] = 1.0
+                    c_rto[c] = min(2 * c_rto[c], TCP_RTO_MAX_NS)  # RFC 6298 sec. 5.5 back-off
+                    c_inrec[c] = True
+                    c_recover[c] = c_nxt[c] - 1
+                    c_dupacks[c] = 0
+                    j = base + una - first
+                    arrive = _tcp_xmit(q, tau, s_size[j], s_payload[j], rate_bps, delay_ns, jitter_ns, loss,
+                                       queue_ns, key, busy_until, last_out, sequence, counts)
+                    s_xmits[j] += 1
+                    stats[c, TCP_RETRANSMITS] += 1
+                    stats[c, TCP_TIMEOUTS] += 1
+                    _tcp_record(c, j, una, arrive, tau, True, base, first, end, s_arrival, s_deliver, c_rcv,
+                                c_last_deliver, c_ack_delay, r_ack, r_seq, r_sent, r_retx, r_head, r_len)
+                    c_deadline[c] = tau + c_rto[c]
+                else:
+                    c_deadline[c] = -1
+            else:
+                j = base + nxt - first
+                arrive = _tcp_xmit(q, tau, s_size[j], s_payload[j], rate_bps, delay_ns, jitter_ns, loss, queue_ns,
+                                   key, busy_until, last_out, sequence, counts)
+                s_xmits[j] += 1
+                c_nxt[c] = nxt + 1
+                _tcp_record(c, j, nxt, arrive, tau, False, base, first, end, s_arrival, s_deliver, c_rcv,
+                            c_last_deliver, c_ack_delay, r_ack, r_seq, r_sent, r_retx, r_head, r_len)
+                if c_deadline[c] < 0:
+                    c_deadline[c] = tau + c_rto[c]
+        c_now[c] = now
+
+
+@njit(cache=True)
+def _neteq_add(hist, b, bucket, adds, forget):  # type: ignore[no-untyped-def]
+    """NetEq Histogram::Add: forget, add, and move the forget factor toward its base."""
+    ff = forget[b]
+    for k in range(hist.shape[1]):
+        hist[b, k] *= ff
+    hist[b, bucket] += 1.0 - ff
+    adds[b] += 1
+    ramp = 1.0 - NETEQ_START_FORGET_WEIGHT / (adds[b] + 1)
+    forget[b] = min(NETEQ_FORGET, max(0.0, ramp))
+
+
+@njit(cache=True)
+def _neteq_quantile(hist, b):  # type: ignore[no-untyped-def]
+    """NetEq Histogram::Quantile: the first bucket whose tail probability is <= 1 - q."""
+    tail = 1.0 - hist[b, 0]
+    index = 0
+    while tail > 1.0 - NETEQ_QUANTILE and index < hist.shape[1] - 1:
+        index += 1
+        tail -= hist[b, index]
+    return index
+
+
+@njit(cache=True)
+def playout_frames(sub, flow, is_audio, capture, arrival, done, jb_of_flow, discard_late, hist, forget, adds,
+                   iv_start, iv_max, target, min_target, max_target, dq_capture, dq_transit, dq_head, dq_len,
+                   video_last, playout, played, late):  # type: ignore[no-untyped-def]
+    """Playout time of each decoded frame (in time order per receiver), or -1 when a late
+    RTP audio frame is discarded. Counts audio frames played and discarded per receiver."""
+    cap = dq_capture.shape[1]
+    for i in range(len(capture)):
+        r = sub[i]
+        f = flow[i]
+        b = jb_of_flow[f]
+        if not is_audio[i] or b < 0:
+            p = done[i] if done[i] > video_last[f] else video_last[f]
+            video_last[f] = p
+            playout[i] = p
+            continue
+        c = capture[i]
+        a = arrival[i]
+        transit = a - c
+        # fastest transit of the last 2 s of media time (monotonic deque)
+        while dq_len[b] > 0 and dq_capture[b, dq_head[b]] < c - NETEQ_HISTORY_NS:
+            dq_head[b] = (dq_head[b] + 1) % cap
+            dq_len[b] -= 1
+        while dq_len[b] > 0 and dq_transit[b, (dq_head[b] + dq_len[b] - 1) % cap] >= transit:
+            dq_len[b] -= 1
+        if dq_len[b] == cap:
+            dq_head[b] = (dq_head[b] + 1) % cap
+            dq_len[b] -= 1
+        slot = (dq_head[b] + dq_len[b]) % cap
+        dq_capture[b, slot] = c
+        dq_transit[b, slot] = transit
+        dq_len[b] += 1
+        fastest = dq_transit[b, dq_head[b]]
+        relative = transit - fastest
+        deadline = c + fastest + target[b]
+        if a > deadline and discard_late[r]:
+            playout[i] = -1
+            late[r] += 1
+        else:
+            playout[i] = deadline if deadline > done[i] else done[i]
+            played[r] += 1
+        # NetEq UnderrunOptimizer::Update with a 500 ms resample interval
+        if iv_start[b] < 0:
+            iv_start[b] = a
+        elif a - iv_start[b] > NETEQ_RESAMPLE_NS:
+            bucket = iv_max[b] // NETEQ_BUCKET_NS
+            if bucket < NETEQ_BUCKETS:  # NetEq registers delays up to 2,000 ms only
+                _neteq_add(hist, b, bucket, adds, forget)
+            t = (1 + _neteq_quantile(hist, b)) * NETEQ_BUCKET_NS
+            target[b] = min(max(t, min_target[b]), max_target[b])
+            iv_start[b] = a
+            iv_max[b] = 0
+        if relative > iv_max[b]:
+            iv_max[b] = relative

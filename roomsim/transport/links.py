@@ -1,0 +1,142 @@
+"""What happens to packets on a link, per transport, plus the latency-breakdown stamps.
+
+Every link stage of every topology goes through `LinkTransports.transmit`:
+
+* links of `websocket` participants are TCP connections (`tcp.TcpConnections`): nothing
+  is lost, late segments hold back everything behind them;
+* every other link is UDP: `kernels_transport.transmit_rtp` sends it, and repairs random
+  losses per stream (NACK/RTX for video of `webrtc` publishers with `nack`, RED for audio
+  with `audio_redundancy: red`); everything else lost stays lost.
+
+After a link, packets are stamped for the latency breakdown: crossing a client uplink
+sets `up_us` and `out_us` (the packet has reached the server side; without a server, as in
+a mesh, it is already on its way to the receiver), crossing a server's NIC-out sets
+`out_us` (it has left the node).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from roomsim.scenario import ParticipantGroup
+from roomsim.sim.kernels import LINK_COUNTERS, SENT
+from roomsim.sim.kernels_transport import RECOVER_NACK, RECOVER_NONE, RECOVER_RED, transmit_rtp
+from roomsim.sim.packets import Packets, concat, empty_packets, rows
+from roomsim.transport.tcp import TcpConnections
+from roomsim.world import AUDIO, World
+
+ROLE_OTHER, ROLE_UPLINK, ROLE_DOWNLINK, ROLE_NIC_OUT = 0, 1, 2, 3
+HOP_UP, HOP_DOWN, HOP_OTHER = 0, 1, 2
+
+
+def recover_mode(group: ParticipantGroup, kind: int) -> int:
+    """How a stream's random losses are repaired on UDP hops."""
+    options = group.transport.webrtc
+    if group.transport.kind != "webrtc":
+        return RECOVER_NONE
+    if kind == AUDIO:
+        return RECOVER_RED if options.audio_redundancy == "red" else RECOVER_NONE
+    return RECOVER_NACK if options.nack else RECOVER_NONE
+
+
+class LinkTransports:
+    """Per-link transport behaviour of one run (built after the world is frozen)."""
+
+    def __init__(self, world: World, nic_out: npt.NDArray[np.int64] | None) -> None:
+        self.world = world
+        n_links = len(world.links.rate_bps)
+        self.role = np.zeros(n_links, dtype=np.int8)
+        self.role[world.uplink] = ROLE_UPLINK
+        self.role[world.downlink] = ROLE_DOWNLINK
+        if nic_out is not None:
+            self.role[nic_out] = ROLE_NIC_OUT
+        self.hop = np.full(n_links, HOP_OTHER, dtype=np.int64)
+        self.hop[world.uplink] = HOP_UP
+        self.hop[world.downlink] = HOP_DOWN
+        st = world.streams
+        self.recover = np.zeros(len(st), dtype=np.int64)
+        self.max_retries = 10
+        for s, spec in enumerate(st.specs):
+            person = spec.pub if spec.pub >= 0 else spec.owner
+            group = world.participants[person].group
+            self.recover[s] = recover_mode(group, spec.kind)
+            self.max_retries = max(self.max_retries, group.transport.webrtc.max_nack_retries)
+        self.flow_last = np.zeros((max(1, world.flow_count), 3), dtype=np.int64)
+        self.tcp_link = np.zeros(n_links, dtype=bool)
+        links, c2s, rto, cwnd, dup = [], [], [], [], []
+        for i, p in enumerate(world.participants):
+            if p.group.transport.kind != "websocket":
+                continue
+            ws = p.group.transport.websocket
+            for link, upward in ((int(world.uplink[i]), True), (int(world.downlink[i]), False)):
+                links.append(link)
+                c2s.append(upward)
+                rto.append(round(ws.min_rto_ms * 1e6))
+                cwnd.append(ws.initial_cwnd)
+                dup.append(ws.dupthresh)
+        self.tcp_link[links] = True
+        self.any_tcp = bool(links)
+        self.tcp = TcpConnections(world, links, c2s, rto, cwnd, dup)
+        self.repair = np.zeros((n_links, 2), dtype=np.int64)
+
+    def in_flight(self) -> int:
+        """Packets held inside TCP connections."""
+        return self.tcp.in_flight() if self.any_tcp else 0
+
+    def transmit(self, stage: str, batch: Packets, t1: int, window: int, measuring: bool
+                 ) -> tuple[Packets, Packets]:
+        """Send a stage's batch over its links; return (arrived, dropped)."""
+        if not self.any_tcp:
+            if len(batch) == 0:
+                return batch, batch
+            out, dropped = self._udp(batch, window, measuring)
+            return self._stamp(out), dropped
+        on_tcp = self.tcp_link[batch["res"]] if len(batch) else np.zeros(0, dtype=bool)
+        udp = batch if not on_tcp.any() else rows(batch, ~on_tcp)
+        out, dropped = self._udp(udp, window, measuring) if len(udp) else (udp, udp)
+        tcp_out = self.tcp.advance(stage, rows(batch, on_tcp) if on_tcp.any() else empty_packets(), t1, window,
+                                   measuring)
+        if len(tcp_out):
+            out = concat([out, tcp_out]) if len(out) else tcp_out
+        return self._stamp(out), dropped
+
+    def _udp(self, batch: Packets, window: int, measuring: bool) -> tuple[Packets, Packets]:
+        """UDP links: FIFO, loss, jitter, and RTP repair (one compiled pass)."""
+        table = self.world.links
+        n = len(batch)
+        out_t = np.empty(n, dtype=np.int64)
+        status = np.empty(n, dtype=np.int8)
+        counts = np.zeros((len(table.rate_bps), len(LINK_COUNTERS)), dtype=np.int64)
+        repair = np.zeros_like(self.repair)
+        transmit_rtp(batch["res"], batch["t"], batch["size"], batch["payload"], batch["stream"], batch["flow"],
+                     batch["marker"], table.rate_bps, table.delay_ns, table.jitter_ns, table.loss, table.queue_ns,
+                     table.key, table.busy_until, table.last_out, table.sequence, self.recover,
+                     self.world.streams.period_ns, self.hop, self.flow_last, self.max_retries, out_t, status,
+                     counts, repair)
+        for column, name in enumerate(LINK_COUNTERS):
+            table.counters.add(name, counts[:, column], window, measuring)
+        self.repair += repair
+        sent = status == SENT
+        if sent.all():
+            batch["t"] = out_t
+            return batch, batch[:0]
+        out = rows(batch, sent)
+        out["t"] = out_t[sent]
+        return out, rows(batch, ~sent)
+
+    def _stamp(self, out: Packets) -> Packets:
+        """Breakdown stamps for packets that just crossed an uplink or a server NIC-out."""
+        if len(out) == 0:
+            return out
+        role = self.role[out["res"]]
+        up = role == ROLE_UPLINK
+        nic = role == ROLE_NIC_OUT
+        if up.any() or nic.any():
+            since = ((out["t"] - out["capture"]) // 1000).astype(np.int32)
+            if up.any():
+                out["up_us"][up] = since[up]
+                out["out_us"][up] = since[up]
+            if nic.any():
+                out["out_us"][nic] = since[nic]
+        return out

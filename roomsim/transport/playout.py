@@ -1,0 +1,120 @@
+"""Receiver playout: one adaptive jitter buffer per received audio flow, in-order video.
+
+The buffers' state lives in arrays (see `kernels_transport.playout_frames` for the
+algorithm, after libwebrtc's NetEq delay manager); `JitterBuffer` wraps one buffer for
+direct use, with `now` passed in as every algorithm here takes it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from roomsim.sim.kernels_transport import NETEQ_BUCKETS, NETEQ_START_DELAY_NS, playout_frames
+from roomsim.world import AUDIO, World
+
+#: libwebrtc's NetEq deque of packets in the 2 s arrival history; 256 slots cover 2 s of
+#: frames down to 8 ms apart (a modelling bound).
+HISTORY_SLOTS = 256
+
+
+def _reset_histogram(count: int) -> npt.NDArray[np.float64]:
+    """NetEq Histogram::Reset: buckets 0.5^(i+1)."""
+    return np.tile(0.5 ** (np.arange(NETEQ_BUCKETS) + 1.0), (count, 1))
+
+
+class JitterBuffers:
+    """State of `count` adaptive audio jitter buffers."""
+
+    def __init__(self, count: int, min_target_ns: npt.ArrayLike, max_target_ns: npt.ArrayLike) -> None:
+        self.hist = _reset_histogram(count)
+        self.forget = np.zeros(count)
+        self.adds = np.zeros(count, dtype=np.int64)
+        self.iv_start = np.full(count, -1, dtype=np.int64)
+        self.iv_max = np.zeros(count, dtype=np.int64)
+        self.min_target = np.broadcast_to(np.asarray(min_target_ns, dtype=np.int64), (count,)).copy()
+        self.max_target = np.broadcast_to(np.asarray(max_target_ns, dtype=np.int64), (count,)).copy()
+        self.target = np.clip(np.full(count, NETEQ_START_DELAY_NS, dtype=np.int64), self.min_target,
+                              self.max_target)
+        self.dq_capture = np.zeros((count, HISTORY_SLOTS), dtype=np.int64)
+        self.dq_transit = np.zeros((count, HISTORY_SLOTS), dtype=np.int64)
+        self.dq_head = np.zeros(count, dtype=np.int64)
+        self.dq_len = np.zeros(count, dtype=np.int64)
+
+    def play(self, sub: npt.NDArray[np.int64], flow: npt.NDArray[np.int64], is_audio: npt.NDArray[np.bool_],
+             capture: npt.NDArray[np.int64], arrival: npt.NDArray[np.int64], done: npt.NDArray[np.int64],
+             jb_of_flow: npt.NDArray[np.int64], discard_late: npt.NDArray[np.bool_],
+             video_last: npt.NDArray[np.int64], played: npt.NDArray[np.int64], late: npt.NDArray[np.int64]
+             ) -> npt.NDArray[np.int64]:
+        """Playout times (-1 = discarded late) of frames given in time order per receiver."""
+        playout = np.empty(len(capture), dtype=np.int64)
+        playout_frames(sub, flow, is_audio, capture, arrival, done, jb_of_flow, discard_late, self.hist,
+                       self.forget, self.adds, self.iv_start, self.iv_max, self.target, self.min_target,
+                       self.max_target, self.dq_capture, self.dq_transit, self.dq_head, self.dq_len, video_last,
+                       playout, played, late)
+        return playout
+
+
+class JitterBuffer:
+    """One adaptive audio jitter buffer: `push(now, capture)` -> playout time or None."""
+
+    def __init__(self, discard_late: bool = True, min_target_ms: float = 0.0, max_target_ms: float = 2000.0) -> None:
+        self._state = JitterBuffers(1, round(min_target_ms * 1e6), round(max_target_ms * 1e6))
+        self._discard = np.array([discard_late])
+        self._zero = np.zeros(1, dtype=np.int64)
+        self._jb = np.zeros(1, dtype=np.int64)
+        self.played = np.zeros(1, dtype=np.int64)
+        self.late = np.zeros(1, dtype=np.int64)
+
+    @property
+    def target_ms(self) -> float:
+        """Current target delay over the fastest packet, ms."""
+        return float(self._state.target[0]) / 1e6
+
+    def push(self, now: int, capture: int) -> int | None:
+        """A frame captured at `capture` arrives (and decodes) at `now` (both ns)."""
+        out = self._state.play(self._zero, self._zero, np.array([True]), np.array([capture], dtype=np.int64),
+                               np.array([now], dtype=np.int64), np.array([now], dtype=np.int64), self._jb,
+                               self._discard, self._zero.copy(), self.played, self.late)
+        return None if out[0] < 0 else int(out[0])
+
+
+class Playout:
+    """All receivers' playout in one run: jitter buffers for audio flows, order for video."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        st = world.streams
+        n = len(world.participants)
+        self.jb_of_flow = np.full(max(1, world.flow_count), -1, dtype=np.int64)
+        receiver_of_buffer: list[int] = []
+        for s, spec in enumerate(st.specs):
+            if spec.kind != AUDIO:
+                continue
+            if spec.pub < 0:  # an MCU output: its own flow, one receiver
+                self.jb_of_flow[s] = len(receiver_of_buffer)
+                receiver_of_buffer.append(spec.owner)
+                continue
+            members = world.room_members[world.participants[spec.pub].room]
+            flows = world.down_flow_base[s] + np.arange(len(members))
+            self.jb_of_flow[flows] = len(receiver_of_buffer) + np.arange(len(members))
+            receiver_of_buffer.extend(members)
+            self.jb_of_flow[s] = len(receiver_of_buffer)  # the upstream flow, should it be delivered
+            receiver_of_buffer.append(spec.pub)
+        options = [world.participants[r].group.transport.webrtc for r in receiver_of_buffer]
+        self.buffers = JitterBuffers(len(receiver_of_buffer), [round(o.jitter_buffer_min_ms * 1e6) for o in options],
+                                     [round(o.jitter_buffer_max_ms * 1e6) for o in options])
+        self.discard_late = np.array([p.group.transport.kind == "webrtc" for p in world.participants], dtype=bool)
+        self.video_last = np.zeros(max(1, world.flow_count), dtype=np.int64)
+        self.audio_played = np.zeros(n, dtype=np.int64)
+        self.audio_late = np.zeros(n, dtype=np.int64)
+        self.video_played = np.zeros(n, dtype=np.int64)
+
+    def play(self, sub: npt.NDArray[np.int64], flow: npt.NDArray[np.int64], stream: npt.NDArray[np.integer],
+             capture: npt.NDArray[np.int64], arrival: npt.NDArray[np.int64], done: npt.NDArray[np.int64]
+             ) -> npt.NDArray[np.int64]:
+        """Playout time of each decoded frame, -1 where a late RTP audio frame is dropped."""
+        is_audio = self.world.streams.kind[stream] == AUDIO
+        self.video_played += np.bincount(sub[~is_audio], minlength=len(self.video_played))
+        return self.buffers.play(sub, flow, is_audio, capture, arrival, done, self.jb_of_flow, self.discard_late,
+                                 self.video_last, self.audio_played, self.audio_late)
