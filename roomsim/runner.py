@@ -6,6 +6,7 @@ import numpy as np
 
 from roomsim.errors import ScenarioError
 from roomsim.report_extras import participant_extras, run_extras
+from roomsim.runtimes import attach
 from roomsim.results import (
     LinkResult,
     ParticipantResult,
@@ -31,6 +32,7 @@ def simulate(scenario: Scenario, topology: str, seed: int, duration_s: float) ->
     model = TOPOLOGY_CLASSES[topology](world)
     world.freeze()
     model.start()
+    attach(world, model)
     world.start_processes()
     end_ns = run_ticks(world.env, world.tick_ns, world.end_capture_ns, world.horizon_ns,
                        model.step, model.in_flight)

@@ -223,6 +223,10 @@ class World:
         self.frames_dropped_cpu = np.zeros(n, dtype=np.int64)
         self.speaking = np.ones(n, dtype=bool)
         self.present = np.zeros(n, dtype=bool)
+        #: Participants whose speech is scheduled as intervals (users in turns, agents):
+        #: capture asks `speaking_at` per frame instead of reading `speaking`.
+        self.scheduled_voice = np.zeros(n, dtype=bool)
+        self.voice_intervals: dict[int, list[tuple[int, int]]] = {}
 
     def _plan_flows(self) -> None:
         """Frame-damage flows: one per stream (its path up to a server), then one per
@@ -269,6 +273,23 @@ class World:
         return frame_crypto_ns(spec.bitrate_bps / 8 / spec.fps)
 
     # -- time-varying state --------------------------------------------------------------
+    def schedule_speech(self, i: int, start_ns: int, end_ns: int) -> None:
+        """Participant i speaks in [start, end) (register before the frames are captured)."""
+        self.scheduled_voice[i] = True
+        self.voice_intervals.setdefault(i, []).append((start_ns, end_ns))
+
+    def speaking_at(self, pub: npt.NDArray[np.int64], t: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """Whether each publisher speaks at each frame time."""
+        speaking = self.speaking[pub]
+        if not self.scheduled_voice.any():
+            return speaking
+        for i in np.unique(pub[self.scheduled_voice[pub]]).tolist():
+            mine = pub == i
+            intervals = np.array(self.voice_intervals.get(i, [(0, 0)]), dtype=np.int64)
+            k = np.searchsorted(intervals[:, 0], t[mine], side="right") - 1
+            speaking[mine] = (k >= 0) & (t[mine] < intervals[np.maximum(k, 0), 1])
+        return speaking
+
     def start_processes(self) -> None:
         """Presence (join/leave) and voice activity, as simpy processes."""
         for i, p in enumerate(self.participants):

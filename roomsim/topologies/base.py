@@ -177,7 +177,7 @@ class Topology(ABC):
         size = st.frame_bytes[s]
         frames["payload"] = np.floor((k + 1) * size).astype(np.int64) - np.floor(k * size).astype(np.int64)
         frames["sub"] = -1
-        silent = st.dtx[s] & ~w.speaking[st.pub[s]]
+        silent = st.dtx[s] & ~w.speaking_at(st.pub[s], frames["t"])
         if silent.any():
             frames = self._apply_dtx(frames, silent)
         return rows(frames, np.argsort(frames["t"], kind="stable"))

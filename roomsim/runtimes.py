@@ -1,0 +1,22 @@
+"""Processes that ride on a run besides the media engine: voice agents and turn-taking
+users, the data plane, the room's extensions. `attach` wires whichever a scenario uses
+into the world after the topology has started and before the clock runs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from roomsim.world import World
+
+if TYPE_CHECKING:
+    from roomsim.topologies.base import Topology
+
+
+def attach(world: World, model: Topology) -> None:
+    """Create and start the runtimes the scenario needs (results read them back)."""
+    groups = [p.group for p in world.participants]
+    if any(g.agent is not None or g.turns is not None for g in groups):
+        from roomsim.agents.runtime import AgentRuntime
+
+        world.agents = AgentRuntime(world)
+        world.agents.start()
