@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from roomsim import api
+from roomsim.agents.cli import agent_latency_command
 from roomsim.analysis.table import comparison_table, participants_table
 from roomsim.errors import ScenarioError
 from roomsim.results import Report, write_report
@@ -121,6 +122,7 @@ def validate(scenario: Path) -> None:
 
 
 main.add_command(sweep_command, name="sweep")
+main.add_command(agent_latency_command, name="agent-latency")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ import numpy as np
 
 from roomsim.errors import ScenarioError
 from roomsim.report_extras import participant_extras, run_extras
-from roomsim.runtimes import attach
 from roomsim.results import (
     LinkResult,
     ParticipantResult,
@@ -15,6 +14,7 @@ from roomsim.results import (
     ServerResult,
     Totals,
 )
+from roomsim.runtimes import attach, refuse
 from roomsim.scenario import Scenario
 from roomsim.sim.engine import run_ticks
 from roomsim.sim.metrics import NS, percentile_ms
@@ -28,6 +28,7 @@ def simulate(scenario: Scenario, topology: str, seed: int, duration_s: float) ->
     if topology not in TOPOLOGY_CLASSES:
         raise ScenarioError(f"unknown topology {topology!r}; choose from {', '.join(TOPOLOGY_CLASSES)}",
                             field="topology")
+    refuse(scenario, topology)
     world = World(scenario, seed, duration_s)
     model = TOPOLOGY_CLASSES[topology](world)
     world.freeze()

@@ -6,10 +6,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from roomsim.errors import ScenarioError
+from roomsim.scenario import Scenario
 from roomsim.world import World
 
 if TYPE_CHECKING:
     from roomsim.topologies.base import Topology
+
+
+def refuse(scenario: Scenario, topology: str) -> None:
+    """Runs the real system would refuse: end-to-end encrypted media through an MCU."""
+    if topology != "mcu":
+        return
+    for r, room in enumerate(scenario.rooms):
+        for k, group in enumerate(room.participants):
+            if group.e2ee:
+                raise ScenarioError("end-to-end encryption cannot go through an MCU (a server that mixes must "
+                                    "decode the media); run sfu or mesh", field=f"rooms[{r}].participants[{k}].e2ee")
 
 
 def attach(world: World, model: Topology) -> None:
