@@ -33,3 +33,8 @@ def attach(world: World, model: Topology) -> None:
 
         world.agents = AgentRuntime(world)
         world.agents.start()
+    if any(g.data.sends_anything() for g in groups) or any(r.metadata is not None for r in world.scenario.rooms):
+        from roomsim.dataplane.engine import DataPlane
+
+        world.dataplane = DataPlane(world, model)
+        world.dataplane.start()
