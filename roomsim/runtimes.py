@@ -38,3 +38,7 @@ def attach(world: World, model: Topology) -> None:
 
         world.dataplane = DataPlane(world, model)
         world.dataplane.start()
+    if any(g.kind in ("sip", "egress", "ingress") for g in groups):
+        from roomsim.extensions.runtime import Extensions
+
+        world.extensions = Extensions(world)

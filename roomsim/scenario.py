@@ -222,6 +222,8 @@ class ParticipantGroup(Frozen):
                                      "remove `network` or place it in a datacenter")
                 data["network"] = dict(LOOPBACK_NETWORK)
             data.setdefault("network", "datacenter")
+        if kind == "ingress":
+            data.setdefault("subscribe", False)
         if kind == "sip" and "tracks" not in data:
             data["tracks"] = [{"kind": "audio", "codec": "g711"}]
         return data

@@ -33,8 +33,10 @@ def _names(value: str, allowed: tuple[str, ...], option: str) -> list[str]:
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Simulated seconds (default: the scenario's duration_s).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document, nothing else.")
+@click.option("--chart", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also write the turn-latency waterfalls to this image file (e.g. turns.png).")
 def agent_latency_command(scenario: Path, topologies: str, transports: str, seed: int | None,
-                          duration: float | None, as_json: bool) -> None:
+                          duration: float | None, as_json: bool, chart: Path | None) -> None:
     """Turn latency of SCENARIO's voice agents, stage by stage, per topology and transport."""
     try:
         loaded = api.load_scenario(scenario)
@@ -43,6 +45,14 @@ def agent_latency_command(scenario: Path, topologies: str, transports: str, seed
     except ScenarioError as exc:
         click.echo(f"roomsim: {exc}", err=True)
         sys.exit(2)
+    if chart is not None:
+        from roomsim.analysis.waterfall import save, turn_waterfalls
+
+        try:
+            save(turn_waterfalls([(c.label, c.agent) for c in cells]), chart)
+        except (OSError, ValueError) as exc:
+            click.echo(f"roomsim: {chart}: cannot write the chart: {exc}", err=True)
+            sys.exit(2)
     if as_json:
         click.echo(json.dumps({"scenario": loaded.name, "notes": notes, "runs": [
             {"topology": c.topology, "transport": c.transport, "agent": c.agent.model_dump()} for c in cells]},

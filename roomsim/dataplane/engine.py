@@ -177,8 +177,8 @@ class DataPlane:
                 self.env.process(self._every(i, f"stream{k}", s.every_s, lambda i=i, s=s, to=to: self._stream(
                     i, to, s.bytes, s.chunk_bytes)))
             for k, c in enumerate(data.rpc):
-                self.env.process(self._every(i, f"rpc{k}", c.every_s, lambda i=i, c=c: self._call(
-                    i, ids[c.to], c.request_bytes, c.response_bytes, c.handler_ms)))
+                self.env.process(self._every(i, f"rpc{k}", c.every_s, lambda i=i, c=c, to=ids[c.to]: self._call(
+                    i, to, c.request_bytes, c.response_bytes, c.handler_ms)))
             if data.attributes is not None:
                 a = data.attributes
                 self.env.process(self._every(i, "attributes", a.every_s, lambda i=i, a=a, to=others: self._signal(

@@ -102,6 +102,27 @@ class Topology(ABC):
         self.arrivals = self.stage("arrivals", merging=True)
         self._tick_end = 0
 
+    # -- who receives what ----------------------------------------------------------------
+    @property
+    def subs(self) -> Subscriptions:
+        """The current plan: (stream, receiver) pairs."""
+        return self._subs
+
+    @subs.setter
+    def subs(self, plan: Subscriptions) -> None:
+        """Every topology's plan passes here: receivers that take audio only (a SIP caller)
+        drop the video streams planned for them."""
+        w = self.world
+        audio_only = getattr(self, "_audio_only", None)
+        if audio_only is None:
+            audio_only = np.array([p.group.kind == "sip" for p in w.participants], dtype=bool)
+            self._audio_only = audio_only
+        if audio_only.any() and len(plan.sub):
+            keep = ~(audio_only[plan.sub] & (w.streams.kind[plan.stream] != AUDIO))
+            if not keep.all():
+                plan = Subscriptions(len(plan.indptr) - 1, plan.n_participants, plan.stream[keep], plan.sub[keep])
+        self._subs = plan
+
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
         """After the world is frozen: per-stream costs, damage rings, first plan."""

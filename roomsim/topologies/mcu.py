@@ -116,8 +116,9 @@ class McuTopology(Topology):
             for kind in (AUDIO, VIDEO):
                 self.inputs[(r, kind)] = sorted({int(st.pub[s]) for s in self.sent_streams
                                                  if st.kind[s] == kind and st.pub[s] in members})
-        live = [s for (j, _), s in self.outputs.items()
-                if present[j] and w.participants[j].group.subscribe]
+        live = [s for (j, kind), s in self.outputs.items()
+                if present[j] and w.participants[j].group.subscribe
+                and (kind == AUDIO or w.participants[j].group.kind != "sip")]  # a phone gets no video
         self.live_outputs = np.array(sorted(live), dtype=np.int64)
         self.subs = Subscriptions(len(st), len(w.participants), self.live_outputs, st.owner[self.live_outputs])
         self._dirty = False

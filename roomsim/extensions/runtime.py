@@ -1,0 +1,94 @@
+"""What the room's extensions cost beyond an ordinary participant.
+
+The engine already simulates each extension as a participant: a SIP caller publishes and
+receives G.711 over a link that includes its telephone leg; an egress subscribes to every
+track (so its decodes are simulated on its decoder); an ingress publishes its simulcast
+layers (so its encodes are simulated on its encoder). This module adds the work the
+engine does not see, from the same cost profile, per second of the measurement interval:
+
+* egress: compositing every received video track into one output frame (per tile, at the
+  output resolution), encoding the output, mixing the audio (per input) and encoding it;
+  the livestream's outgoing bitrate when `livestream` is set;
+* ingress: decoding the incoming source stream once per frame; its incoming bitrate.
+
+Transport overhead of the outside legs (RTMP/SRT/WHIP framing) is not counted.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from roomsim.extensions.spec import EgressSpec, IngressSpec, SipSpec
+from roomsim.results import ExtensionResult
+from roomsim.sim.metrics import NS
+from roomsim.world import AUDIO, VIDEO, World
+
+if TYPE_CHECKING:
+    from roomsim.topologies.base import Topology
+
+#: Output audio of a recording/livestream: Opus at libwebrtc's default 32 kbps, 20 ms frames.
+OUTPUT_AUDIO_KBPS = 32.0
+OUTPUT_AUDIO_FPS = 50.0
+
+
+class Extensions:
+    """The SIP callers, egresses and ingresses of one run."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.members = [i for i, p in enumerate(world.participants) if p.group.kind in ("sip", "egress", "ingress")]
+
+    def results(self, model: Topology) -> list[ExtensionResult]:
+        """One row per extension participant."""
+        w = self.world
+        seconds = (w.end_capture_ns - w.warmup_ns) / NS
+        links = w.links.counters
+        busy = w.cpus.counters.get("measured", "busy_ns")
+        out = []
+        for i in self.members:
+            p = w.participants[i]
+            group = p.group
+            engine_cores = float(busy[w.encoder[i]] + busy[w.decoder[i]]) / NS / seconds
+            up = float(links.get("measured", "bytes")[w.uplink[i]]) * 8e-3 / seconds
+            down = float(links.get("measured", "bytes")[w.downlink[i]]) * 8e-3 / seconds
+            if group.kind == "sip":
+                sip = group.sip or SipSpec()
+                out.append(ExtensionResult(
+                    id=p.id, kind="sip", cpu_cores=round(engine_cores, 5), output_kbps=round(up, 3),
+                    input_kbps=round(down, 3),
+                    notes=f"G.711 caller; telephone leg {sip.phone_leg_ms:g} ms each way, included in its latency"))
+            elif group.kind == "egress":
+                spec = group.egress or EgressSpec()
+                extra = self._egress_cores(model, i, spec)
+                stream_kbps = spec.output_bitrate_kbps + OUTPUT_AUDIO_KBPS
+                out.append(ExtensionResult(
+                    id=p.id, kind="egress", cpu_cores=round(engine_cores + extra, 5),
+                    output_kbps=round(stream_kbps if spec.livestream else 0.0, 3), input_kbps=round(down, 3),
+                    notes=(f"decodes {engine_cores:.3f} cores (simulated) + composite/encode {extra:.3f} cores of "
+                           f"{p.budget_cores:g}; {spec.output_resolution} {spec.output_codec} at "
+                           f"{spec.output_fps:g} fps, {stream_kbps:g} kbps "
+                           f"{'livestreamed' if spec.livestream else 'recorded'}")))
+            else:
+                spec_in = group.ingress or IngressSpec()
+                extra = spec_in.source_fps * w.costs.video_cost(spec_in.source_codec, spec_in.source_resolution
+                                                                ).decode_us / 1e6 / p.speed
+                out.append(ExtensionResult(
+                    id=p.id, kind="ingress", cpu_cores=round(engine_cores + extra, 5), output_kbps=round(up, 3),
+                    input_kbps=round(spec_in.source_kbps, 3),
+                    notes=(f"decodes the {spec_in.source_resolution} {spec_in.source_codec} source ({extra:.3f} cores) "
+                           f"and encodes its layers ({engine_cores:.3f} cores, simulated)")))
+        return out
+
+    def _egress_cores(self, model: Topology, i: int, spec: EgressSpec) -> float:
+        """Composite + output encode + audio mix + audio encode, cores on the egress host."""
+        w = self.world
+        subs = getattr(model, "subs", None)
+        received = subs.stream[subs.sub == i].tolist() if subs is not None else []
+        tiles = sum(1 for s in received if w.streams.kind[s] == VIDEO)
+        audio_inputs = sum(1 for s in received if w.streams.kind[s] == AUDIO)
+        costs = w.costs
+        video_us = tiles * costs.composite_us_per_tile(spec.output_resolution) \
+            + costs.video_cost(spec.output_codec, spec.output_resolution).encode_us
+        audio_us = audio_inputs * costs.audio_mix_us_per_input + costs.audio_cost("opus").encode_us
+        speed = w.participants[i].speed
+        return (spec.output_fps * video_us + OUTPUT_AUDIO_FPS * audio_us) / 1e6 / speed
