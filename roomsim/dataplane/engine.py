@@ -20,6 +20,8 @@ modelled: with a few packets a round trip it rarely has three reports to act on.
 Modelling choices: data packets see their access links' rate, delay, jitter and loss but
 queue only behind other data (not behind media); acknowledgements are not lost and cost
 one SACK (or bare TCP ACK) per packet received; relaying at the node is instantaneous.
+The run ends when the media has drained: data still being retransmitted then is neither
+delivered nor counted as lost.
 """
 
 from __future__ import annotations
@@ -207,23 +209,20 @@ class DataPlane:
     def _message(self, src: int, to: list[int], size: int, reliable: bool, kind: str) -> None:
         now = self._ns()
         self.messages_sent[src] += 1
-        for dst in to:
-            if self.world.present[dst]:
-                self._route(Message(src, dst, size, now, kind, reliable, measured=self._measuring(now)))
+        self._route([Message(src, dst, size, now, kind, reliable, measured=self._measuring(now))
+                     for dst in to if self.world.present[dst]])
 
     def _stream(self, src: int, to: list[int], size: int, chunk: int) -> None:
         """A text/byte stream: a header, chunks, a trailer, all reliable (one message each)."""
         now = self._ns()
         self.messages_sent[src] += 1
-        for dst in to:
-            if not self.world.present[dst]:
-                continue
-            remaining = size
-            while remaining > 0:
-                piece = min(chunk, remaining)
-                remaining -= piece
-                kind = "message" if remaining == 0 else "stream-chunk"
-                self._route(Message(src, dst, piece, now, kind, True, measured=self._measuring(now)))
+        remaining = size
+        while remaining > 0:
+            piece = min(chunk, remaining)
+            remaining -= piece
+            kind = "message" if remaining == 0 else "stream-chunk"
+            self._route([Message(src, dst, piece, now, kind, True, measured=self._measuring(now))
+                         for dst in to if self.world.present[dst]])
 
     def _call(self, src: int, dst: int, request: int, response: int, handler_ms: float) -> None:
         if not self.world.present[dst]:
@@ -232,7 +231,7 @@ class DataPlane:
         call = len(self.calls)
         self.calls[call] = (response, handler_ms)
         self.messages_sent[src] += 1
-        self._route(Message(src, dst, request, now, "rpc-request", True, call, self._measuring(now)))
+        self._route([Message(src, dst, request, now, "rpc-request", True, call, self._measuring(now))])
 
     def _signal(self, src: int, to: list[int], size: int, kind: str) -> None:
         now = self._ns()
@@ -251,15 +250,20 @@ class DataPlane:
                            Message(SERVER, dst, size, now, "metadata", True, measured=self._measuring(now)))
 
     # -- routing ----------------------------------------------------------------------------
-    def _route(self, message: Message) -> None:
-        """Over the data channel: direct in a mesh, through the node otherwise."""
-        if self.mesh:
-            self._send(self._hop("data", message.src, message.dst, message.reliable), message)
+    def _route(self, copies: list[Message]) -> None:
+        """One message to several recipients over the data channel: one copy per peer in
+        a mesh; one copy up to the node, then one down to each recipient, otherwise."""
+        if not copies:
             return
-        up = Message(message.src, SERVER, message.size, message.created, message.kind, message.reliable,
-                     message.call, message.measured)
-        self._send(self._hop("data", message.src, SERVER, message.reliable), up,
-                   then=lambda: self._send(self._hop("data", SERVER, message.dst, message.reliable), message))
+        if self.mesh:
+            for message in copies:
+                self._send(self._hop("data", message.src, message.dst, message.reliable), message)
+            return
+        first = copies[0]
+        up = Message(first.src, SERVER, first.size, first.created, first.kind, first.reliable, first.call,
+                     first.measured)
+        self._send(self._hop("data", first.src, SERVER, first.reliable), up,
+                   then=lambda: [self._send(self._hop("data", SERVER, m.dst, m.reliable), m) for m in copies])
 
     def _hop(self, lane: str, src: int, dst: int, reliable: bool = True) -> Hop:
         key = (lane, src, dst, reliable)
@@ -364,8 +368,8 @@ class DataPlane:
     def _respond(self, request: Message, size: int, handler_ms: float) -> Generator[simpy.Event, None, None]:
         """The callee's handler runs, then the response goes back (RTT counts from the call)."""
         yield self.env.timeout(handler_ms / 1e3)
-        self._route(Message(request.dst, request.src, size, request.created, "rpc-response", True, request.call,
-                            request.measured))
+        self._route([Message(request.dst, request.src, size, request.created, "rpc-response", True, request.call,
+                             request.measured)])
 
     # -- results ----------------------------------------------------------------------------
     def participant_result(self, i: int) -> DataResult:
