@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.metrics import LATENCY_BINS, LatencyHistograms, bin_edges_ms
+from roomsim.sim.kernels_transport import breakdown_frames, breakdown_into, histogram_percentiles
+from roomsim.sim.metrics import LATENCY_BINS, LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS, bin_edges_ms
 
 STAGES = ("capture_encode", "uplink", "node", "downlink", "jitter_buffer", "decode")
 KINDS = ("audio", "video")
@@ -40,53 +41,52 @@ def stage_durations(capture: npt.NDArray[np.int64], enc_us: npt.NDArray[np.integ
     return np.stack([enc, up - enc, out - up, arrival - capture - out, playout - done, done - arrival], axis=1)
 
 
-def percentile_or_zero(histogram: npt.NDArray[np.int64], q: float) -> float | None:
-    """Percentile of a log-binned histogram in ms, 0 when it falls below the first bin
-    (stages that take no time, like `node` in a mesh)."""
-    total = int(histogram.sum())
-    if total == 0:
-        return None
-    cumulative = np.cumsum(histogram)
-    index = int(np.searchsorted(cumulative, q / 100.0 * total, side="left"))
-    if index == 0:
-        return 0.0
-    edges = bin_edges_ms()
-    if index >= LATENCY_BINS - 1:
-        return float(edges[-1])
-    before = cumulative[index - 1]
-    fraction = (q / 100.0 * total - before) / histogram[index]
-    low, high = edges[index - 1], edges[index]
-    return float(low * (high / low) ** fraction)
+def percentiles_or_zero(histograms: npt.NDArray[np.integer], qs: tuple[float, ...] = (50, 95, 99)
+                        ) -> npt.NDArray[np.float64]:
+    """Percentiles (ms) of many log-binned histograms at once (rows of the last axis), log-
+    interpolated in their bin as `metrics.percentile_ms`; 0 when one falls below the first
+    bin (stages that take no time, like `node` in a mesh); NaN for an empty histogram.
+    Returns shape histograms.shape[:-1] + (len(qs),)."""
+    flat = histograms.reshape(-1, histograms.shape[-1])
+    out = np.empty((len(flat), len(qs)))
+    histogram_percentiles(flat, np.asarray(qs, dtype=np.float64), bin_edges_ms(), out)
+    return out.reshape(*histograms.shape[:-1], len(qs))
 
 
 class StageBreakdown:
-    """Per-receiver, per-kind histograms and sums of each stage's duration."""
+    """Stage durations of every played frame: sums per receiver and kind (means), and
+    log-binned histograms per kind for the whole run (percentiles). Histograms per
+    receiver would be six scattered counter updates a frame into a large table; the run's
+    table stays in cache, and a receiver's own latency percentiles are in its results."""
 
     def __init__(self, participants: int) -> None:
         self.stages = len(STAGES)
-        self.hist = LatencyHistograms(participants * self.stages)
-        self.sum_ns = np.zeros((participants, 2, self.stages))
+        self.hist = np.zeros((2, self.stages, LATENCY_BINS), dtype=np.int64)
+        self.sum_ns = np.zeros((participants, 2, self.stages), dtype=np.int64)
         self.count = np.zeros((participants, 2), dtype=np.int64)
 
     def add(self, sub: npt.NDArray[np.int64], kind: npt.NDArray[np.integer], stages: npt.NDArray[np.int64]) -> None:
-        """Count the stage durations of frames played by `sub`."""
-        if len(sub) == 0:
-            return
-        clipped = np.maximum(stages, 0)
-        for k in range(self.stages):
-            self.hist.add(sub * self.stages + k, kind, clipped[:, k])
-        np.add.at(self.sum_ns, (sub, kind), clipped.astype(np.float64))
-        np.add.at(self.count, (sub, kind), 1)
+        """Count the stage durations of frames played by `sub` (one compiled pass)."""
+        if len(sub):
+            breakdown_into(self.hist, self.sum_ns, self.count, sub, kind, stages, LATENCY_BINS_PER_DECADE,
+                           LATENCY_MIN_MS)
 
-    def histogram(self, participants: npt.ArrayLike, kind: int, stage: int) -> npt.NDArray[np.int64]:
-        """Summed histogram of one stage over some receivers."""
-        owners = np.asarray(participants, dtype=np.int64) * self.stages + stage
-        return self.hist.counts[owners, kind].sum(axis=0)
+    def add_frames(self, sub: npt.NDArray[np.int64], kind: npt.NDArray[np.integer], capture: npt.NDArray[np.int64],
+                   enc_us: npt.NDArray[np.integer], up_us: npt.NDArray[np.integer], out_us: npt.NDArray[np.integer],
+                   ready: npt.NDArray[np.int64], done: npt.NDArray[np.int64], playout: npt.NDArray[np.int64],
+                   first: int, end: int) -> None:
+        """As `add(sub, kind, stage_durations(...))` for the played frames captured in
+        [first, end), without building the stage table."""
+        if len(sub):
+            breakdown_frames(self.hist, self.sum_ns, self.count, sub, kind, capture, enc_us, up_us, out_us, ready,
+                             done, playout, first, end, LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS)
 
-    def mean_ms(self, participants: npt.ArrayLike, kind: int) -> npt.NDArray[np.float64] | None:
-        """Mean of each stage over some receivers' frames (means add up to the mean total)."""
-        idx = np.asarray(participants, dtype=np.int64)
-        count = int(self.count[idx, kind].sum())
-        if count == 0:
-            return None
-        return self.sum_ns[idx, kind].sum(axis=0) / count / 1e6
+    def receiver_means(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """(means [receiver, kind, stage] ms, frames [receiver, kind])."""
+        return self.sum_ns / np.maximum(self.count, 1)[..., None] / 1e6, self.count
+
+    def run_summary(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """(means [kind, stage] ms, percentiles [kind, stage, (p50, p95, p99)] ms, frames [kind])."""
+        count = self.count.sum(axis=0)
+        means = self.sum_ns.sum(axis=0) / np.maximum(count, 1)[:, None] / 1e6
+        return means, percentiles_or_zero(self.hist), count

@@ -12,8 +12,9 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
-from roomsim.breakdown import KINDS, STAGES, StageBreakdown, percentile_or_zero
+from roomsim.breakdown import KINDS, STAGES
 from roomsim.codecs.costs import RESOLUTIONS
 from roomsim.quality import audio_mos, audio_r, video_mos
 from roomsim.results import QualityResult, StageStats, TransportResult
@@ -28,19 +29,17 @@ def _r(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-def breakdown_stats(breakdown: StageBreakdown, who: list[int]) -> dict[str, dict[str, StageStats]]:
-    """Per kind, per stage: mean and percentiles over some receivers' played frames."""
+def breakdown_stats(means: npt.NDArray[np.float64], count: npt.NDArray[np.int64],
+                    percentiles: npt.NDArray[np.float64] | None = None) -> dict[str, dict[str, StageStats]]:
+    """Per kind, per stage: mean and (for the whole run) percentiles."""
     out: dict[str, dict[str, StageStats]] = {}
     for kind, kind_name in enumerate(KINDS):
-        means = breakdown.mean_ms(who, kind)
-        if means is None:
+        if count[kind] == 0:
             continue
-        stages = {}
+        out[kind_name] = {}
         for k, stage in enumerate(STAGES):
-            hist = breakdown.histogram(who, kind, k)
-            stages[stage] = StageStats(mean=_r(means[k]), p50=_r(percentile_or_zero(hist, 50)),
-                                       p95=_r(percentile_or_zero(hist, 95)), p99=_r(percentile_or_zero(hist, 99)))
-        out[kind_name] = stages
+            p = percentiles[kind, k] if percentiles is not None else (None, None, None)
+            out[kind_name][stage] = StageStats(mean=_r(means[kind, k]), p50=_r(p[0]), p95=_r(p[1]), p99=_r(p[2]))
     return out
 
 
@@ -102,10 +101,11 @@ def transport_of(world: World, model: Topology, i: int) -> TransportResult:
 
 def participant_extras(world: World, model: Topology, i: int) -> dict[str, Any]:
     """Keyword arguments for ParticipantResult beyond the core fields."""
+    means, count = world.breakdown.receiver_means()
     extras: dict[str, Any] = {
         "kind": world.participants[i].group.kind,
         "transport": transport_of(world, model, i),
-        "latency_breakdown_ms": breakdown_stats(world.breakdown, [i]),
+        "latency_breakdown_ms": breakdown_stats(means[i], count[i]),
         "quality": quality_of(world, model, i),
     }
     dataplane = getattr(world, "dataplane", None)
@@ -117,7 +117,7 @@ def participant_extras(world: World, model: Topology, i: int) -> dict[str, Any]:
 def run_extras(world: World, model: Topology) -> dict[str, Any]:
     """Keyword arguments for RunResult beyond the core fields."""
     extras: dict[str, Any] = {
-        "latency_breakdown_ms": breakdown_stats(world.breakdown, list(range(len(world.participants)))),
+        "latency_breakdown_ms": _run_breakdown(world),
     }
     agents = getattr(world, "agents", None)
     if agents is not None:
@@ -129,3 +129,8 @@ def run_extras(world: World, model: Topology) -> dict[str, Any]:
     if dataplane is not None and dataplane.active:
         extras["data_plane"] = dataplane.run_result()
     return extras
+
+
+def _run_breakdown(world: World) -> dict[str, dict[str, StageStats]]:
+    means, percentiles, count = world.breakdown.run_summary()
+    return breakdown_stats(means, count, percentiles)

@@ -31,7 +31,8 @@ class Percentiles(_Result):
 
 class StageStats(_Result):
     """One latency stage in ms: mean (means of stages add up to the mean total) and
-    percentiles (which do not add up)."""
+    percentiles (which do not add up). A participant's media breakdown carries means only;
+    the run's carries percentiles too."""
 
     mean: float | None
     p50: float | None

@@ -140,19 +140,26 @@ def latency_into(cells, owner, kind, latency_ns, kinds, bins, bins_per_decade, m
 @njit(cache=True)
 def receive_frames(sub, stream, fseq, flow, marker, damaged, t, damage_bits, decoder, decode_ns,
                    speed, cores, queue_ns, busy_until, received, frames_lost, frames_decoded,
-                   frames_dropped, busy_ns, jobs, dropped, done):  # type: ignore[no-untyped-def]
+                   frames_dropped, busy_ns, jobs, dropped, done, ready_t, ready_fseq, ready):  # type: ignore[no-untyped-def]
     """Packets reaching their receivers (in time order per receiver): count them; at each
     frame's marker settle whether the frame lost a packet (damage bit ring), and decode
     whole frames on the receiver's decoder pool (a fluid FIFO like `serve_pools`).
 
+    A frame with a packet repaired on the receiver's downlink (NACK/RTX, RED) is complete
+    only when the repair arrives: `ready_t[flow, fseq & 63]` (for frame `ready_fseq[...]`)
+    holds that time. Such a frame is decoded then, beside the queue (the decoder does not
+    hold the frames of other streams behind it; its work is still counted).
+
     `done[i]` gets the decode completion time of packet i's frame, or -1 when packet i
-    completes no frame (not a marker, damaged, or refused by an overloaded decoder).
+    completes no frame (not a marker, damaged, or refused by an overloaded decoder);
+    `ready[i]` the time its frame was complete at the receiver.
     """
     one = np.uint64(1)
     for i in range(len(t)):
         r = sub[i]
         received[r] += 1
         done[i] = -1
+        ready[i] = t[i]
         if not marker[i]:
             continue
         bit = one << np.uint64(fseq[i] & 63)
@@ -164,6 +171,16 @@ def receive_frames(sub, stream, fseq, flow, marker, damaged, t, damage_bits, dec
         q = decoder[r]
         work = decode_ns[stream[i]] / speed[r]
         a = t[i]
+        slot = fseq[i] & 63
+        if ready_fseq[f, slot] == fseq[i]:
+            ready_fseq[f, slot] = -1
+            if ready_t[f, slot] > a:
+                ready[i] = ready_t[f, slot]
+                done[i] = ready_t[f, slot] + np.int64(np.rint(work))
+                busy_ns[q] += np.int64(np.rint(work))
+                jobs[q] += 1
+                frames_decoded[r] += 1
+                continue
         busy = busy_until[q]
         if busy - a > queue_ns[q]:
             frames_dropped[r] += 1

@@ -48,6 +48,9 @@ from roomsim.sim.kernels import (
 
 RECOVER_NONE, RECOVER_NACK, RECOVER_RED = 0, 1, 2
 
+#: Hop classes of links: a client's uplink, a client's downlink, anything else.
+HOP_UP, HOP_DOWN, HOP_OTHER = 0, 1, 2
+
 #: RTX packets carry the original sequence number in a 2-byte header (RFC 4588 sec. 4).
 RTX_HEADER_BYTES = 2
 
@@ -70,6 +73,8 @@ NETEQ_BUCKET_NS = 20_000_000
 NETEQ_START_DELAY_NS = 80_000_000
 NETEQ_RESAMPLE_NS = 500_000_000
 NETEQ_HISTORY_NS = 2_000_000_000
+NETEQ_BLOCK_NS = 500_000_000
+NETEQ_HISTORY_BLOCKS = NETEQ_HISTORY_NS // NETEQ_BLOCK_NS + 1
 NETEQ_FORGET = 0.983
 NETEQ_START_FORGET_WEIGHT = 2.0
 NETEQ_QUANTILE = 0.95
@@ -88,9 +93,9 @@ def _jitter(jitter_ns: float, r: float) -> np.int64:
 
 
 @njit(cache=True)
-def transmit_rtp(link, t, size, payload, stream, flow, marker, rate_bps, delay_ns, jitter_ns, loss, queue_ns,
-                 key, busy_until, last_out, sequence, recover, period_ns, hop, flow_last, max_retries, out_t,
-                 status, counts, repair):  # type: ignore[no-untyped-def]
+def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, rate_bps, delay_ns, jitter_ns, loss, queue_ns,
+                 key, busy_until, last_out, sequence, recover, period_ns, hop, frame_last, ready_t, ready_fseq,
+                 max_retries, out_t, status, counts, repair):  # type: ignore[no-untyped-def]
     """Send packets (in time order) over their links, repairing random losses per the
     stream's `recover` mode. Like `transmit_links`, plus:
 
@@ -100,9 +105,14 @@ def transmit_rtp(link, t, size, payload, stream, flow, marker, rate_bps, delay_n
     * RED: the lost frame rides in the next frame's packet, one frame period later, unless
       that packet is lost too (an independent draw: exact in distribution for the links'
       independent losses).
-    * Packets of NACK flows leave each hop in order (`flow_last[flow, hop]`), so the
-      frames behind a repaired packet wait for it, as a decoder waits for its reference.
-    Repaired packets do not hold back other flows, and RTX packets do not occupy the FIFO.
+    * On a hop before the receiver's downlink, the rest of a frame behind a repaired
+      packet leaves the hop after it (`frame_last[flow, hop]` holds (frame, arrival)), so
+      the frame still completes with its marker.
+    * On the receiver's downlink the repaired packet keeps its place in line and the time
+      the repair arrives goes to `ready_t[flow, fseq & 63]`: the receiver completes the
+      frame then (kernels.receive_frames). Packets so reach receivers in time order.
+    Repaired packets do not hold back other flows (later frames wait for them at the
+    receiver, whose video plays in order), and RTX packets do not occupy the FIFO.
     """
     for i in range(len(t)):
         q = link[i]
@@ -157,20 +167,30 @@ def transmit_rtp(link, t, size, payload, stream, flow, marker, rate_bps, delay_n
                 else:
                     status[i] = LOST
                     continue
-                repaired = True
                 repair[q, REPAIRED] += 1
+                if hop[q] == HOP_DOWN:
+                    f = flow[i]
+                    slot = fseq[i] & 63
+                    if ready_fseq[f, slot] != fseq[i] or ready_t[f, slot] < arrive:
+                        ready_fseq[f, slot] = fseq[i]
+                        ready_t[f, slot] = arrive
+                    arrive = done + delay_ns[q]  # keeps its place in line; its frame waits
+                else:
+                    repaired = True
             else:
                 arrive += _jitter(j, (u - p) / (1.0 - p))
-        if not repaired:
-            if arrive < last_out[q]:
-                arrive = last_out[q]  # delay variation on one path never reorders it
+        if arrive < last_out[q]:
+            arrive = last_out[q]  # delay variation on one path never reorders it
+        if not repaired:  # a repair is sent later: what was sent before it may arrive first
             last_out[q] = arrive
         if mode == RECOVER_NACK:
             f = flow[i]
             h = hop[q]
-            if arrive < flow_last[f, h]:
-                arrive = flow_last[f, h]
-            flow_last[f, h] = arrive
+            if repaired:
+                frame_last[f, h, 0] = fseq[i]
+                frame_last[f, h, 1] = arrive
+            elif frame_last[f, h, 0] == fseq[i] and arrive < frame_last[f, h, 1]:
+                arrive = frame_last[f, h, 1]
         out_t[i] = arrive
         status[i] = SENT
 
@@ -386,11 +406,16 @@ def _neteq_quantile(hist, b):  # type: ignore[no-untyped-def]
 
 @njit(cache=True)
 def playout_frames(sub, flow, is_audio, capture, arrival, done, jb_of_flow, discard_late, hist, forget, adds,
-                   iv_start, iv_max, target, min_target, max_target, dq_capture, dq_transit, dq_head, dq_len,
+                   iv_start, iv_max, target, min_target, max_target, blk_start, blk_min, blk_head,
                    video_last, playout, played, late):  # type: ignore[no-untyped-def]
     """Playout time of each decoded frame (in time order per receiver), or -1 when a late
-    RTP audio frame is discarded. Counts audio frames played and discarded per receiver."""
-    cap = dq_capture.shape[1]
+    RTP audio frame is discarded. Counts audio frames played and discarded per receiver.
+
+    The fastest transit of the last 2 s (NetEq's PacketArrivalHistory) is kept as minima of
+    500 ms blocks of media time: the current block and the four before it, so the window
+    spans 2-2.5 s (a memory-saving approximation: 5 numbers a buffer, not one per packet).
+    """
+    blocks = blk_min.shape[1]
     for i in range(len(capture)):
         r = sub[i]
         f = flow[i]
@@ -403,20 +428,20 @@ def playout_frames(sub, flow, is_audio, capture, arrival, done, jb_of_flow, disc
         c = capture[i]
         a = arrival[i]
         transit = a - c
-        # fastest transit of the last 2 s of media time (monotonic deque)
-        while dq_len[b] > 0 and dq_capture[b, dq_head[b]] < c - NETEQ_HISTORY_NS:
-            dq_head[b] = (dq_head[b] + 1) % cap
-            dq_len[b] -= 1
-        while dq_len[b] > 0 and dq_transit[b, (dq_head[b] + dq_len[b] - 1) % cap] >= transit:
-            dq_len[b] -= 1
-        if dq_len[b] == cap:
-            dq_head[b] = (dq_head[b] + 1) % cap
-            dq_len[b] -= 1
-        slot = (dq_head[b] + dq_len[b]) % cap
-        dq_capture[b, slot] = c
-        dq_transit[b, slot] = transit
-        dq_len[b] += 1
-        fastest = dq_transit[b, dq_head[b]]
+        if blk_start[b] < 0 or c >= blk_start[b] + blocks * NETEQ_BLOCK_NS:
+            blk_start[b] = c if blk_start[b] < 0 else c - (c - blk_start[b]) % NETEQ_BLOCK_NS
+            for k in range(blocks):
+                blk_min[b, k] = _INF
+        while c >= blk_start[b] + NETEQ_BLOCK_NS:
+            blk_head[b] = (blk_head[b] + 1) % blocks
+            blk_min[b, blk_head[b]] = _INF
+            blk_start[b] += NETEQ_BLOCK_NS
+        if transit < blk_min[b, blk_head[b]]:
+            blk_min[b, blk_head[b]] = transit
+        fastest = blk_min[b, 0]
+        for k in range(1, blocks):
+            if blk_min[b, k] < fastest:
+                fastest = blk_min[b, k]
         relative = transit - fastest
         deadline = c + fastest + target[b]
         if a > deadline and discard_late[r]:
@@ -438,3 +463,139 @@ def playout_frames(sub, flow, is_audio, capture, arrival, done, jb_of_flow, disc
             iv_max[b] = 0
         if relative > iv_max[b]:
             iv_max[b] = relative
+
+
+@njit(cache=True, inline="always")
+def _stage_into(hist, sums, r, k, s, v, bins_per_decade, min_ms):  # type: ignore[no-untyped-def]
+    if v < 0:
+        v = 0
+    sums[r, k, s] += v
+    b = 0
+    if v >= min_ms * 1e6:  # below the first bin edge: no logarithm needed
+        b = int(np.floor(np.log10(v / 1e6 / min_ms) * bins_per_decade)) + 1
+        b = min(max(b, 0), hist.shape[2] - 1)
+    hist[k, s, b] += 1
+
+
+@njit(cache=True)
+def breakdown_into(hist, sums, counts, sub, kind, stages, bins_per_decade, min_ms):  # type: ignore[no-untyped-def]
+    """Count each frame's stage durations (ns, rows of `stages`) into the run's log-binned
+    histograms hist[kind, stage, bin] (bins as `kernels.latency_into`, 0 = underflow) and
+    add them to the receiver's sums[receiver, kind, stage]."""
+    for i in range(len(sub)):
+        counts[sub[i], kind[i]] += 1
+        for s in range(stages.shape[1]):
+            _stage_into(hist, sums, sub[i], kind[i], s, stages[i, s], bins_per_decade, min_ms)
+
+
+@njit(cache=True)
+def breakdown_frames(hist, sums, counts, sub, kind, capture, enc_us, up_us, out_us, ready, done, playout, first,
+                     end, bins_per_decade, min_ms):  # type: ignore[no-untyped-def]
+    """`breakdown_into` for frames played straight from their packets (stages as
+    `breakdown.stage_durations`), for those captured in [first, end) and played."""
+    for i in range(len(sub)):
+        c = capture[i]
+        if c < first or c >= end or playout[i] < 0:
+            continue
+        r = sub[i]
+        k = kind[i]
+        counts[r, k] += 1
+        enc = np.int64(enc_us[i]) * 1000
+        up = np.int64(up_us[i]) * 1000
+        out = np.int64(out_us[i]) * 1000
+        _stage_into(hist, sums, r, k, 0, enc, bins_per_decade, min_ms)
+        _stage_into(hist, sums, r, k, 1, up - enc, bins_per_decade, min_ms)
+        _stage_into(hist, sums, r, k, 2, out - up, bins_per_decade, min_ms)
+        _stage_into(hist, sums, r, k, 3, ready[i] - c - out, bins_per_decade, min_ms)
+        _stage_into(hist, sums, r, k, 4, playout[i] - done[i], bins_per_decade, min_ms)
+        _stage_into(hist, sums, r, k, 5, done[i] - ready[i], bins_per_decade, min_ms)
+
+
+@njit(cache=True)
+def stamp_crossings(role, res, t, capture, up_us, out_us, uplink_role, nic_out_role):  # type: ignore[no-untyped-def]
+    """Breakdown stamps in one pass: crossing an uplink sets up_us and out_us, crossing a
+    server NIC-out sets out_us (microseconds after capture)."""
+    for i in range(len(res)):
+        r = role[res[i]]
+        if r == uplink_role:
+            since = (t[i] - capture[i]) // 1000
+            up_us[i] = since
+            out_us[i] = since
+        elif r == nic_out_role:
+            out_us[i] = (t[i] - capture[i]) // 1000
+
+
+@njit(cache=True)
+def order_by_resource(res, t, resources):  # type: ignore[no-untyped-def]
+    """A permutation putting each resource's items in time order, stably: a counting sort
+    by resource, then each resource's run sorted on time, by insertion when it is nearly
+    ordered (a few repaired packets out of place: linear) and by merge sort otherwise
+    (several sources interleaved). Items of different resources need no mutual order."""
+    n = len(res)
+    start = np.zeros(resources + 1, dtype=np.int64)
+    for i in range(n):
+        start[res[i] + 1] += 1
+    for r in range(resources):
+        start[r + 1] += start[r]
+    fill = start.copy()
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        r = res[i]
+        order[fill[r]] = i
+        fill[r] += 1
+    for r in range(resources):
+        lo, hi = start[r], start[r + 1]
+        descents = 0
+        for k in range(lo + 1, hi):
+            if t[order[k]] < t[order[k - 1]]:
+                descents += 1
+        if descents == 0:
+            continue
+        if descents > 16:
+            run = order[lo:hi].copy()
+            keys = np.empty(hi - lo, dtype=np.int64)
+            for k in range(hi - lo):
+                keys[k] = t[run[k]]
+            perm = np.argsort(keys, kind="mergesort")
+            for k in range(hi - lo):
+                order[lo + k] = run[perm[k]]
+            continue
+        for k in range(lo + 1, hi):
+            item = order[k]
+            j = k - 1
+            while j >= lo and t[order[j]] > t[item]:
+                order[j + 1] = order[j]
+                j -= 1
+            order[j + 1] = item
+    return order
+
+
+@njit(cache=True)
+def histogram_percentiles(hist, qs, edges, out):  # type: ignore[no-untyped-def]
+    """Percentiles (ms) of each row of a log-binned latency histogram, log-interpolated in
+    the bin as `metrics.percentile_ms`; 0 below the first bin, NaN for an empty row."""
+    bins = hist.shape[1]
+    for i in range(hist.shape[0]):
+        total = 0.0
+        for b in range(bins):
+            total += hist[i, b]
+        for j in range(len(qs)):
+            if total == 0:
+                out[i, j] = np.nan
+                continue
+            target = qs[j] / 100.0 * total
+            cumulative = 0.0
+            index = 0
+            while index < bins and cumulative + hist[i, index] < target:
+                cumulative += hist[i, index]
+                index += 1
+            if index == 0:
+                out[i, j] = 0.0
+            elif index >= bins - 1:
+                out[i, j] = edges[len(edges) - 1]
+            else:
+                inside = hist[i, index]
+                fraction = (target - cumulative) / inside if inside > 0 else 0.0
+                low = edges[index - 1]
+                high = edges[index]
+                out[i, j] = low * (high / low) ** fraction

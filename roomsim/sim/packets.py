@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.sim.kernels import ordered_per_resource
+from roomsim.sim.kernels_transport import order_by_resource
 
 PACKET = np.dtype(
     [
@@ -77,12 +78,15 @@ def in_queue_order(batch: Packets) -> Packets:
     """Order a batch so that every resource sees its packets in time order.
 
     A FIFO needs nothing more, and most batches already have it (each upstream queue
-    emits in order), so the check is one pass and the stable sort by time is the rare
-    case: several sources feeding one resource (e.g. mesh downlinks).
+    emits in order), so the check is one pass and the sort is the rare case: several
+    sources feeding one resource (e.g. mesh downlinks), or repaired packets arriving
+    behind later ones. The sort groups items by resource, each group in time order
+    (`kernels_transport.order_by_resource`), which is all a FIFO needs.
     """
     if len(batch) < 2:
         return batch
     res, t = batch["res"], batch["t"]
-    if ordered_per_resource(res, t, int(res.max()) + 1):
+    resources = int(res.max()) + 1
+    if ordered_per_resource(res, t, resources):
         return batch
-    return rows(batch, np.argsort(t, kind="stable"))
+    return rows(batch, order_by_resource(res, t, resources))

@@ -92,15 +92,14 @@ class Topology(ABC):
     """Base of mesh, SFU and MCU: owns the stages and the shared client pipeline."""
 
     name: ClassVar[str]
+    #: True where a played frame stands for several inputs (the MCU's mixes): deliver then
+    #: hands `record_latency` each frame's stage table to expand per input.
+    breakdown_per_input: ClassVar[bool] = False
 
     def __init__(self, world: World) -> None:
         self.world = world
         world.on_membership_change = self.replan
         self.stages: list[Stage] = []
-        #: Packets reaching receivers wait here until their tick (repaired and TCP-held
-        #: packets arrive out of order), so every decoder and jitter buffer sees time order.
-        self.arrivals = self.stage("arrivals", merging=True)
-        self._tick_end = 0
 
     # -- who receives what ----------------------------------------------------------------
     @property
@@ -153,7 +152,7 @@ class Topology(ABC):
         """Closed-form figures for the current plan, computed independently of the engine."""
 
     def in_flight(self) -> int:
-        """Packets still waiting in some stage or inside a TCP connection."""
+        """Packets still waiting in some stage, at a receiver, or inside a TCP connection."""
         return sum(len(stage) for stage in self.stages) + self.links.in_flight()
 
     def stage(self, name: str, merging: bool = False) -> Stage:
@@ -166,7 +165,6 @@ class Topology(ABC):
     def window(self, t0: int) -> tuple[int, bool]:
         """Counter window of a tick and whether it lies in the measurement interval."""
         w = self.world
-        self._tick_end = t0 + w.tick_ns
         return w.windows.index(t0), w.warmup_ns <= t0 < w.end_capture_ns
 
     def capture(self, t0: int, t1: int, streams: IntArray) -> npt.NDArray[np.void]:
@@ -299,24 +297,23 @@ class Topology(ABC):
         w.audio_expected_frames += np.bincount(packets["sub"][audio_markers], minlength=n)
 
     def deliver(self, batch: Packets, window: int, measuring: bool) -> None:
-        """Packets reaching receivers: reassemble frames at their marker, decode whole
-        frames on the receiver's decoder, play them out through the receiver's jitter
-        buffer, record latency and its breakdown (per-packet work in compiled passes).
-        Packets are taken in time order up to the tick's end (see `arrivals`)."""
+        """Packets reaching receivers (each receiver's in time order): reassemble frames at
+        their marker, decode whole frames on the receiver's decoder, play them out through
+        the receiver's jitter buffer, record latency and its breakdown (per-packet work in
+        compiled passes)."""
         w = self.world
-        self.arrivals.push(batch)
-        batch = self.arrivals.take(self._tick_end)
         if len(batch) == 0:
             return
         cpus = w.cpus
         size = len(cpus.cores)
         busy, jobs, dropped = (np.zeros(size, dtype=np.int64) for _ in range(3))
         done = np.empty(len(batch), dtype=np.int64)
+        ready = np.empty(len(batch), dtype=np.int64)
         receive_frames(batch["sub"], batch["stream"], batch["fseq"], batch["flow"], batch["marker"],
                        batch["damaged"], batch["t"], self.damage.bits, w.decoder, self.decode_ns,
                        w.speed, cpus.cores, cpus.queue_ns, cpus.busy_until, w.received_packets,
                        w.frames_lost, w.frames_decoded, w.frames_dropped_cpu, busy, jobs, dropped,
-                       done)
+                       done, self.links.ready_t, self.links.ready_fseq, ready)
         for name, counts in (("busy_ns", busy), ("jobs", jobs), ("dropped", dropped)):
             cpus.counters.add(name, counts, window, measuring)
         decoded = done >= 0
@@ -324,15 +321,21 @@ class Topology(ABC):
             return
         frames = rows(batch, decoded)
         done = done[decoded]
+        ready = ready[decoded]
         sub = frames["sub"].astype(np.int64)
         capture = frames["capture"]
-        playout = self.playout.play(sub, frames["flow"].astype(np.int64), frames["stream"], capture,
-                                    frames["t"], done)
+        playout = self.playout.play(sub, frames["flow"].astype(np.int64), frames["stream"], capture, ready, done)
         played = playout >= 0
-        stages = stage_durations(capture, frames["enc_us"], frames["up_us"], frames["out_us"], frames["t"], done,
-                                 playout)
+        if self.breakdown_per_input:
+            stages = stage_durations(capture, frames["enc_us"], frames["up_us"], frames["out_us"], ready, done,
+                                     playout)
+            self.record_latency(sub[played], frames["stream"][played], playout[played] - capture[played],
+                                capture[played], stages=stages[played])
+            return
+        w.breakdown.add_frames(sub, w.streams.kind[frames["stream"]], capture, frames["enc_us"], frames["up_us"],
+                               frames["out_us"], ready, done, playout, w.warmup_ns, w.end_capture_ns)
         self.record_latency(sub[played], frames["stream"][played], playout[played] - capture[played],
-                            capture[played], stages=stages[played])
+                            capture[played])
 
     def record_latency(self, sub: IntArray, stream: npt.NDArray[np.integer],
                        latency: IntArray, captured: IntArray, stages: IntArray | None = None,

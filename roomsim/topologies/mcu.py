@@ -35,6 +35,7 @@ class McuTopology(Topology):
     """Decode-mix-encode through one node per room."""
 
     name = "mcu"
+    breakdown_per_input = True
 
     def __init__(self, world: World) -> None:
         super().__init__(world)
@@ -247,32 +248,23 @@ class McuTopology(Topology):
         is the node stage; the output's downlink, jitter buffer and decode follow."""
         w = self.world
         st = w.streams
-        subs, streams, values, captures, sources, rows_ = [], [], [], [], [], []
-        for i, (j, s, lat, t_mix) in enumerate(zip(sub.tolist(), stream.tolist(), latency.tolist(),
-                                                   captured.tolist(), strict=True)):
+        samples: list[tuple[int, int, int, int, int]] = []  # (output frame, input, age, enc_us, up_us)
+        for i, (j, s, t_mix) in enumerate(zip(sub.tolist(), stream.tolist(), captured.tolist(), strict=True)):
             k = round((t_mix - int(st.phase_ns[s])) / st.period_ns[s])
             _, ages = self.ages.get((w.participants[j].room, int(st.kind[s]), k), (0, {}))
-            for pub, (age, enc, up) in ages.items():
-                if pub != j:
-                    subs.append(j)
-                    streams.append(s)
-                    values.append(lat + age)
-                    captures.append(t_mix - age)
-                    sources.append(pub)
-                    rows_.append((i, age, enc, up))
+            samples.extend((i, pub, *stamps) for pub, stamps in ages.items() if pub != j)
+        table = np.array(samples, dtype=np.int64).reshape(-1, 5)
+        index, pub, age, enc, up = table.T
         expanded = None
         if stages is not None:
-            expanded = np.zeros((len(rows_), stages.shape[1]), dtype=np.int64)
-            if rows_:
-                index, age, enc, up = (np.array(x, dtype=np.int64) for x in zip(*rows_, strict=True))
-                out = stages[index]
-                expanded[:, 0] = enc * 1000
-                expanded[:, 1] = (up - enc) * 1000
-                expanded[:, 2] = age - up * 1000 + out[:, 0] + out[:, 1] + out[:, 2]
-                expanded[:, 3:] = out[:, 3:]
-        super().record_latency(np.array(subs, dtype=np.int64), np.array(streams, dtype=np.int64),
-                               np.array(values, dtype=np.int64), np.array(captures, dtype=np.int64),
-                               stages=expanded, source=np.array(sources, dtype=np.int64))
+            out = stages[index]
+            expanded = np.empty((len(index), stages.shape[1]), dtype=np.int64)
+            expanded[:, 0] = enc * 1000
+            expanded[:, 1] = (up - enc) * 1000
+            expanded[:, 2] = age - up * 1000 + out[:, 0] + out[:, 1] + out[:, 2]
+            expanded[:, 3:] = out[:, 3:]
+        super().record_latency(sub[index], stream[index], latency[index] + age, captured[index] - age,
+                               stages=expanded, source=pub)
 
     def _forget_before(self, t_ns: int) -> None:
         """Drop mix records of ticks long past (their outputs were delivered or dropped)."""

@@ -21,13 +21,21 @@ import numpy.typing as npt
 
 from roomsim.scenario import ParticipantGroup
 from roomsim.sim.kernels import LINK_COUNTERS, SENT
-from roomsim.sim.kernels_transport import RECOVER_NACK, RECOVER_NONE, RECOVER_RED, transmit_rtp
+from roomsim.sim.kernels_transport import (
+    HOP_DOWN,
+    HOP_OTHER,
+    HOP_UP,
+    RECOVER_NACK,
+    RECOVER_NONE,
+    RECOVER_RED,
+    stamp_crossings,
+    transmit_rtp,
+)
 from roomsim.sim.packets import Packets, concat, empty_packets, rows
 from roomsim.transport.tcp import TcpConnections
 from roomsim.world import AUDIO, World
 
 ROLE_OTHER, ROLE_UPLINK, ROLE_DOWNLINK, ROLE_NIC_OUT = 0, 1, 2, 3
-HOP_UP, HOP_DOWN, HOP_OTHER = 0, 1, 2
 
 
 def recover_mode(group: ParticipantGroup, kind: int) -> int:
@@ -62,7 +70,11 @@ class LinkTransports:
             group = world.participants[person].group
             self.recover[s] = recover_mode(group, spec.kind)
             self.max_retries = max(self.max_retries, group.transport.webrtc.max_nack_retries)
-        self.flow_last = np.zeros((max(1, world.flow_count), 3), dtype=np.int64)
+        #: per (flow, hop): the frame of the last repaired packet and its arrival
+        self.frame_last = np.full((max(1, world.flow_count), 3, 2), -1, dtype=np.int64)
+        #: per (flow, frame & 63): when a frame repaired on the receiver's downlink is complete
+        self.ready_t = np.zeros((max(1, world.flow_count), 64), dtype=np.int64)
+        self.ready_fseq = np.full((max(1, world.flow_count), 64), -1, dtype=np.int64)
         self.tcp_link = np.zeros(n_links, dtype=bool)
         links, c2s, rto, cwnd, dup = [], [], [], [], []
         for i, p in enumerate(world.participants):
@@ -110,9 +122,10 @@ class LinkTransports:
         counts = np.zeros((len(table.rate_bps), len(LINK_COUNTERS)), dtype=np.int64)
         repair = np.zeros_like(self.repair)
         transmit_rtp(batch["res"], batch["t"], batch["size"], batch["payload"], batch["stream"], batch["flow"],
-                     batch["marker"], table.rate_bps, table.delay_ns, table.jitter_ns, table.loss, table.queue_ns,
-                     table.key, table.busy_until, table.last_out, table.sequence, self.recover,
-                     self.world.streams.period_ns, self.hop, self.flow_last, self.max_retries, out_t, status,
+                     batch["fseq"], batch["marker"], table.rate_bps, table.delay_ns, table.jitter_ns, table.loss,
+                     table.queue_ns, table.key, table.busy_until, table.last_out, table.sequence, self.recover,
+                     self.world.streams.period_ns, self.hop, self.frame_last, self.ready_t, self.ready_fseq,
+                     self.max_retries, out_t, status,
                      counts, repair)
         for column, name in enumerate(LINK_COUNTERS):
             table.counters.add(name, counts[:, column], window, measuring)
@@ -127,16 +140,7 @@ class LinkTransports:
 
     def _stamp(self, out: Packets) -> Packets:
         """Breakdown stamps for packets that just crossed an uplink or a server NIC-out."""
-        if len(out) == 0:
-            return out
-        role = self.role[out["res"]]
-        up = role == ROLE_UPLINK
-        nic = role == ROLE_NIC_OUT
-        if up.any() or nic.any():
-            since = ((out["t"] - out["capture"]) // 1000).astype(np.int32)
-            if up.any():
-                out["up_us"][up] = since[up]
-                out["out_us"][up] = since[up]
-            if nic.any():
-                out["out_us"][nic] = since[nic]
+        if len(out):
+            stamp_crossings(self.role, out["res"], out["t"], out["capture"], out["up_us"], out["out_us"],
+                            ROLE_UPLINK, ROLE_NIC_OUT)
         return out

@@ -10,12 +10,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.kernels_transport import NETEQ_BUCKETS, NETEQ_START_DELAY_NS, playout_frames
+from roomsim.sim.kernels_transport import NETEQ_BUCKETS, NETEQ_HISTORY_BLOCKS, NETEQ_START_DELAY_NS, playout_frames
 from roomsim.world import AUDIO, World
-
-#: libwebrtc's NetEq deque of packets in the 2 s arrival history; 256 slots cover 2 s of
-#: frames down to 8 ms apart (a modelling bound).
-HISTORY_SLOTS = 256
 
 
 def _reset_histogram(count: int) -> npt.NDArray[np.float64]:
@@ -36,10 +32,9 @@ class JitterBuffers:
         self.max_target = np.broadcast_to(np.asarray(max_target_ns, dtype=np.int64), (count,)).copy()
         self.target = np.clip(np.full(count, NETEQ_START_DELAY_NS, dtype=np.int64), self.min_target,
                               self.max_target)
-        self.dq_capture = np.zeros((count, HISTORY_SLOTS), dtype=np.int64)
-        self.dq_transit = np.zeros((count, HISTORY_SLOTS), dtype=np.int64)
-        self.dq_head = np.zeros(count, dtype=np.int64)
-        self.dq_len = np.zeros(count, dtype=np.int64)
+        self.blk_start = np.full(count, -1, dtype=np.int64)
+        self.blk_min = np.zeros((count, NETEQ_HISTORY_BLOCKS), dtype=np.int64)
+        self.blk_head = np.zeros(count, dtype=np.int64)
 
     def play(self, sub: npt.NDArray[np.int64], flow: npt.NDArray[np.int64], is_audio: npt.NDArray[np.bool_],
              capture: npt.NDArray[np.int64], arrival: npt.NDArray[np.int64], done: npt.NDArray[np.int64],
@@ -50,7 +45,7 @@ class JitterBuffers:
         playout = np.empty(len(capture), dtype=np.int64)
         playout_frames(sub, flow, is_audio, capture, arrival, done, jb_of_flow, discard_late, self.hist,
                        self.forget, self.adds, self.iv_start, self.iv_max, self.target, self.min_target,
-                       self.max_target, self.dq_capture, self.dq_transit, self.dq_head, self.dq_len, video_last,
+                       self.max_target, self.blk_start, self.blk_min, self.blk_head, video_last,
                        playout, played, late)
         return playout
 
