@@ -23,8 +23,13 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.kernels_transport import breakdown_frames, breakdown_into, histogram_percentiles
-from roomsim.sim.metrics import LATENCY_BINS, LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS, bin_edges_ms
+from roomsim.sim.kernels_transport import (
+    STAGE_BINS,
+    breakdown_frames,
+    breakdown_into,
+    stage_bin_edges_ms,
+    stage_percentiles,
+)
 
 STAGES = ("capture_encode", "uplink", "node", "downlink", "jitter_buffer", "decode")
 KINDS = ("audio", "video")
@@ -41,35 +46,36 @@ def stage_durations(capture: npt.NDArray[np.int64], enc_us: npt.NDArray[np.integ
     return np.stack([enc, up - enc, out - up, arrival - capture - out, playout - done, done - arrival], axis=1)
 
 
-def percentiles_or_zero(histograms: npt.NDArray[np.integer], qs: tuple[float, ...] = (50, 95, 99)
-                        ) -> npt.NDArray[np.float64]:
-    """Percentiles (ms) of many log-binned histograms at once (rows of the last axis), log-
-    interpolated in their bin as `metrics.percentile_ms`; 0 when one falls below the first
-    bin (stages that take no time, like `node` in a mesh); NaN for an empty histogram.
+_UPPER_MS = stage_bin_edges_ms()
+
+
+def stage_percentiles_ms(histograms: npt.NDArray[np.integer], qs: tuple[float, ...] = (50, 95, 99)
+                         ) -> npt.NDArray[np.float64]:
+    """Percentiles (ms) of stage histograms (rows of the last axis): 0.1 ms resolution up
+    to 100 ms, 1 ms up to 10 s; 0 for a stage that took no time; NaN when empty.
     Returns shape histograms.shape[:-1] + (len(qs),)."""
     flat = histograms.reshape(-1, histograms.shape[-1])
     out = np.empty((len(flat), len(qs)))
-    histogram_percentiles(flat, np.asarray(qs, dtype=np.float64), bin_edges_ms(), out)
+    stage_percentiles(flat, np.asarray(qs, dtype=np.float64), _UPPER_MS, out)
     return out.reshape(*histograms.shape[:-1], len(qs))
 
 
 class StageBreakdown:
     """Stage durations of every played frame: sums per receiver and kind (means), and
-    log-binned histograms per kind for the whole run (percentiles). Histograms per
+    linearly binned histograms per kind for the whole run (percentiles). Histograms per
     receiver would be six scattered counter updates a frame into a large table; the run's
     table stays in cache, and a receiver's own latency percentiles are in its results."""
 
     def __init__(self, participants: int) -> None:
         self.stages = len(STAGES)
-        self.hist = np.zeros((2, self.stages, LATENCY_BINS), dtype=np.int64)
+        self.hist = np.zeros((2, self.stages, STAGE_BINS), dtype=np.int64)
         self.sum_ns = np.zeros((participants, 2, self.stages), dtype=np.int64)
         self.count = np.zeros((participants, 2), dtype=np.int64)
 
     def add(self, sub: npt.NDArray[np.int64], kind: npt.NDArray[np.integer], stages: npt.NDArray[np.int64]) -> None:
         """Count the stage durations of frames played by `sub` (one compiled pass)."""
         if len(sub):
-            breakdown_into(self.hist, self.sum_ns, self.count, sub, kind, stages, LATENCY_BINS_PER_DECADE,
-                           LATENCY_MIN_MS)
+            breakdown_into(self.hist, self.sum_ns, self.count, sub, kind, stages)
 
     def add_frames(self, sub: npt.NDArray[np.int64], kind: npt.NDArray[np.integer], capture: npt.NDArray[np.int64],
                    enc_us: npt.NDArray[np.integer], up_us: npt.NDArray[np.integer], out_us: npt.NDArray[np.integer],
@@ -79,7 +85,7 @@ class StageBreakdown:
         [first, end), without building the stage table."""
         if len(sub):
             breakdown_frames(self.hist, self.sum_ns, self.count, sub, kind, capture, enc_us, up_us, out_us, ready,
-                             done, playout, first, end, LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS)
+                             done, playout, first, end)
 
     def receiver_means(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
         """(means [receiver, kind, stage] ms, frames [receiver, kind])."""
@@ -89,4 +95,4 @@ class StageBreakdown:
         """(means [kind, stage] ms, percentiles [kind, stage, (p50, p95, p99)] ms, frames [kind])."""
         count = self.count.sum(axis=0)
         means = self.sum_ns.sum(axis=0) / np.maximum(count, 1)[:, None] / 1e6
-        return means, percentiles_or_zero(self.hist), count
+        return means, stage_percentiles_ms(self.hist), count

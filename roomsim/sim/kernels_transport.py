@@ -465,32 +465,76 @@ def playout_frames(sub, flow, is_audio, capture, arrival, done, jb_of_flow, disc
             iv_max[b] = relative
 
 
+#: Stage histograms: bin 0 holds exact zeros; then 0.1 ms bins up to 100 ms, 1 ms bins up
+#: to 10 s, and one bin above. Linear bins need a division, not a logarithm, per value.
+STAGE_FINE_NS, STAGE_FINE_BINS = 100_000, 1000
+STAGE_COARSE_NS, STAGE_COARSE_BINS = 1_000_000, 9900
+STAGE_BINS = 1 + STAGE_FINE_BINS + STAGE_COARSE_BINS + 1
+
+
 @njit(cache=True, inline="always")
-def _stage_into(hist, sums, r, k, s, v, bins_per_decade, min_ms):  # type: ignore[no-untyped-def]
+def _stage_into(hist, sums, r, k, s, v):  # type: ignore[no-untyped-def]
     if v < 0:
         v = 0
     sums[r, k, s] += v
-    b = 0
-    if v >= min_ms * 1e6:  # below the first bin edge: no logarithm needed
-        b = int(np.floor(np.log10(v / 1e6 / min_ms) * bins_per_decade)) + 1
-        b = min(max(b, 0), hist.shape[2] - 1)
+    if v == 0:
+        b = 0
+    elif v < STAGE_FINE_NS * STAGE_FINE_BINS:
+        b = 1 + v // STAGE_FINE_NS
+    else:
+        b = min(1 + STAGE_FINE_BINS + (v - STAGE_FINE_NS * STAGE_FINE_BINS) // STAGE_COARSE_NS, STAGE_BINS - 1)
     hist[k, s, b] += 1
 
 
+def stage_bin_edges_ms() -> np.ndarray:
+    """Upper edges (ms) of the stage histogram bins (the last bin is open)."""
+    fine = np.arange(1, STAGE_FINE_BINS + 1) * STAGE_FINE_NS / 1e6
+    coarse = fine[-1] + np.arange(1, STAGE_COARSE_BINS + 1) * STAGE_COARSE_NS / 1e6
+    return np.concatenate([[0.0], fine, coarse, [np.inf]])
+
+
 @njit(cache=True)
-def breakdown_into(hist, sums, counts, sub, kind, stages, bins_per_decade, min_ms):  # type: ignore[no-untyped-def]
-    """Count each frame's stage durations (ns, rows of `stages`) into the run's log-binned
-    histograms hist[kind, stage, bin] (bins as `kernels.latency_into`, 0 = underflow) and
-    add them to the receiver's sums[receiver, kind, stage]."""
+def stage_percentiles(hist, qs, upper, out):  # type: ignore[no-untyped-def]
+    """Percentiles (ms) of each row of a stage histogram (bins as `_stage_into`, upper
+    edges `upper`), linearly interpolated in the bin; NaN for an empty row."""
+    bins = hist.shape[1]
+    for i in range(hist.shape[0]):
+        total = 0.0
+        for b in range(bins):
+            total += hist[i, b]
+        for j in range(len(qs)):
+            if total == 0:
+                out[i, j] = np.nan
+                continue
+            target = qs[j] / 100.0 * total
+            cumulative = 0.0
+            index = 0
+            while index < bins - 1 and cumulative + hist[i, index] < target:
+                cumulative += hist[i, index]
+                index += 1
+            if index == 0:
+                out[i, j] = 0.0
+            elif index == bins - 1:
+                out[i, j] = upper[bins - 2]
+            else:
+                low = upper[index - 1]
+                fraction = (target - cumulative) / hist[i, index] if hist[i, index] > 0 else 0.0
+                out[i, j] = low + (upper[index] - low) * fraction
+
+
+@njit(cache=True)
+def breakdown_into(hist, sums, counts, sub, kind, stages):  # type: ignore[no-untyped-def]
+    """Count each frame's stage durations (ns, rows of `stages`) into the run's stage
+    histograms hist[kind, stage, bin] and the receiver's sums[receiver, kind, stage]."""
     for i in range(len(sub)):
         counts[sub[i], kind[i]] += 1
         for s in range(stages.shape[1]):
-            _stage_into(hist, sums, sub[i], kind[i], s, stages[i, s], bins_per_decade, min_ms)
+            _stage_into(hist, sums, sub[i], kind[i], s, stages[i, s])
 
 
 @njit(cache=True)
 def breakdown_frames(hist, sums, counts, sub, kind, capture, enc_us, up_us, out_us, ready, done, playout, first,
-                     end, bins_per_decade, min_ms):  # type: ignore[no-untyped-def]
+                     end):  # type: ignore[no-untyped-def]
     """`breakdown_into` for frames played straight from their packets (stages as
     `breakdown.stage_durations`), for those captured in [first, end) and played."""
     for i in range(len(sub)):
@@ -503,12 +547,12 @@ def breakdown_frames(hist, sums, counts, sub, kind, capture, enc_us, up_us, out_
         enc = np.int64(enc_us[i]) * 1000
         up = np.int64(up_us[i]) * 1000
         out = np.int64(out_us[i]) * 1000
-        _stage_into(hist, sums, r, k, 0, enc, bins_per_decade, min_ms)
-        _stage_into(hist, sums, r, k, 1, up - enc, bins_per_decade, min_ms)
-        _stage_into(hist, sums, r, k, 2, out - up, bins_per_decade, min_ms)
-        _stage_into(hist, sums, r, k, 3, ready[i] - c - out, bins_per_decade, min_ms)
-        _stage_into(hist, sums, r, k, 4, playout[i] - done[i], bins_per_decade, min_ms)
-        _stage_into(hist, sums, r, k, 5, done[i] - ready[i], bins_per_decade, min_ms)
+        _stage_into(hist, sums, r, k, 0, enc)
+        _stage_into(hist, sums, r, k, 1, up - enc)
+        _stage_into(hist, sums, r, k, 2, out - up)
+        _stage_into(hist, sums, r, k, 3, ready[i] - c - out)
+        _stage_into(hist, sums, r, k, 4, playout[i] - done[i])
+        _stage_into(hist, sums, r, k, 5, done[i] - ready[i])
 
 
 @njit(cache=True)
@@ -568,34 +612,3 @@ def order_by_resource(res, t, resources):  # type: ignore[no-untyped-def]
                 j -= 1
             order[j + 1] = item
     return order
-
-
-@njit(cache=True)
-def histogram_percentiles(hist, qs, edges, out):  # type: ignore[no-untyped-def]
-    """Percentiles (ms) of each row of a log-binned latency histogram, log-interpolated in
-    the bin as `metrics.percentile_ms`; 0 below the first bin, NaN for an empty row."""
-    bins = hist.shape[1]
-    for i in range(hist.shape[0]):
-        total = 0.0
-        for b in range(bins):
-            total += hist[i, b]
-        for j in range(len(qs)):
-            if total == 0:
-                out[i, j] = np.nan
-                continue
-            target = qs[j] / 100.0 * total
-            cumulative = 0.0
-            index = 0
-            while index < bins and cumulative + hist[i, index] < target:
-                cumulative += hist[i, index]
-                index += 1
-            if index == 0:
-                out[i, j] = 0.0
-            elif index >= bins - 1:
-                out[i, j] = edges[len(edges) - 1]
-            else:
-                inside = hist[i, index]
-                fraction = (target - cumulative) / inside if inside > 0 else 0.0
-                low = edges[index - 1]
-                high = edges[index]
-                out[i, j] = low * (high / low) ** fraction

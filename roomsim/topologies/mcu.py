@@ -101,7 +101,9 @@ class McuTopology(Topology):
                 if same:
                     st.phase_ns[same] = int(rng.integers(0, int(st.period_ns[same[0]])))
         self.queues: dict[tuple[int, int], deque[tuple[int, int, int, int]]] = {}
-        self.ages: dict[tuple[int, int, int], tuple[int, dict[int, tuple[int, int, int]]]] = {}
+        #: per mixer tick (room, kind, frame): (tick time, inputs mixed as rows of
+        #: (publisher, age ns, encode stamp us, uplink stamp us))
+        self.ages: dict[tuple[int, int, int], tuple[int, npt.NDArray[np.int64]]] = {}
 
     def replan(self) -> None:
         """Rebuild who feeds which mix at the next tick."""
@@ -221,7 +223,7 @@ class McuTopology(Topology):
                         for s, k, t in zip(mixes["stream"], mixes["fseq"], mixes["t"], strict=True)},
                        key=lambda x: x[3])
         for room, kind, k, t_mix in ticks:
-            ages: dict[int, tuple[int, int, int]] = {}
+            ages: list[tuple[int, int, int, int]] = []
             for pub in self.inputs[(room, kind)]:
                 queue = self.queues.get((pub, kind))
                 if not queue or queue[0][0] > t_mix:
@@ -235,8 +237,8 @@ class McuTopology(Topology):
                     for _ in range(ready - 1):  # show the newest ready frame; keep it on screen
                         queue.popleft()
                     _, capture, enc, up = queue[0]
-                ages[pub] = (t_mix - capture, enc, up)
-            self.ages[(room, kind, k)] = (t_mix, ages)
+                ages.append((pub, t_mix - capture, enc, up))
+            self.ages[(room, kind, k)] = (t_mix, np.array(ages, dtype=np.int64).reshape(-1, 4))
 
     def record_latency(self, sub: npt.NDArray[np.int64], stream: npt.NDArray[np.integer],
                        latency: npt.NDArray[np.int64], captured: npt.NDArray[np.int64],
@@ -248,13 +250,17 @@ class McuTopology(Topology):
         is the node stage; the output's downlink, jitter buffer and decode follow."""
         w = self.world
         st = w.streams
-        samples: list[tuple[int, int, int, int, int]] = []  # (output frame, input, age, enc_us, up_us)
+        empty = np.zeros((0, 4), dtype=np.int64)
+        tables, frames = [], []
         for i, (j, s, t_mix) in enumerate(zip(sub.tolist(), stream.tolist(), captured.tolist(), strict=True)):
             k = round((t_mix - int(st.phase_ns[s])) / st.period_ns[s])
-            _, ages = self.ages.get((w.participants[j].room, int(st.kind[s]), k), (0, {}))
-            samples.extend((i, pub, *stamps) for pub, stamps in ages.items() if pub != j)
-        table = np.array(samples, dtype=np.int64).reshape(-1, 5)
-        index, pub, age, enc, up = table.T
+            _, ages = self.ages.get((w.participants[j].room, int(st.kind[s]), k), (0, empty))
+            mixed = ages[ages[:, 0] != j]
+            tables.append(mixed)
+            frames.append(np.full(len(mixed), i, dtype=np.int64))
+        table = np.concatenate(tables) if tables else empty
+        index = np.concatenate(frames) if frames else np.zeros(0, dtype=np.int64)
+        pub, age, enc, up = table.T
         expanded = None
         if stages is not None:
             out = stages[index]
