@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -142,6 +143,14 @@ class World:
         #: Called with (receiver, source participant, kind, capture ns, playout ns) arrays
         #: for every frame played (agents listen here; see roomsim.agents).
         self.play_listeners: list[Callable[..., None]] = []
+        #: Set by the topology when it starts (roomsim.topologies.base): the latency
+        #: breakdown and the audio frames sent toward each receiver (the MOS loss basis).
+        self.breakdown: Any = None
+        self.audio_expected_frames = np.zeros(0, dtype=np.int64)
+        #: Set by roomsim.runtimes when the scenario has them (None otherwise).
+        self.agents: Any = None
+        self.dataplane: Any = None
+        self.extensions: Any = None
         self._build_participants()
 
     # -- building ---------------------------------------------------------------------

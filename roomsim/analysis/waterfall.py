@@ -34,9 +34,9 @@ def draw_waterfall(ax: Axes, stages: Mapping[str, float], labels: Mapping[str, s
     starts = [sum(values[:k]) for k in range(len(values))]
     total = sum(values)
     rows = [(labels or {}).get(n, n) for n in names] + ["total"]
-    colors = plt.get_cmap("tab10").colors
+    colors = plt.get_cmap("tab10")
     for k, (start, value) in enumerate(zip(starts, values, strict=True)):
-        ax.barh(k, value, left=start, color=colors[k % len(colors)])
+        ax.barh(k, value, left=start, color=colors(k % 10))
         ax.text(start + value + total * 0.01, k, f"{value:,.0f}", va="center", fontsize=8)
     ax.barh(len(values), total, color="0.3")
     ax.text(total * 1.01, len(values), f"{total:,.0f} ms", va="center", fontsize=8, fontweight="bold")

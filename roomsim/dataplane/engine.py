@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -166,31 +167,30 @@ class DataPlane:
         """One generator process per data spec."""
         w = self.world
         for i, p in enumerate(w.participants):
-            room = w.room_members[p.room]
-            others = [j for j in room if j != i]
-            ids = {w.participants[j].id: j for j in room}
+            members = w.room_members[p.room]
+            others = [j for j in members if j != i]
+            ids = {w.participants[j].id: j for j in members}
             data = p.group.data
             for k, m in enumerate(data.messages):
                 to = [ids[x] for x in m.to] if m.to else others
-                self.env.process(self._every(i, f"msg{k}", m.every_s, lambda i=i, m=m, to=to: self._message(
-                    i, to, m.bytes, m.reliable, "message")))
-            for k, s in enumerate(data.streams):
-                to = [ids[x] for x in s.to] if s.to else others
-                self.env.process(self._every(i, f"stream{k}", s.every_s, lambda i=i, s=s, to=to: self._stream(
-                    i, to, s.bytes, s.chunk_bytes)))
+                self.env.process(self._every(i, f"msg{k}", m.every_s,
+                                             partial(self._message, i, to, m.bytes, m.reliable, "message")))
+            for k, st in enumerate(data.streams):
+                to = [ids[x] for x in st.to] if st.to else others
+                self.env.process(self._every(i, f"stream{k}", st.every_s,
+                                             partial(self._stream, i, to, st.bytes, st.chunk_bytes)))
             for k, c in enumerate(data.rpc):
-                self.env.process(self._every(i, f"rpc{k}", c.every_s, lambda i=i, c=c, to=ids[c.to]: self._call(
-                    i, to, c.request_bytes, c.response_bytes, c.handler_ms)))
+                self.env.process(self._every(i, f"rpc{k}", c.every_s, partial(
+                    self._call, i, ids[c.to], c.request_bytes, c.response_bytes, c.handler_ms)))
             if data.attributes is not None:
                 a = data.attributes
-                self.env.process(self._every(i, "attributes", a.every_s, lambda i=i, a=a, to=others: self._signal(
-                    i, to, a.bytes, "attributes")))
+                self.env.process(self._every(i, "attributes", a.every_s,
+                                             partial(self._signal, i, others, a.bytes, "attributes")))
         for r, room in enumerate(w.scenario.rooms):
             if room.metadata is not None:
                 meta = room.metadata
-                members = w.room_members[r]
                 self.env.process(self._every(SERVER, f"metadata:{room.id}", meta.every_s,
-                                             lambda meta=meta, members=members: self._metadata(members, meta.bytes),
+                                             partial(self._metadata, w.room_members[r], meta.bytes),
                                              first_s=meta.first_s))
 
     def _every(self, i: int, name: str, every_s: float, make: Callable[[], None],
@@ -237,10 +237,14 @@ class DataPlane:
         now = self._ns()
         self.messages_sent[src] += 1
         message = Message(src, SERVER, size, now, kind, True, measured=self._measuring(now))
-        self._send(self._hop("signal", src, SERVER), message, then=lambda: [
-            self._send(self._hop("signal", SERVER, dst), Message(SERVER, dst, size, now, kind, True,
-                                                                 measured=message.measured))
-            for dst in to if self.world.present[dst]])
+
+        def fan_out() -> None:
+            for dst in to:
+                if self.world.present[dst]:
+                    self._send(self._hop("signal", SERVER, dst),
+                               Message(SERVER, dst, size, now, kind, True, measured=message.measured))
+
+        self._send(self._hop("signal", src, SERVER), message, then=fan_out)
 
     def _metadata(self, members: list[int], size: int) -> None:
         now = self._ns()
@@ -262,8 +266,11 @@ class DataPlane:
         first = copies[0]
         up = Message(first.src, SERVER, first.size, first.created, first.kind, first.reliable, first.call,
                      first.measured)
-        self._send(self._hop("data", first.src, SERVER, first.reliable), up,
-                   then=lambda: [self._send(self._hop("data", SERVER, m.dst, m.reliable), m) for m in copies])
+        def fan_out() -> None:
+            for m in copies:
+                self._send(self._hop("data", SERVER, m.dst, m.reliable), m)
+
+        self._send(self._hop("data", first.src, SERVER, first.reliable), up, then=fan_out)
 
     def _hop(self, lane: str, src: int, dst: int, reliable: bool = True) -> Hop:
         key = (lane, src, dst, reliable)

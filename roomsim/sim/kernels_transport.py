@@ -226,44 +226,72 @@ def _tcp_xmit(q, when, size, payload, rate_bps, delay_ns, jitter_ns, loss, queue
 
 
 @njit(cache=True)
-def _tcp_record(c, j, seq, arrive, sent, retx, base, first, end, s_arrival, s_deliver, c_rcv, c_last_deliver,
-                c_ack_delay, r_ack, r_seq, r_sent, r_retx, r_head, r_len):  # type: ignore[no-untyped-def]
-    """After a transmission: note its arrival, queue its ACK, deliver what is now in order."""
-    if arrive < 0:
-        return
-    if s_arrival[j] < 0 or arrive < s_arrival[j]:
-        s_arrival[j] = arrive
-    cap = r_ack.shape[1]
-    slot = (r_head[c] + r_len[c]) % cap
-    r_ack[c, slot] = arrive + c_ack_delay[c]
-    r_seq[c, slot] = seq
-    r_sent[c, slot] = sent
-    r_retx[c, slot] = retx
-    r_len[c] += 1
-    while c_rcv[c] < end:
-        k = base + c_rcv[c] - first
-        if s_arrival[k] < 0:
+def _tcp_send(c, q, lo, hi, end, now, retx, only_written, base, first, s_write, s_size, s_payload, s_arrival,
+              s_xmits, s_deliver, c_rcv, c_last_deliver, c_ack_delay, r_ack, r_seq, r_sent, r_retx, r_head, r_len,
+              header, mss, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy_until, last_out, sequence,
+              counts):  # type: ignore[no-untyped-def]
+    """Send one segment carrying messages lo, lo+1, ... (below hi; written by `now` when
+    `only_written`) up to the MSS: a byte stream packs queued messages together under one
+    IP/TCP header. Notes the arrival, queues the ACK, delivers what is now in order.
+    Returns (messages sent, wire bytes)."""
+    k = lo
+    body = 0
+    payload = 0
+    while k < hi:
+        j = base + k - first
+        if only_written and s_write[j] > now:
             break
-        d = s_arrival[k] if s_arrival[k] > c_last_deliver[c] else c_last_deliver[c]
-        s_deliver[k] = d
-        c_last_deliver[c] = d
-        c_rcv[c] += 1
+        part = s_size[j] - header
+        if k > lo and body + part > mss:
+            break
+        body += part
+        payload += s_payload[j]
+        k += 1
+    if k == lo:
+        return 0, 0
+    arrive = _tcp_xmit(q, now, body + header, payload, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key,
+                       busy_until, last_out, sequence, counts)
+    for m in range(lo, k):
+        s_xmits[base + m - first] += 1
+    if arrive >= 0:
+        for m in range(lo, k):
+            j = base + m - first
+            if s_arrival[j] < 0 or arrive < s_arrival[j]:
+                s_arrival[j] = arrive
+        cap = r_ack.shape[1]
+        slot = (r_head[c] + r_len[c]) % cap
+        r_ack[c, slot] = arrive + c_ack_delay[c]
+        r_seq[c, slot] = k - 1
+        r_sent[c, slot] = now
+        r_retx[c, slot] = retx
+        r_len[c] += 1
+        while c_rcv[c] < end:
+            j = base + c_rcv[c] - first
+            if s_arrival[j] < 0:
+                break
+            d = s_arrival[j] if s_arrival[j] > c_last_deliver[c] else c_last_deliver[c]
+            s_deliver[j] = d
+            c_last_deliver[c] = d
+            c_rcv[c] += 1
+    return k - lo, body + header
 
 
 @njit(cache=True)
 def tcp_advance(horizon, active, c_link, c_base, c_count, c_una, c_nxt, c_rcv, c_last_deliver, c_now, c_cwnd,
-                c_ssthresh, c_srtt, c_rttvar, c_rto, c_deadline, c_dupacks, c_inrec, c_recover, c_min_rto, c_ack_delay,
-                c_dupthresh, r_ack, r_seq, r_sent, r_retx, r_head, r_len, s_write, s_size, s_payload, s_arrival,
-                s_xmits, s_deliver, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy_until, last_out,
-                sequence, counts, stats):  # type: ignore[no-untyped-def]
+                c_ssthresh, c_srtt, c_rttvar, c_rto, c_deadline, c_dupacks, c_inrec, c_recover, c_min_rto,
+                c_ack_delay, c_dupthresh, c_flight, r_ack, r_seq, r_sent, r_retx, r_head, r_len, s_write, s_size,
+                s_payload, s_arrival, s_xmits, s_deliver, header, mss, rate_bps, delay_ns, jitter_ns, loss, queue_ns,
+                key, busy_until, last_out, sequence, counts, stats):  # type: ignore[no-untyped-def]
     """Run the `active` connections' events that happen before `horizon`, in time order.
 
-    Connection c holds segments c_una[c] .. c_una[c] + c_count[c] - 1 at table rows
-    c_base[c] + (seq - c_una[c]). Events: send the next new segment (when written and the
-    congestion window allows), an ACK reaching the sender (one per arriving segment,
-    cumulative, one link delay after the arrival; ACKs are not lost and do not queue: a
-    modelling choice), the retransmission timer. Writes `s_deliver` (in-order delivery
-    time at the receiver) as soon as it is known, which may be beyond the horizon.
+    Connection c holds messages c_una[c] .. c_una[c] + c_count[c] - 1 at table rows
+    c_base[c] + (seq - c_una[c]); `s_size` is each message's wire size with its own
+    IP/TCP `header`; `c_flight` the bytes sent and not yet acknowledged. Events: send new
+    data (when written and the congestion window, in MSS-sized segments, allows), an ACK
+    reaching the sender (one per arriving segment, cumulative, one link delay after the
+    arrival; ACKs are not lost and do not queue: a modelling choice), the retransmission
+    timer. Writes `s_deliver` (in-order delivery time at the receiver) as soon as it is
+    known, which may be beyond the horizon.
     """
     cap = r_ack.shape[1]
     for c in active:
@@ -277,7 +305,7 @@ def tcp_advance(horizon, active, c_link, c_base, c_count, c_una, c_nxt, c_rcv, c
             t_rto = c_deadline[c] if c_deadline[c] >= 0 else _INF
             t_send = _INF
             nxt = c_nxt[c]
-            if nxt < end and (nxt - c_una[c]) < c_cwnd[c]:
+            if nxt < end and c_flight[c] / mss < c_cwnd[c]:
                 w = s_write[base + nxt - first]
                 t_send = w if w > now else now
             tau = min(t_ack, min(t_rto, t_send))
@@ -295,10 +323,13 @@ def tcp_advance(horizon, active, c_link, c_base, c_count, c_una, c_nxt, c_rcv, c
                 at_receiver = tau - c_ack_delay[c]
                 una = c_una[c]
                 ackno = una
+                acked_bytes = 0
                 while ackno < end:
-                    a = s_arrival[base + ackno - first]
-                    if a < 0 or a > at_receiver:
+                    j = base + ackno - first
+                    if s_arrival[j] < 0 or s_arrival[j] > at_receiver:
                         break
+                    if ackno < c_nxt[c]:
+                        acked_bytes += s_size[j] - header
                     ackno += 1
                 if ackno > una:
                     if not retx:  # Karn's algorithm: no samples from retransmissions
@@ -311,23 +342,21 @@ def tcp_advance(horizon, active, c_link, c_base, c_count, c_una, c_nxt, c_rcv, c
                             c_srtt[c] = 0.875 * c_srtt[c] + 0.125 * sample
                         variance = max(float(TCP_CLOCK_GRANULARITY_NS), 4.0 * c_rttvar[c], float(c_min_rto[c]))
                         c_rto[c] = min(np.int64(c_srtt[c] + variance), TCP_RTO_MAX_NS)
-                    acked = ackno - una
-                    window_limited = (c_nxt[c] - una) >= c_cwnd[c] - 1.0
+                    window_limited = c_flight[c] / mss >= c_cwnd[c] - 1.0
+                    acked = acked_bytes / mss
+                    c_flight[c] = max(0.0, c_flight[c] - acked_bytes)
                     c_una[c] = ackno
                     c_dupacks[c] = 0
                     if c_inrec[c]:
                         if ackno > c_recover[c]:
                             c_inrec[c] = False
                             c_cwnd[c] = c_ssthresh[c]
-                        elif ackno < end:  # NewReno partial ACK: the next hole goes now
-                            j = base + ackno - first
-                            arrive = _tcp_xmit(q, tau, s_size[j], s_payload[j], rate_bps, delay_ns, jitter_ns, loss,
-                                               queue_ns, key, busy_until, last_out, sequence, counts)
-                            s_xmits[j] += 1
+                        elif ackno < c_nxt[c]:  # NewReno partial ACK: the next hole goes now
+                            _tcp_send(c, q, ackno, c_nxt[c], end, tau, True, False, base, first, s_write, s_size,
+                                      s_payload, s_arrival, s_xmits, s_deliver, c_rcv, c_last_deliver, c_ack_delay,
+                                      r_ack, r_seq, r_sent, r_retx, r_head, r_len, header, mss, rate_bps, delay_ns,
+                                      jitter_ns, loss, queue_ns, key, busy_until, last_out, sequence, counts)
                             stats[c, TCP_RETRANSMITS] += 1
-                            _tcp_record(c, j, ackno, arrive, tau, True, base, first, end, s_arrival, s_deliver,
-                                        c_rcv, c_last_deliver, c_ack_delay, r_ack, r_seq, r_sent, r_retx, r_head,
-                                        r_len)
                     elif window_limited and c_cwnd[c] < c_ssthresh[c]:
                         c_cwnd[c] += acked
                     elif window_limited:
@@ -340,14 +369,12 @@ def tcp_advance(horizon, active, c_link, c_base, c_count, c_una, c_nxt, c_rcv, c
                         c_cwnd[c] = c_ssthresh[c]
                         c_inrec[c] = True
                         c_recover[c] = c_nxt[c] - 1
-                        j = base + una - first
-                        arrive = _tcp_xmit(q, tau, s_size[j], s_payload[j], rate_bps, delay_ns, jitter_ns, loss,
-                                           queue_ns, key, busy_until, last_out, sequence, counts)
-                        s_xmits[j] += 1
+                        _tcp_send(c, q, una, c_nxt[c], end, tau, True, False, base, first, s_write, s_size,
+                                  s_payload, s_arrival, s_xmits, s_deliver, c_rcv, c_last_deliver, c_ack_delay,
+                                  r_ack, r_seq, r_sent, r_retx, r_head, r_len, header, mss, rate_bps, delay_ns,
+                                  jitter_ns, loss, queue_ns, key, busy_until, last_out, sequence, counts)
                         stats[c, TCP_RETRANSMITS] += 1
                         stats[c, TCP_FAST_RETRANSMITS] += 1
-                        _tcp_record(c, j, una, arrive, tau, True, base, first, end, s_arrival, s_deliver, c_rcv,
-                                    c_last_deliver, c_ack_delay, r_ack, r_seq, r_sent, r_retx, r_head, r_len)
             elif tau == t_rto:
                 una = c_una[c]
                 if una < c_nxt[c]:
@@ -357,25 +384,23 @@ def tcp_advance(horizon, active, c_link, c_base, c_count, c_una, c_nxt, c_rcv, c
                     c_inrec[c] = True
                     c_recover[c] = c_nxt[c] - 1
                     c_dupacks[c] = 0
-                    j = base + una - first
-                    arrive = _tcp_xmit(q, tau, s_size[j], s_payload[j], rate_bps, delay_ns, jitter_ns, loss,
-                                       queue_ns, key, busy_until, last_out, sequence, counts)
-                    s_xmits[j] += 1
+                    _tcp_send(c, q, una, c_nxt[c], end, tau, True, False, base, first, s_write, s_size, s_payload,
+                              s_arrival, s_xmits, s_deliver, c_rcv, c_last_deliver, c_ack_delay, r_ack, r_seq,
+                              r_sent, r_retx, r_head, r_len, header, mss, rate_bps, delay_ns, jitter_ns, loss,
+                              queue_ns, key, busy_until, last_out, sequence, counts)
                     stats[c, TCP_RETRANSMITS] += 1
                     stats[c, TCP_TIMEOUTS] += 1
-                    _tcp_record(c, j, una, arrive, tau, True, base, first, end, s_arrival, s_deliver, c_rcv,
-                                c_last_deliver, c_ack_delay, r_ack, r_seq, r_sent, r_retx, r_head, r_len)
                     c_deadline[c] = tau + c_rto[c]
                 else:
                     c_deadline[c] = -1
             else:
-                j = base + nxt - first
-                arrive = _tcp_xmit(q, tau, s_size[j], s_payload[j], rate_bps, delay_ns, jitter_ns, loss, queue_ns,
-                                   key, busy_until, last_out, sequence, counts)
-                s_xmits[j] += 1
-                c_nxt[c] = nxt + 1
-                _tcp_record(c, j, nxt, arrive, tau, False, base, first, end, s_arrival, s_deliver, c_rcv,
-                            c_last_deliver, c_ack_delay, r_ack, r_seq, r_sent, r_retx, r_head, r_len)
+                sent_n, sent_bytes = _tcp_send(c, q, nxt, end, end, tau, False, True, base, first, s_write, s_size,
+                                               s_payload, s_arrival, s_xmits, s_deliver, c_rcv, c_last_deliver,
+                                               c_ack_delay, r_ack, r_seq, r_sent, r_retx, r_head, r_len, header, mss,
+                                               rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy_until,
+                                               last_out, sequence, counts)
+                c_nxt[c] = nxt + sent_n
+                c_flight[c] += sent_bytes - header
                 if c_deadline[c] < 0:
                     c_deadline[c] = tau + c_rto[c]
         c_now[c] = now

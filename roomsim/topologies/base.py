@@ -135,8 +135,6 @@ class Topology(ABC):
         self.playout = Playout(w)
         w.breakdown = StageBreakdown(len(w.participants))
         w.audio_expected_frames = np.zeros(len(w.participants), dtype=np.int64)
-        w.transports = self.links
-        w.playout = self.playout
         self.replan()
 
     @abstractmethod

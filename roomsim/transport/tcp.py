@@ -3,8 +3,9 @@
 The uplink connection runs from the client to the server it talks to (the media node,
 or, in a mesh, a relay: browsers cannot open TCP to each other; TURN over TCP/TLS is the
 real-world equivalent); the downlink connection runs back. Every media frame is one
-WebSocket message in one TLS record in one TCP segment (audio frames are far below the
-MSS). The per-packet work is `kernels_transport.tcp_advance`; this class keeps the
+WebSocket message in one TLS record; messages that queue together (behind a full
+congestion window, or behind a retransmission) share TCP segments up to the MSS, as a
+byte stream does. The per-packet work is `kernels_transport.tcp_advance`; this class keeps the
 segments a connection still needs (unacknowledged or not yet delivered) between ticks.
 
 Send and receive buffering: data waits in the sender while the congestion window is
@@ -75,7 +76,16 @@ class TcpConnections:
         self.last_deliver, self.now, self.dupacks, self.recover = (np.zeros(n, dtype=np.int64) for _ in range(4))
         self.deadline = np.full(n, -1, dtype=np.int64)
         self.inrec = np.zeros(n, dtype=bool)
+        self.flight = np.zeros(n)  # bytes sent, not yet acknowledged
         self.stats = np.zeros((n, len(_STATS)), dtype=np.int64)
+        # per connection, a ring of transmissions whose ACK is on its way: ACK time, segment,
+        # send time, whether it was a retransmission
+        self.r_ack = np.zeros((n, 0), dtype=np.int64)
+        self.r_seq = np.zeros((n, 0), dtype=np.int64)
+        self.r_sent = np.zeros((n, 0), dtype=np.int64)
+        self.r_retx = np.zeros((n, 0), dtype=bool)
+        self.r_head = np.zeros(n, dtype=np.int64)
+        self.r_len = np.zeros(n, dtype=np.int64)
         self._ring(64)
         self.held = empty_packets()
         self.seg = {name: np.zeros(0, dtype=np.int64) for name in
@@ -97,10 +107,10 @@ class TcpConnections:
                     array[c, :len(idx)] = getattr(self, name)[c, idx]
             self.r_head = np.zeros(n, dtype=np.int64)
         else:
-            self.r_head = np.zeros(n, dtype=np.int64)
             self.r_len = np.zeros(n, dtype=np.int64)
-        for name, array in fresh.items():
-            setattr(self, name, array)
+            self.r_head = np.zeros(n, dtype=np.int64)
+        self.r_ack, self.r_seq, self.r_sent, self.r_retx = (fresh["r_ack"], fresh["r_seq"], fresh["r_sent"],
+                                                            fresh["r_retx"])
 
     def in_flight(self) -> int:
         """Segments written but not yet delivered to the far application."""
@@ -128,11 +138,11 @@ class TcpConnections:
         payload = self.held["payload"].astype(np.int64)
         tcp_advance(t1, active, self.link, base, count, self.una, self.nxt, self.rcv, self.last_deliver, self.now,
                     self.cwnd, self.ssthresh, self.srtt, self.rttvar, self.rto, self.deadline, self.dupacks,
-                    self.inrec, self.recover, self.min_rto, self.ack_delay, self.dupthresh, self.r_ack, self.r_seq,
-                    self.r_sent, self.r_retx, self.r_head, self.r_len, seg["write"], seg["size"], payload,
-                    seg["arrival"], seg["xmits"], seg["deliver"], table.rate_bps, table.delay_ns, table.jitter_ns,
-                    table.loss, table.queue_ns, table.key, table.busy_until, table.last_out, table.sequence, counts,
-                    self.stats)
+                    self.inrec, self.recover, self.min_rto, self.ack_delay, self.dupthresh, self.flight, self.r_ack,
+                    self.r_seq, self.r_sent, self.r_retx, self.r_head, self.r_len, seg["write"], seg["size"], payload,
+                    seg["arrival"], seg["xmits"], seg["deliver"], TCP_ACK_BYTES, TCP_MSS, table.rate_bps,
+                    table.delay_ns, table.jitter_ns, table.loss, table.queue_ns, table.key, table.busy_until,
+                    table.last_out, table.sequence, counts, self.stats)
         for column, name in enumerate(LINK_COUNTERS):
             table.counters.add(name, counts[:, column], window, measuring)
         newly = (seg["deliver"] >= 0) & ~self.seg_out
