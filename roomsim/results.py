@@ -29,6 +29,20 @@ class Percentiles(_Result):
     samples: int
 
 
+class LatencyHistogram(_Result):
+    """Capture-to-decode latency of a whole run, summed over receivers, in the engine's log bins.
+
+    Bin 0 counts samples under `min_ms`, the last bin those over min_ms x 10^decades; bin i
+    in between spans min_ms x 10^((i-1)/bins_per_decade) .. min_ms x 10^(i/bins_per_decade).
+    Kept so latency CDFs can be drawn from stored results without rerunning anything.
+    """
+
+    bins_per_decade: int
+    min_ms: float
+    audio: list[int]
+    video: list[int]
+
+
 class ParticipantResult(_Result):
     """What one participant sent, received, spent and experienced."""
 
@@ -114,6 +128,7 @@ class RunResult(_Result):
     totals: Totals
     expected: dict[str, Any]
     series: dict[str, Any]
+    latency_histogram: LatencyHistogram | None = None
 
 
 class Report(_Result):
