@@ -14,10 +14,18 @@ from typing import Any, TypeVar
 import click
 
 from roomsim import api
+from roomsim.analysis.commands import (
+    NO_PLOTS_HELP,
+    plot_command,
+    plots_after_run,
+    report_command,
+    sweep_with_plots,
+)
+from roomsim.analysis.experiment import write_scenario_file
 from roomsim.analysis.table import comparison_table, participants_table
 from roomsim.errors import ScenarioError
 from roomsim.results import Report, write_report
-from roomsim.scenario import TOPOLOGIES
+from roomsim.scenario import TOPOLOGIES, Scenario
 from roomsim.sweep.cli import sweep_command
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,15 +54,19 @@ def _topology_list(value: str) -> list[str]:
     return names
 
 
-def _emit(report: Report, as_json: bool, out_dir: Path | None, text: str) -> None:
+def _emit(report: Report, scenario: Scenario, as_json: bool, out_dir: Path | None, text: str,
+          plots: bool = False) -> None:
     if out_dir is not None:
         write_report(report, out_dir)
+        write_scenario_file(scenario, out_dir)
     if as_json:
         click.echo(report.model_dump_json(indent=2))
     else:
         click.echo(text)
         if out_dir is not None:
-            click.echo(f"\nwrote {out_dir}/report.json, participants.csv, servers.csv")
+            click.echo(f"\nwrote {out_dir}/report.json, scenario.yaml, participants.csv, servers.csv")
+    if out_dir is not None and plots:
+        plots_after_run(out_dir, quiet=as_json)
 
 
 scenario_arg = click.argument("scenario", type=click.Path(path_type=Path))
@@ -88,7 +100,7 @@ def run(scenario: Path, topology: str | None, seed: int | None, duration: float 
     report = api.run(loaded, topology, seed=seed, duration_s=duration)
     result = report.runs[0]
     text = comparison_table(report) + "\n\n" + participants_table(result)
-    _emit(report, as_json, out_dir, text)
+    _emit(report, loaded, as_json, out_dir, text)
 
 
 @main.command()
@@ -99,14 +111,16 @@ def run(scenario: Path, topology: str | None, seed: int | None, duration: float 
 @duration_opt
 @json_opt
 @out_opt
+@click.option("--no-plots", is_flag=True, help=NO_PLOTS_HELP)
 @_one_line_errors
 def compare(scenario: Path, topologies: str, seed: int | None, duration: float | None,
-            as_json: bool, out_dir: Path | None) -> None:
-    """Run SCENARIO through several topologies and print them side by side."""
+            as_json: bool, out_dir: Path | None, no_plots: bool) -> None:
+    """Run SCENARIO through several topologies and print them side by side (with -o, also
+    draw the charts into DIR/charts)."""
     names = _topology_list(topologies)
     loaded = api.load_scenario(scenario)
     report = api.compare(loaded, names, seed=seed, duration_s=duration)
-    _emit(report, as_json, out_dir, comparison_table(report))
+    _emit(report, loaded, as_json, out_dir, comparison_table(report), plots=not no_plots)
 
 
 @main.command()
@@ -120,7 +134,9 @@ def validate(scenario: Path) -> None:
                f"{len(loaded.nodes)} node(s))")
 
 
-main.add_command(sweep_command, name="sweep")
+main.add_command(sweep_with_plots(sweep_command), name="sweep")
+main.add_command(plot_command)
+main.add_command(report_command)
 
 
 if __name__ == "__main__":

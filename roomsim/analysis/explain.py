@@ -1,0 +1,210 @@
+"""Plain-language findings whose every number is read from the experiment's own results.
+
+Nothing here is canned: each sentence is built only when the figures it quotes exist
+(a mesh has no server to quote, a sweep without a knee has no break point to name).
+"""
+
+from __future__ import annotations
+
+from roomsim.analysis.aggregate import (
+    GATE_LABELS,
+    GATE_UNITS,
+    cost_per_participant_hour,
+    knees,
+    series,
+)
+from roomsim.analysis.experiment import Experiment, RunRecord
+from roomsim.analysis.settings import Prices, QualityGate
+
+#: The closed-form gap worth a sentence (below it, simulation and formula simply agree).
+NOTABLE_GAP_PCT = 2.0
+
+
+def num(value: float, digits: int = 3) -> str:
+    """A figure to `digits` significant digits with thousands separators (no 1e+03)."""
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    magnitude = len(str(int(abs(value)))) if abs(value) >= 1 else 0
+    decimals = max(0, digits - magnitude) if abs(value) >= 1 else digits
+    text = f"{value:,.{decimals}f}"
+    if abs(value) < 1:
+        text = f"{value:.{digits}g}"
+    return text
+
+
+def dollars(value: float) -> str:
+    """US dollars, three significant figures under $1."""
+    return f"${value:.3g}" if value < 1 else f"${value:,.2f}"
+
+
+def _by_topology(experiment: Experiment) -> dict[str, RunRecord]:
+    return {r.topology: r for r in experiment.records}
+
+
+def _server_sentence(record: RunRecord) -> str | None:
+    f = record.figures
+    if f.get("server_egress_mbps") is None:
+        return None
+    what = {"sfu": "forwarded", "mcu": "sent"}.get(record.topology, "sent")
+    return (f"The {record.topology.upper()} {what} {num(f['server_egress_mbps'])} Mbps using "
+            f"{num(f['server_cpu_cores'])} cores ({num(f['server_cpu_util_pct'], 2)} % of "
+            f"{num(f['server_cores'])}); each participant uploaded "
+            f"{num(f['mean_uplink_kbps'])} kbps and downloaded {num(f['mean_downlink_kbps'])} kbps.")
+
+
+def _mesh_sentence(record: RunRecord) -> str:
+    f = record.figures
+    return (f"In the mesh no server touches media: each participant uploaded "
+            f"{num(f['mean_uplink_kbps'])} kbps (one copy per peer, closed form "
+            f"{num(f['expected_mean_uplink_kbps'])}) and downloaded "
+            f"{num(f['mean_downlink_kbps'])} kbps.")
+
+
+def _contrast(records: dict[str, RunRecord]) -> str | None:
+    sfu, mcu = records.get("sfu"), records.get("mcu")
+    if sfu is None or mcu is None:
+        return None
+    s, m = sfu.figures, mcu.figures
+    if not s.get("server_cpu_cores") or not m.get("server_egress_mbps"):
+        return None
+    return (f"For the same room the MCU needed {num(m['server_cpu_cores'] / s['server_cpu_cores'], 2)}x "
+            f"the SFU's CPU ({num(m['server_cpu_cores'])} vs {num(s['server_cpu_cores'])} cores) "
+            f"while the SFU sent {num(s['server_egress_mbps'] / m['server_egress_mbps'], 2)}x the "
+            f"MCU's egress: decoding and re-encoding trades bandwidth for CPU.")
+
+
+def _latency(records: list[RunRecord]) -> str | None:
+    parts = [f"{r.topology} {num(r.figures['latency_p95_ms'])} ms" for r in records
+             if r.figures.get("latency_p95_ms") is not None]
+    if not parts:
+        return None
+    return "Latency p95, capture to decoded, over all frames: " + ", ".join(parts) + "."
+
+
+def _gap(records: list[RunRecord]) -> str | None:
+    """The largest relative gap between a simulated bandwidth/CPU figure and its closed form."""
+    worst: tuple[float, RunRecord, str] | None = None
+    for record in records:
+        for metric in ("mean_uplink_kbps", "mean_downlink_kbps", "server_egress_mbps",
+                       "server_cpu_cores"):
+            sim, exp = record.figures.get(metric), record.figures.get(f"expected_{metric}")
+            if sim is None or not exp:
+                continue
+            gap = 100 * abs(sim - exp) / exp
+            if worst is None or gap > worst[0]:
+                worst = (gap, record, metric)
+    if worst is None:
+        return None
+    gap, record, metric = worst
+    names = {"mean_uplink_kbps": "upload per participant", "mean_downlink_kbps":
+             "download per participant", "server_egress_mbps": "server egress",
+             "server_cpu_cores": "server CPU"}
+    text = (f"Simulation and closed form agree within {num(gap, 2)} % on every bandwidth and "
+            f"CPU figure (largest gap: {record.topology} {names[metric]})")
+    if gap >= NOTABLE_GAP_PCT and record.figures.get("loss_pct", 0) > 0:
+        text += (f"; that run lost {num(record.figures['loss_pct'], 2)} % of packets, which "
+                 "the closed form, by design, does not")
+    return text + "."
+
+
+def _cost_sentence(records: list[RunRecord], prices: Prices) -> str | None:
+    parts = []
+    for record in records:
+        cost = cost_per_participant_hour(record.figures, prices)
+        if cost.has_server:
+            parts.append(f"{record.topology} {dollars(cost.total_usd)} (egress "
+                         f"{dollars(cost.egress_usd)}, CPU {dollars(cost.cpu_usd)})")
+    if not parts:
+        return None
+    return (f"At ${prices.egress_usd_per_gb:g}/GB egress and ${prices.core_hour_usd:g} per "
+            f"core-hour the media server costs, per participant-hour: " + "; ".join(parts) + ".")
+
+
+def _gate_sentence(records: list[RunRecord], gate: QualityGate) -> str:
+    broken = []
+    for record in records:
+        for metric, limit in gate.limits().items():
+            value = record.figures.get(metric)
+            if value is not None and value > limit:
+                broken.append(f"{record.topology} ({GATE_LABELS[metric]} {num(value)} "
+                              f"{GATE_UNITS[metric]} > {limit:g})")
+                break
+    if not broken:
+        return "Every topology stayed within the quality gate."
+    return "Over the quality gate: " + ", ".join(broken) + "."
+
+
+def explain_runs(experiment: Experiment, prices: Prices, gate: QualityGate) -> list[str]:
+    """Findings for a run or comparison of one scenario."""
+    records = experiment.records
+    people = records[0].figures["participants"]
+    out = [f"{people} participants in {records[0].figures['rooms']} room(s), "
+           f"{len(records)} topolog{'y' if len(records) == 1 else 'ies'} compared."]
+    for record in records:
+        sentence = _server_sentence(record) if record.figures.get("server_egress_mbps") \
+            is not None else _mesh_sentence(record)
+        if sentence:
+            out.append(sentence)
+    for sentence in (_contrast(_by_topology(experiment)), _latency(records), _gap(records),
+                     _cost_sentence(records, prices), _gate_sentence(records, gate)):
+        if sentence:
+            out.append(sentence)
+    return out
+
+
+def explain_sweep(experiment: Experiment, prices: Prices, gate: QualityGate) -> list[str]:
+    """Findings for a sweep over room sizes: growth, knees, cost."""
+    sizes = experiment.room_sizes
+    seeds = len({r.seed for r in experiment.records})
+    out = [f"{len(experiment.records)} runs: room sizes {', '.join(str(s) for s in sizes)}; "
+           f"{', '.join(experiment.topologies)}; {seeds} seed(s) each."]
+    found = knees(experiment, gate)
+    ordered = sorted(found.items(), key=lambda kv: (kv[1] is None, kv[1].size if kv[1] else 0))
+    for label, knee in ordered:
+        if knee is None:
+            out.append(f"{label} stayed within every limit up to {sizes[-1]} participants.")
+            continue
+        before = (f"; at {knee.last_ok} it was still within every limit"
+                  if knee.last_ok is not None else "")
+        out.append(f"{label} breaks at {knee.size} participants: {GATE_LABELS[knee.metric]} "
+                   f"{num(knee.value)} {GATE_UNITS[knee.metric]} over the {knee.limit:g} "
+                   f"{GATE_UNITS[knee.metric]} limit{before}.")
+    for metric, what, unit in (("server_egress_mbps", "server egress", "Mbps"),
+                               ("server_cpu_cores", "server CPU", "cores"),
+                               ("mean_uplink_kbps", "upload per participant", "kbps")):
+        for label, points in series(experiment, metric).items():
+            if len(points) < 2 or points[0].mean <= 0:
+                continue
+            first, last = points[0], points[-1]
+            growth = last.mean / first.mean
+            if growth < 1.5:
+                continue
+            out.append(f"{label}: {what} grew from {num(first.mean)} to {num(last.mean)} {unit} "
+                       f"(x{num(growth, 2)}) while the room grew x{num(last.size / first.size, 2)} "
+                       f"({first.size} -> {last.size}).")
+    out.extend(_sweep_cost(experiment, prices, found))
+    return out
+
+
+def _sweep_cost(experiment: Experiment, prices: Prices, found: dict) -> list[str]:
+    """Cost per participant-hour at the largest size every server topology still passes."""
+    passing = [k.last_ok for k in found.values() if k is not None and k.last_ok is not None]
+    size = min(passing) if passing else experiment.room_sizes[-1]
+    parts = []
+    for label in dict.fromkeys(r.topology for r in experiment.records):
+        costs = [cost_per_participant_hour(r.figures, prices) for r in experiment.records
+                 if r.topology == label and int(r.figures["room_size"]) == size]
+        if costs and costs[0].has_server:
+            total = sum(c.total_usd for c in costs) / len(costs)
+            parts.append(f"{label} {dollars(total)}")
+    if not parts:
+        return []
+    return [f"Server cost per participant-hour at {size} participants (${prices.egress_usd_per_gb:g}"
+            f"/GB, ${prices.core_hour_usd:g}/core-hour): " + ", ".join(parts) + "."]
+
+
+def explain(experiment: Experiment, prices: Prices, gate: QualityGate) -> list[str]:
+    """Findings for whatever kind of experiment this is."""
+    if experiment.kind == "sweep":
+        return explain_sweep(experiment, prices, gate)
+    return explain_runs(experiment, prices, gate)
