@@ -64,16 +64,19 @@ def _emit(report: Report, scenario: Scenario, as_json: bool, out_dir: Path | Non
     else:
         click.echo(text)
         if out_dir is not None:
-            click.echo(f"\nwrote {out_dir}/report.json, scenario.yaml, participants.csv, servers.csv")
+            click.echo(f"\nwrote {out_dir}/report.json, scenario.yaml, participants.csv, "
+                       "servers.csv")
     if out_dir is not None and plots:
         plots_after_run(out_dir, quiet=as_json)
 
 
 scenario_arg = click.argument("scenario", type=click.Path(path_type=Path))
-seed_opt = click.option("--seed", type=int, default=None, help="Root seed (default: the scenario's).")
+seed_opt = click.option("--seed", type=int, default=None,
+                        help="Root seed (default: the scenario's).")
 duration_opt = click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
                             help="Simulated seconds (default: the scenario's duration_s).")
-json_opt = click.option("--json", "as_json", is_flag=True, help="Print one JSON document, nothing else.")
+json_opt = click.option("--json", "as_json", is_flag=True,
+                        help="Print one JSON document, nothing else.")
 out_opt = click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
                        default=None, help="Write report.json and CSV rows into this directory.")
 

@@ -75,7 +75,8 @@ def series(experiment: Experiment, metric: str, expected: str | None = None) -> 
         if record.figures.get(metric) is None:
             continue
         label = series_label(record, experiment)
-        grouped.setdefault(label, {}).setdefault(int(record.figures["room_size"]), []).append(record)
+        size = int(record.figures["room_size"])
+        grouped.setdefault(label, {}).setdefault(size, []).append(record)
     out: Series = {}
     for label, by_size in grouped.items():
         points = []

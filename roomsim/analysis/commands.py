@@ -59,12 +59,16 @@ def _settings(experiment: Any, options: dict[str, float | None]) -> Any:
     from roomsim.analysis.plots import PlotSettings
 
     base = PlotSettings.for_experiment(experiment)
-    prices = {"egress_usd_per_gb": options["egress_price"], "core_hour_usd": options["core_hour_price"]}
+    prices = {"egress_usd_per_gb": options["egress_price"],
+              "core_hour_usd": options["core_hour_price"]}
     gate = {"loss_pct": options["gate_loss"], "latency_p95_ms": options["gate_latency"],
             "cpu_pct": options["gate_cpu"]}
-    return PlotSettings(
-        Prices(**{**base.prices.model_dump(), **{k: v for k, v in prices.items() if v is not None}}),
-        QualityGate(**{**base.gate.model_dump(), **{k: v for k, v in gate.items() if v is not None}}))
+
+    def given(values: dict[str, float | None]) -> dict[str, float]:
+        return {k: v for k, v in values.items() if v is not None}
+
+    return PlotSettings(Prices(**{**base.prices.model_dump(), **given(prices)}),
+                        QualityGate(**{**base.gate.model_dump(), **given(gate)}))
 
 
 def draw_directory(directory: Path, out_dir: Path | None = None, animate: bool = False,
@@ -90,7 +94,8 @@ def _listing(charts: list[Any]) -> str:
               default=None, help="Where to write the charts (default: DIR/charts).")
 @_setting_options
 @_one_line_errors
-def plot_command(directory: Path, out_dir: Path | None, animate: bool, **options: float | None) -> None:
+def plot_command(directory: Path, out_dir: Path | None, animate: bool,
+                 **options: float | None) -> None:
     """Draw the charts of stored results: a run's or compare's -o DIR, or a sweep's DIR."""
     experiment, charts, _ = draw_directory(directory, out_dir, animate, **options)
     if not charts:

@@ -43,10 +43,11 @@ MIN_WIDTH_PT = 0.6
 
 @dataclass(frozen=True)
 class Frame:
-    """What one diagram panel shows: kbps per directed edge and CPU % per node."""
+    """What one diagram panel shows: kbps per directed edge, CPU % per node, a title."""
 
     edges: dict[tuple[str, str], float]
     cpu_pct: dict[str, float]
+    title: str
 
 
 def _room_nodes(experiment: Experiment, run: RunResult) -> dict[str, str]:
@@ -80,11 +81,13 @@ def frame_of(experiment: Experiment, run: RunResult, window: int | None = None) 
         down = {p.id: p.downlink_kbps for p in people}
         client_cores = {p.id: p.client_cpu_cores for p in people}
         server_cores = {s.id: s.cpu_cores for s in run.servers}
+        server_egress = {s.id: s.egress_mbps for s in run.servers}
     else:
         up = {k: v[window] for k, v in series["participant_uplink_kbps"].items()}
         down = {k: v[window] for k, v in series["participant_downlink_kbps"].items()}
         client_cores = {k: v[window] for k, v in series["participant_cpu_cores"].items()}
         server_cores = {k: v[window] for k, v in (series.get("server_cpu_cores") or {}).items()}
+        server_egress = {k: v[window] for k, v in (series.get("server_egress_mbps") or {}).items()}
     cpu = {p.id: 100 * client_cores[p.id] / p.client_cpu_budget_cores for p in people}
     cpu.update({SERVER_PREFIX + s.id: 100 * server_cores.get(s.id, 0.0) / s.cores
                 for s in run.servers})
@@ -99,13 +102,18 @@ def frame_of(experiment: Experiment, run: RunResult, window: int | None = None) 
                 edges[(server, p.id)] = down[p.id]
     else:
         receivers = {p.id: [q.id for q in people if q.room == p.room and q.id != p.id
-                            and q.downlink_kbps > 0] for p in people}
+                            and down[q.id] > 0] for p in people}
         for p in people:
             if up[p.id] > 0 and receivers[p.id]:
                 share = up[p.id] / len(receivers[p.id])
                 for q in receivers[p.id]:
                     edges[(p.id, q)] = share
-    return Frame(edges, cpu)
+    if run.servers:
+        title = (f"{run.topology}: server out {sum(server_egress.values()):,.1f} Mbps, "
+                 f"{sum(server_cores.values()):.2f} cores")
+    else:
+        title = f"{run.topology}: peers send {sum(up.values()) / 1e3:,.1f} Mbps"
+    return Frame(edges, cpu, title)
 
 
 Positions = dict[str, tuple[float, float]]
@@ -121,14 +129,19 @@ def layout(experiment: Experiment) -> tuple[Positions, Positions]:
     pos: Positions = {}
     label_pos: Positions = {}
     centres: dict[str, tuple[float, float]] = {}
+    y = 0.0
+    previous = 0.0
     for k, (room, members) in enumerate(rooms.items()):
-        centre = (k * 3.0, 0.0)
+        radius = max(1.0, len(members) / 8)  # keep neighbours' labels apart in big rooms
+        y -= (previous + radius + 1.0) if k else 0.0
+        previous = radius
+        centre = (0.0, y)
         centres[room] = centre
-        ring = nx.circular_layout(members, scale=1.0, center=centre)
+        ring = nx.circular_layout(members, scale=radius, center=centre)
         for node, xy in ring.items():
             pos[node] = (float(xy[0]), float(xy[1]))
-            label_pos[node] = (centre[0] + 1.3 * (xy[0] - centre[0]),
-                               centre[1] + 1.3 * (xy[1] - centre[1]))
+            label_pos[node] = (centre[0] + (xy[0] - centre[0]) * (radius + 0.32) / radius,
+                               centre[1] + (xy[1] - centre[1]) * (radius + 0.32) / radius)
     for record in experiment.records:
         if record.run is None or not record.run.servers:
             continue
@@ -178,21 +191,11 @@ def draw_panel(ax: Axes, title: str, frame: Frame, pos: Positions, label_pos: Po
     pad = 0.45
     ax.set_xlim(min(x for x, _ in points) - pad, max(x for x, _ in points) + pad)
     ax.set_ylim(min(y for _, y in points) - pad, max(y for _, y in points) + pad)
-    ax.set_aspect("equal")
-    ax.axis("off")
-
-
-def _panel_title(run: RunResult) -> str:
-    if not run.servers:
-        total = sum(p.uplink_kbps for p in run.participants) / 1e3
-        return f"{run.topology}: peers send {total:,.1f} Mbps"
-    egress = sum(s.egress_mbps for s in run.servers)
-    cores = sum(s.cpu_cores for s in run.servers)
-    return f"{run.topology}: server out {egress:,.1f} Mbps, {cores:.2f} cores"
+    ax.axis("off")  # the figure is sized to the layout's aspect, so rings stay round
 
 
 def _width_legend(fig: Figure, top_kbps: float) -> None:
-    marks = [m for m in (100, 1_000, 10_000, 100_000) if m <= top_kbps] or [top_kbps]
+    marks = [m for m in (100.0, 1e3, 1e4, 1e5) if m <= top_kbps] or [top_kbps]
     handles = [Line2D([], [], color="#333333", linewidth=_width(m, top_kbps),
                       label=f"{m / 1e3:g} Mbps" if m >= 1000 else f"{m:g} kbps")
                for m in marks[-3:]]
@@ -215,11 +218,14 @@ def _topology_figure(experiment: Experiment, window: int | None,
     frames = [frame_of(experiment, run, window) for run in runs]
     top = top_kbps or max((max(f.edges.values(), default=0.0) for f in frames), default=0.0)
     pos, label_pos = layout(experiment)
-    fig = new_figure(5.2 * len(runs) + 1, 7.2)
+    xs = [x for x, _ in pos.values()]
+    ys = [y for _, y in pos.values()]
+    aspect = (max(ys) - min(ys) + 1.7) / (max(xs) - min(xs) + 1.7)
+    fig = new_figure(5.2 * len(runs) + 1, 3.2 + 5.2 * aspect)
     axes = fig.subplots(1, len(runs), squeeze=False)[0]
     people = len(runs[0].participants)
-    for ax, run, frame in zip(axes, runs, frames, strict=True):
-        draw_panel(ax, _panel_title(run), frame, pos, label_pos if people <= 16 else None, top)
+    for ax, frame in zip(axes, frames, strict=True):
+        draw_panel(ax, frame.title, frame, pos, label_pos if people <= 16 else None, top)
     _width_legend(fig, top)
     _colorbar(fig, axes)
     return fig

@@ -108,7 +108,8 @@ def _load_report_dir(directory: Path) -> Experiment:
             raw = yaml.safe_load(scenario_text)
             if isinstance(raw, dict):
                 description = str(raw.get("description") or "")
-    records = [RunRecord(run.topology, report.seed, {}, run_summary(run), run) for run in report.runs]
+    records = [RunRecord(run.topology, report.seed, {}, run_summary(run), run)
+               for run in report.runs]
     return Experiment(directory, "report", report.scenario, " ".join(description.split()),
                       scenario_text, records, report=report)
 

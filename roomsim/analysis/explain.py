@@ -49,7 +49,8 @@ def _server_sentence(record: RunRecord) -> str | None:
     return (f"The {record.topology.upper()} {what} {num(f['server_egress_mbps'])} Mbps using "
             f"{num(f['server_cpu_cores'])} cores ({num(f['server_cpu_util_pct'], 2)} % of "
             f"{num(f['server_cores'])}); each participant uploaded "
-            f"{num(f['mean_uplink_kbps'])} kbps and downloaded {num(f['mean_downlink_kbps'])} kbps.")
+            f"{num(f['mean_uplink_kbps'])} kbps and downloaded "
+            f"{num(f['mean_downlink_kbps'])} kbps.")
 
 
 def _mesh_sentence(record: RunRecord) -> str:
@@ -67,7 +68,8 @@ def _contrast(records: dict[str, RunRecord]) -> str | None:
     s, m = sfu.figures, mcu.figures
     if not s.get("server_cpu_cores") or not m.get("server_egress_mbps"):
         return None
-    return (f"For the same room the MCU needed {num(m['server_cpu_cores'] / s['server_cpu_cores'], 2)}x "
+    cpu_ratio = m["server_cpu_cores"] / s["server_cpu_cores"]
+    return (f"For the same room the MCU needed {num(cpu_ratio, 2)}x "
             f"the SFU's CPU ({num(m['server_cpu_cores'])} vs {num(s['server_cpu_cores'])} cores) "
             f"while the SFU sent {num(s['server_egress_mbps'] / m['server_egress_mbps'], 2)}x the "
             f"MCU's egress: decoding and re-encoding trades bandwidth for CPU.")
@@ -199,8 +201,9 @@ def _sweep_cost(experiment: Experiment, prices: Prices, found: dict) -> list[str
             parts.append(f"{label} {dollars(total)}")
     if not parts:
         return []
-    return [f"Server cost per participant-hour at {size} participants (${prices.egress_usd_per_gb:g}"
-            f"/GB, ${prices.core_hour_usd:g}/core-hour): " + ", ".join(parts) + "."]
+    return [f"Server cost per participant-hour at {size} participants "
+            f"(${prices.egress_usd_per_gb:g}/GB, ${prices.core_hour_usd:g}/core-hour): "
+            + ", ".join(parts) + "."]
 
 
 def explain(experiment: Experiment, prices: Prices, gate: QualityGate) -> list[str]:

@@ -12,7 +12,12 @@ from pathlib import Path
 
 from roomsim.analysis.diagram import animate_topologies, can_animate, topology_figure
 from roomsim.analysis.experiment import Experiment
-from roomsim.analysis.runs import bars_figure, cost_bars_figure, latency_cdf_figure, timeseries_figure
+from roomsim.analysis.runs import (
+    bars_figure,
+    cost_bars_figure,
+    latency_cdf_figure,
+    timeseries_figure,
+)
 from roomsim.analysis.scaling import capacity_figure, cost_scaling_figure, scaling_figure
 from roomsim.analysis.settings import Prices, QualityGate
 from roomsim.analysis.style import save_figure
@@ -45,7 +50,8 @@ class PlotSettings:
     def for_experiment(cls, experiment: Experiment, prices: Prices | None = None,
                        gate: QualityGate | None = None) -> PlotSettings:
         """Explicit settings win, then the sweep file's, then the defaults."""
-        return cls(prices or experiment.prices or Prices(), gate or experiment.gate or QualityGate())
+        return cls(prices or experiment.prices or Prices(),
+                   gate or experiment.gate or QualityGate())
 
 
 def draw_charts(experiment: Experiment, out_dir: Path, settings: PlotSettings,

@@ -8,8 +8,11 @@ its per-window counters; cost from measured egress and busy cores. Artists carry
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
@@ -18,7 +21,15 @@ from roomsim.analysis.aggregate import cost_per_participant_hour
 from roomsim.analysis.experiment import Experiment, RunRecord
 from roomsim.analysis.scaling import SCALING_PANELS, thousands
 from roomsim.analysis.settings import Prices, QualityGate
-from roomsim.analysis.style import BLACK, ORANGE, SKY, new_figure, series_style, styled
+from roomsim.analysis.style import (
+    BLACK,
+    ORANGE,
+    SKY,
+    SeriesStyle,
+    new_figure,
+    series_style,
+    styled,
+)
 from roomsim.results import LatencyHistogram
 
 
@@ -135,7 +146,7 @@ def _duration(experiment: Experiment) -> float:
 @styled
 def timeseries_figure(experiment: Experiment) -> Figure:
     """Server egress, server CPU and mean client bandwidth per window, over the run."""
-    fig = new_figure(12, 10)
+    fig = new_figure(13, 10)
     axes = fig.subplots(3, 1, sharex=True)
     duration = _duration(experiment)
     for index, record in enumerate(experiment.records):
@@ -144,12 +155,14 @@ def timeseries_figure(experiment: Experiment) -> Figure:
         series = record.run.series
         width = float(series.get("window_s", 1.0))
         style = series_style(record.topology, index)
+        shown = max(1, int(np.ceil(duration / width)))
 
-        def draw(ax, values, gid, linestyle=style.linestyle, label=record.topology):  # type: ignore[no-untyped-def]
-            shown = values[: max(1, int(np.ceil(duration / width)))]
-            t = (np.arange(len(shown)) + 0.5) * width
-            ax.plot(t, shown, color=style.color, linestyle=linestyle, marker=style.marker,
-                    markersize=5, label=label, gid=gid)
+        def draw(ax: Axes, values: Any, gid: str, linestyle: str = style.linestyle,
+                 label: str = record.topology, style: SeriesStyle = style,
+                 width: float = width, shown: int = shown) -> None:
+            t = (np.arange(min(shown, len(values))) + 0.5) * width
+            ax.plot(t, values[:shown], color=style.color, linestyle=linestyle,
+                    marker=style.marker, markersize=5, label=label, gid=gid)
 
         egress = series.get("server_egress_mbps") or {}
         cpu = series.get("server_cpu_cores") or {}
@@ -174,10 +187,9 @@ def timeseries_figure(experiment: Experiment) -> Figure:
             ax.axvspan(0, warmup, color="#999999", alpha=0.2, linewidth=0)
     axes[0].text(warmup / 2, 0.5, "warm-up", transform=axes[0].get_xaxis_transform(),
                  ha="center", fontsize=12, rotation=90, color="#444444")
-    for ax in axes[:2]:
+    for ax in axes:
         if ax.lines:
-            ax.legend(loc="center right", frameon=False)
-    axes[2].legend(loc="center right", frameon=False, ncol=2, fontsize=12)
+            ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=12)
     axes[2].set_xlabel("simulated time (s)")
     axes[2].set_xlim(0, duration or None)
     fig.suptitle(f"{experiment.name}: bandwidth and CPU over time")

@@ -91,7 +91,7 @@ def series_style(label: str, index: int) -> SeriesStyle:
 @contextlib.contextmanager
 def chart_style() -> Iterator[None]:
     """Apply the house style to figures created inside the block."""
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(RC):  # type: ignore[arg-type]
         yield
 
 
@@ -131,8 +131,11 @@ def save_figure(fig: Figure, directory: Path, stem: str) -> list[Path]:
     with chart_style():
         for fmt in ("png", "svg"):
             path = directory / f"{stem}.{fmt}"
-            write_bytes_atomic(path, lambda handle, fmt=fmt: fig.savefig(
-                handle, format=fmt, dpi=PNG_DPI, metadata=_metadata(fmt)))
+
+            def write(handle: Any, fmt: str = fmt) -> None:
+                fig.savefig(handle, format=fmt, dpi=PNG_DPI, metadata=_metadata(fmt))
+
+            write_bytes_atomic(path, write)
             paths.append(path)
     return paths
 

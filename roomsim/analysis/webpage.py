@@ -129,7 +129,8 @@ def _results_table(experiment: Experiment) -> str:
         runs = [r.run for r in experiment.records if r.run is not None]
         rows = comparison_rows(runs)
         return ("<p>Each cell: simulated (closed form); per-participant figures are means.</p>"
-                + _table(["", *(r.topology for r in runs)], [[label, *cells] for label, cells in rows]))
+                + _table(["", *(r.topology for r in runs)],
+                         [[label, *cells] for label, cells in rows]))
     columns = (("mean_uplink_kbps", "upload/participant kbps"),
                ("mean_downlink_kbps", "download/participant kbps"),
                ("server_egress_mbps", "server egress Mbps"), ("server_cpu_cores", "server cores"),
@@ -137,7 +138,7 @@ def _results_table(experiment: Experiment) -> str:
                ("busiest_cpu_pct", "busiest CPU %"))
     tables = {metric: series(experiment, metric) for metric, _ in columns}
     labels = list(series(experiment, "room_size"))
-    rows = []
+    table: list[list[str]] = []
     for label in labels:
         for size in experiment.room_sizes:
             cells = []
@@ -145,9 +146,9 @@ def _results_table(experiment: Experiment) -> str:
                 point = next((p for p in tables[metric].get(label, []) if p.size == size), None)
                 cells.append("-" if point is None else num(point.mean))
             if any(c != "-" for c in cells):
-                rows.append([label, str(size), *cells])
+                table.append([label, str(size), *cells])
     return ("<p>Means over the replicate seeds.</p>"
-            + _table(["series", "room size", *(title for _, title in columns)], rows))
+            + _table(["series", "room size", *(title for _, title in columns)], table))
 
 
 def _chart_html(chart: Chart, page_dir: Path) -> str:
