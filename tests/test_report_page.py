@@ -95,8 +95,13 @@ def test_bad_directory_is_one_line_and_exit_2(tmp_path: Path, args: list[str],
 
 def test_sweep_resume_redraws_and_a_sweep_without_run_figures_is_refused(
         sweep_dir: Path, tmp_path: Path) -> None:
-    assert {p.name for p in (sweep_dir / "charts").iterdir()} == {
-        f"{s}.{e}" for s in ("scaling", "capacity", "cost") for e in ("png", "svg")}
+    drawn = {f"{s}.{e}" for s in ("scaling", "capacity", "cost") for e in ("png", "svg")}
+    assert {p.name for p in (sweep_dir / "charts").iterdir()} == drawn
+    shutil.rmtree(sweep_dir / "charts")
+    again = roomsim("sweep", str(sweep_dir.parent / "sweep.yaml"), "-o", str(sweep_dir),
+                    "--no-progress")
+    assert again.returncode == 0 and "0 run, 9 already done" in again.stdout, again.stderr
+    assert {p.name for p in (sweep_dir / "charts").iterdir()} == drawn
     broken = tmp_path / "broken"
     shutil.copytree(sweep_dir, broken)
     result = next((broken / "runs").glob("*/result.json"))
