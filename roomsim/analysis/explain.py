@@ -15,6 +15,7 @@ from roomsim.analysis.aggregate import (
 )
 from roomsim.analysis.experiment import Experiment, RunRecord
 from roomsim.analysis.settings import Prices, QualityGate
+from roomsim.sim.headers import SRTP_AUTH_TAG_BYTES
 
 #: The closed-form gap worth a sentence (below it, simulation and formula simply agree).
 NOTABLE_GAP_PCT = 2.0
@@ -33,8 +34,10 @@ def num(value: float, digits: int = 3) -> str:
 
 
 def dollars(value: float) -> str:
-    """US dollars, three significant figures under $1."""
-    return f"${value:.3g}" if value < 1 else f"${value:,.2f}"
+    """US dollars: cents to a tenth of a cent, smaller sums to two significant figures."""
+    if value >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.3f}" if value >= 0.01 else f"${value:.2g}"
 
 
 def _by_topology(experiment: Experiment) -> dict[str, RunRecord]:
@@ -46,9 +49,13 @@ def _server_sentence(record: RunRecord) -> str | None:
     if f.get("server_egress_mbps") is None:
         return None
     what = {"sfu": "forwarded", "mcu": "sent"}.get(record.topology, "sent")
+    if f.get("servers", 1) > 1:
+        load = (f"on {f['servers']} nodes with {num(f['server_cores'])} cores in all, the "
+                f"busiest at {num(f['server_cpu_util_pct'], 2)} %")
+    else:
+        load = f"{num(f['server_cpu_util_pct'], 2)} % of its {num(f['server_cores'])}"
     return (f"The {record.topology.upper()} {what} {num(f['server_egress_mbps'])} Mbps using "
-            f"{num(f['server_cpu_cores'])} cores ({num(f['server_cpu_util_pct'], 2)} % of "
-            f"{num(f['server_cores'])}); each participant uploaded "
+            f"{num(f['server_cpu_cores'])} cores ({load}); each participant uploaded "
             f"{num(f['mean_uplink_kbps'])} kbps and downloaded "
             f"{num(f['mean_downlink_kbps'])} kbps.")
 
@@ -103,10 +110,39 @@ def _gap(records: list[RunRecord]) -> str | None:
              "server_cpu_cores": "server CPU"}
     text = (f"Simulation and closed form agree within {num(gap, 2)} % on every bandwidth and "
             f"CPU figure (largest gap: {record.topology} {names[metric]})")
-    if gap >= NOTABLE_GAP_PCT and record.figures.get("loss_pct", 0) > 0:
-        text += (f"; that run lost {num(record.figures['loss_pct'], 2)} % of packets, which "
-                 "the closed form, by design, does not")
+    if gap >= NOTABLE_GAP_PCT:
+        text += (f"; closed forms assume lossless links and long-run averages, and that run lost "
+                 f"{num(record.figures.get('loss_pct') or 0, 2)} % of its packets")
     return text + "."
+
+
+def _encryption_sentence(records: list[RunRecord]) -> str | None:
+    """What SRTP's per-packet authentication tag and all headers cost on the wire."""
+    parts = []
+    for record in records:
+        f = record.figures
+        if f.get("server_egress_pps"):
+            tag_mbps = f["server_egress_pps"] * SRTP_AUTH_TAG_BYTES * 8 / 1e6
+            share = 100 * tag_mbps / f["server_egress_mbps"]
+            parts.append(f"{record.topology} server: {num(f['server_egress_pps'])} packets/s out, "
+                         f"{num(tag_mbps)} Mbps of tags ({num(share, 2)} % of its egress)")
+        elif f.get("mean_downlink_pps"):
+            tag_kbps = f["mean_downlink_pps"] * SRTP_AUTH_TAG_BYTES * 8 / 1e3
+            parts.append(f"{record.topology}: {num(tag_kbps)} kbps of tags in each participant's "
+                         f"download ({num(100 * tag_kbps / f['mean_downlink_kbps'], 2)} %)")
+    if not parts:
+        return None
+    text = (f"Encryption on the wire: every media packet carries a {SRTP_AUTH_TAG_BYTES}-byte SRTP "
+            "authentication tag (RFC 3711) - " + "; ".join(parts) + ".")
+    headers = [(r.topology, 100 * (1 - r.figures["mean_downlink_payload_kbps"]
+                                   / r.figures["mean_downlink_kbps"]))
+               for r in records if r.figures.get("mean_downlink_payload_kbps")
+               and r.figures.get("mean_downlink_kbps")]
+    if headers:
+        text += (" All headers together (IP, UDP, RTP, extensions, SRTP) are "
+                 + ", ".join(f"{num(share, 2)} % ({topology})" for topology, share in headers)
+                 + " of what a participant downloads.")
+    return text
 
 
 def _cost_sentence(records: list[RunRecord], prices: Prices) -> str | None:
@@ -148,7 +184,8 @@ def explain_runs(experiment: Experiment, prices: Prices, gate: QualityGate) -> l
         if sentence:
             out.append(sentence)
     for sentence in (_contrast(_by_topology(experiment)), _latency(records), _gap(records),
-                     _cost_sentence(records, prices), _gate_sentence(records, gate)):
+                     _encryption_sentence(records), _cost_sentence(records, prices),
+                     _gate_sentence(records, gate)):
         if sentence:
             out.append(sentence)
     return out
