@@ -38,6 +38,11 @@ from roomsim.results import RunResult
 CPU_COLORMAP = "cividis"
 SERVER_PREFIX = "server:"
 MAX_WIDTH_PT = 11.0
+#: Above this many edges in a panel, edges are drawn as one collection of plain lines
+#: (thousands of arrow patches take minutes to draw and read as a grey blur anyway).
+MAX_ARROWS = 400
+#: Rooms bigger than this are not drawn as graphs at all: nobody can read 200 nodes.
+MAX_DIAGRAM_PARTICIPANTS = 200
 MIN_WIDTH_PT = 0.6
 
 
@@ -167,13 +172,19 @@ def draw_panel(ax: Axes, title: str, frame: Frame, pos: Positions, label_pos: Po
     graph.add_edges_from(frame.edges)
     norm = Normalize(0, 100)
     cmap = colormaps[CPU_COLORMAP]
-    for (a, b), kbps in frame.edges.items():
-        artists = nx.draw_networkx_edges(
-            graph, pos, edgelist=[(a, b)], width=_width(kbps, top_kbps), edge_color="#333333",
-            alpha=0.75, arrows=True, arrowstyle="-|>", arrowsize=12,
-            connectionstyle="arc3,rad=0.12", node_size=700, ax=ax)
-        for artist in artists if isinstance(artists, list) else [artists]:
-            artist.set_gid(f"edge:{a}->{b}")
+    edges = list(frame.edges)
+    widths = [_width(frame.edges[e], top_kbps) for e in edges]
+    if len(edges) <= MAX_ARROWS:
+        arrows = nx.draw_networkx_edges(
+            graph, pos, edgelist=edges, width=widths, edge_color="#333333", alpha=0.75,
+            arrows=True, arrowstyle="-|>", arrowsize=12, connectionstyle="arc3,rad=0.12",
+            node_size=700, ax=ax)
+        for (a, b), arrow in zip(edges, arrows, strict=True):
+            arrow.set_gid(f"edge:{a}->{b}")
+    elif edges:  # too many to draw one by one: straight lines in a single collection
+        lines = nx.draw_networkx_edges(graph, pos, edgelist=edges, width=widths,
+                                       edge_color="#333333", alpha=0.4, arrows=False, ax=ax)
+        lines.set_gid("edges")
     for node, load in frame.cpu_pct.items():
         server = node.startswith(SERVER_PREFIX)
         collection = nx.draw_networkx_nodes(
@@ -237,6 +248,12 @@ def topology_figure(experiment: Experiment) -> Figure:
     fig = _topology_figure(experiment, None)
     fig.suptitle(f"{experiment.name}: who sends what to whom")
     return fig
+
+
+def can_draw(experiment: Experiment) -> bool:
+    """True when the runs are small enough to draw as graphs."""
+    runs = [r.run for r in experiment.records if r.run is not None]
+    return bool(runs) and len(runs[0].participants) <= MAX_DIAGRAM_PARTICIPANTS
 
 
 def can_animate(experiment: Experiment) -> bool:

@@ -9,9 +9,11 @@ from __future__ import annotations
 from roomsim.analysis.aggregate import (
     GATE_LABELS,
     GATE_UNITS,
+    Knee,
     cost_per_participant_hour,
     knees,
     series,
+    series_label,
 )
 from roomsim.analysis.experiment import Experiment, RunRecord
 from roomsim.analysis.settings import Prices, QualityGate
@@ -225,14 +227,16 @@ def explain_sweep(experiment: Experiment, prices: Prices, gate: QualityGate) -> 
     return out
 
 
-def _sweep_cost(experiment: Experiment, prices: Prices, found: dict) -> list[str]:
+def _sweep_cost(experiment: Experiment, prices: Prices, found: dict[str, Knee | None]
+                ) -> list[str]:
     """Cost per participant-hour at the largest size every server topology still passes."""
     passing = [k.last_ok for k in found.values() if k is not None and k.last_ok is not None]
     size = min(passing) if passing else experiment.room_sizes[-1]
     parts = []
-    for label in dict.fromkeys(r.topology for r in experiment.records):
+    labels = {id(r): series_label(r, experiment) for r in experiment.records}
+    for label in dict.fromkeys(labels.values()):
         costs = [cost_per_participant_hour(r.figures, prices) for r in experiment.records
-                 if r.topology == label and int(r.figures["room_size"]) == size]
+                 if labels[id(r)] == label and int(r.figures["room_size"]) == size]
         if costs and costs[0].has_server:
             total = sum(c.total_usd for c in costs) / len(costs)
             parts.append(f"{label} {dollars(total)}")

@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from roomsim.analysis.diagram import animate_topologies, can_animate, topology_figure
+from roomsim.analysis.diagram import (
+    animate_topologies,
+    can_animate,
+    can_draw,
+    topology_figure,
+)
 from roomsim.analysis.experiment import Experiment
 from roomsim.analysis.runs import (
     bars_figure,
@@ -70,12 +75,13 @@ def draw_charts(experiment: Experiment, out_dir: Path, settings: PlotSettings,
         add("cost", "Server cost per participant-hour",
             cost_scaling_figure(experiment, settings.prices, settings.gate))
         return charts
-    add("topology", "Who sends what to whom", topology_figure(experiment))
+    if can_draw(experiment):
+        add("topology", "Who sends what to whom", topology_figure(experiment))
     add("bandwidth", "The same room, three ways", bars_figure(experiment))
     add("latency", "Latency distribution", latency_cdf_figure(experiment, settings.gate))
     add("timeseries", "Bandwidth and CPU over time", timeseries_figure(experiment))
     add("cost", "What the server side costs", cost_bars_figure(experiment, settings.prices))
-    if animate and can_animate(experiment):
+    if animate and can_draw(experiment) and can_animate(experiment):
         video = animate_topologies(experiment, out_dir / "topology.webm")
         charts.append(Chart("topology-video", "Who sends what to whom, second by second",
                             (video,)))

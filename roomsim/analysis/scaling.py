@@ -1,7 +1,8 @@
 """Charts over room size (from a sweep): scaling curves, the capacity knee, cost.
 
 Simulated points are the mean over replicate seeds with a 95 % confidence band; the closed
-form of the same workload is drawn beside them as a dashed line. Every line carries a gid
+form of the same workload is drawn under them as a wide pale line, so agreement shows as a
+halo and disagreement as a gap. Every line carries a gid
 (`sim:<series>`, `expected:<series>`, `knee:<series>`, ...) so tests and tools can find it.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from roomsim.analysis.aggregate import (
@@ -55,8 +57,10 @@ def _draw_series(ax: Axes, data: Series, labels: list[str], *, closed_form: bool
                 linestyle="-", linewidth=1.8, label=label, gid=f"sim:{label}")
         expected = [(p.size, p.expected) for p in points if p.expected is not None]
         if closed_form and expected:
+            # a wide pale line under the points: visible as a halo where they agree
             ax.plot([e[0] for e in expected], [e[1] for e in expected], color=style.color,
-                    linestyle=(0, (5, 3)), linewidth=2.2, alpha=0.9, gid=f"expected:{label}")
+                    linewidth=9, alpha=0.28, solid_capstyle="round", zorder=1,
+                    gid=f"expected:{label}")
 
 
 def thousands(ax: Axes) -> None:
@@ -80,13 +84,12 @@ def _legend(fig: Figure, experiment: Experiment, *, closed_form: bool,
                       label=names.get(label, label))
                for i, label in enumerate(_labels(experiment))]
     if closed_form:
-        handles.append(Line2D([], [], color=BLACK, linestyle=(0, (5, 3)), linewidth=2.2,
-                              label="closed form"))
+        handles.append(Line2D([], [], color=BLACK, linewidth=9, alpha=0.28,
+                              label="closed form (wide pale line)"))
     seeds = max(len({r.seed for r in experiment.records if r.topology == t})
                 for t in experiment.topologies)
     if seeds > 1:
-        handles.append(Line2D([], [], color=BLACK, alpha=0.25, linewidth=10,
-                              label=f"95 % CI over {seeds} seeds"))
+        handles.append(Patch(color=BLACK, alpha=0.18, label=f"95 % CI over {seeds} seeds"))
     columns = min(len(handles), 5 if not names else 2)
     fig.legend(handles=handles, loc="outside lower center", ncol=columns, frameon=False)
 
