@@ -162,9 +162,11 @@ def test_time_series_are_the_stored_windows(compared: Experiment) -> None:
             assert np.allclose(lines[f"egress:{record.topology}"].get_ydata(), egress)
         else:
             assert f"egress:{record.topology}" not in lines
-    # the late joiner shows: the mean download rises once they are in the room
-    sfu = lines_by_gid(timeseries_figure(compared))["down:sfu"].get_ydata()
-    assert sfu[3] > 1.2 * sfu[1]
+    # the late joiner shows: the mean download rises once they are in the room, and the
+    # chart marks when they joined (from the stored scenario)
+    assert sum(lines[f"down:{r.topology}"].get_ydata()[3] > 1.2 * lines[
+        f"down:{r.topology}"].get_ydata()[1] for r in compared.records) == 3
+    assert list(lines["event:late joins"].get_xdata()) == [2.0, 2.0]
 
 
 def test_cost_is_measured_egress_and_cores_at_the_given_prices(compared: Experiment) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import yaml
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -30,7 +31,9 @@ from roomsim.analysis.style import (
     series_style,
     styled,
 )
+from roomsim.errors import ScenarioError
 from roomsim.results import LatencyHistogram
+from roomsim.scenario import scenario_from_dict
 
 
 def usd(value: float) -> str:
@@ -187,6 +190,11 @@ def timeseries_figure(experiment: Experiment) -> Figure:
             ax.axvspan(0, warmup, color="#999999", alpha=0.2, linewidth=0)
     axes[0].text(warmup / 2, 0.5, "warm-up", transform=axes[0].get_xaxis_transform(),
                  ha="center", fontsize=12, rotation=90, color="#444444")
+    for t, what in presence_events(experiment):
+        for ax in axes:
+            ax.axvline(t, color="#555555", linestyle=":", linewidth=1.5, gid=f"event:{what}")
+        axes[0].text(t, 1.01, what, transform=axes[0].get_xaxis_transform(), va="bottom",
+                     ha="center", fontsize=12, color="#333333")
     for ax in axes:
         if ax.lines:
             ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=12)
@@ -194,6 +202,25 @@ def timeseries_figure(experiment: Experiment) -> Figure:
     axes[2].set_xlim(0, duration or None)
     fig.suptitle(f"{experiment.name}: bandwidth and CPU over time")
     return fig
+
+
+def presence_events(experiment: Experiment) -> list[tuple[float, str]]:
+    """(time, "<group> joins"/"<group> leaves") from the stored scenario, for time charts."""
+    try:
+        raw = yaml.safe_load(experiment.scenario_text) if experiment.scenario_text else None
+        scenario = scenario_from_dict(raw) if isinstance(raw, dict) else None
+    except (yaml.YAMLError, ScenarioError):
+        return []
+    if scenario is None:
+        return []
+    events = []
+    for room in scenario.rooms:
+        for group in room.participants:
+            if group.join_s > 0:
+                events.append((group.join_s, f"{group.id} joins"))
+            if group.leave_s is not None:
+                events.append((group.leave_s, f"{group.id} leaves"))
+    return sorted(events)
 
 
 def _warmup(experiment: Experiment) -> float:
