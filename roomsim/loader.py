@@ -49,7 +49,7 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         raise ScenarioError(f"cannot read: {exc}", file=str(path)) from None
     try:
         node = yaml.compose(text, Loader=_StrictLoader)
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -81,13 +81,17 @@ def data_loc(data: Any, loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     kept: list[int | str] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            kept.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        if _addresses(node, part):
             node = node[part]
             kept.append(part)
     return tuple(kept)
+
+
+def _addresses(node: Any, part: int | str) -> bool:
+    """Whether `part` is a key of a mapping node or an index of a list node."""
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and part < len(node)
 
 
 def line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:

@@ -5,12 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from roomsim.errors import ScenarioError
-from roomsim.scenario import Scenario
-from roomsim.sim.engine import run_ticks
-from roomsim.sim.metrics import LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS, NS, percentile_ms
-from roomsim.topologies import TOPOLOGY_CLASSES
-from roomsim.topologies.base import Topology
-from roomsim.world import AUDIO, VIDEO, World
 from roomsim.results import (
     LatencyHistogram,
     LinkResult,
@@ -20,6 +14,12 @@ from roomsim.results import (
     ServerResult,
     Totals,
 )
+from roomsim.scenario import Scenario
+from roomsim.sim.engine import run_ticks
+from roomsim.sim.metrics import LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS, NS, percentile_ms
+from roomsim.topologies import TOPOLOGY_CLASSES
+from roomsim.topologies.base import Topology
+from roomsim.world import AUDIO, VIDEO, World
 
 
 def simulate(scenario: Scenario, topology: str, seed: int, duration_s: float) -> RunResult:
@@ -100,7 +100,7 @@ def collect(world: World, model: Topology, end_ns: int) -> RunResult:
         dropped_loss=int(links.get("total", "dropped_loss")[j]),
         sent_bytes=int(links.get("total", "bytes")[j])) for j, name in enumerate(world.links.names)]
     sent = sum(x.sent_packets for x in link_results)
-    delivered = sum(x.delivered_packets for x in link_results)
+    crossed = sum(x.delivered_packets for x in link_results)
     totals = Totals(
         participants=len(participants),
         uplink_mbps=round(sum(p.uplink_kbps for p in participants) / 1e3, 4),
@@ -109,13 +109,13 @@ def collect(world: World, model: Topology, end_ns: int) -> RunResult:
         server_egress_mbps=round(sum(s.egress_mbps for s in servers), 4),
         server_cpu_cores=round(sum(s.cpu_cores for s in servers), 5),
         client_cpu_cores=round(sum(p.client_cpu_cores for p in participants), 5),
-        packets_sent=sent, packets_delivered=delivered, packets_dropped=sent - delivered,
+        packets_sent=sent, packets_delivered=crossed, packets_dropped=sent - crossed,
         latency_ms=_percentiles(world.latency.counts.sum(axis=(0, 1))),
         loss_pct=_pct(int(world.expected_packets.sum() - world.received_packets.sum()),
                       int(world.expected_packets.sum())))
     return RunResult(topology=model.name, measured_s=seconds, simulated_s=end_ns / NS,
                      participants=participants, servers=servers, links=link_results, totals=totals,
-                     expected=_rounded(expected), series=_series(world, model),
+                     expected=_rounded(expected), series=_series(world, model),  # type: ignore[arg-type]
                      latency_histogram=_latency_histogram(world))
 
 

@@ -301,13 +301,13 @@ class Scenario(Frozen):
 
     def resolve_network(self, spec: NetworkSpec, where: str) -> NetworkProfile:
         """Fill a NetworkSpec's blanks from its preset; all fields must end up set."""
-        base = dict(NETWORK_PRESETS[spec.preset]) if spec.preset else {}
+        base: dict[str, object] = dict(NETWORK_PRESETS[spec.preset]) if spec.preset else {}
         base.pop("source", None)
         base.update(spec.model_dump(exclude_none=True, exclude={"preset"}))
         missing = [f for f in NetworkProfile.model_fields if f not in base]
         if missing:
             raise ValueError(f"{where}: network needs {', '.join(missing)} (or a preset)")
-        return NetworkProfile(**base)
+        return NetworkProfile.model_validate(base)
 
     def node_of(self, room: Room) -> Node:
         """The node that hosts a room (the first node unless the room names one)."""

@@ -8,6 +8,7 @@ halo and disagreement as a gap. Every line carries a gid
 
 from __future__ import annotations
 
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -79,10 +80,10 @@ def _size_axis(ax: Axes, experiment: Experiment) -> None:
 def _legend(fig: Figure, experiment: Experiment, *, closed_form: bool,
             names: dict[str, str] | None = None) -> None:
     names = names or {}
-    handles = [Line2D([], [], color=series_style(label, i).color,
-                      marker=series_style(label, i).marker, linewidth=1.8,
-                      label=names.get(label, label))
-               for i, label in enumerate(_labels(experiment))]
+    handles: list[Artist] = [Line2D([], [], color=series_style(label, i).color,
+                                    marker=series_style(label, i).marker, linewidth=1.8,
+                                    label=names.get(label, label))
+                             for i, label in enumerate(_labels(experiment))]
     if closed_form:
         handles.append(Line2D([], [], color=BLACK, linewidth=9, alpha=0.28,
                               label="closed form (wide pale line)"))

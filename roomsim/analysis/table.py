@@ -73,12 +73,18 @@ def comparison_rows(runs: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
         mean(s.cpu_util_pct for s in r.servers) if r.servers else None))
     for kind in ("audio", "video"):
         for q in ("p50", "p95", "p99"):
-            add(f"{kind} latency {q}, ms", lambda r, k=kind, q=q: _fmt(
-                _avg(r, lambda p: getattr(getattr(p, f"{k}_latency_ms"), q))))
+            add(f"{kind} latency {q}, ms", _latency_cell(kind, q))
     add("packet loss, %", lambda r: _fmt(r.totals.loss_pct, 2))
     add("frames dropped for CPU",
         lambda r: _fmt(sum(p.frames_dropped_cpu for p in r.participants), 0))
     return rows
+
+
+def _latency_cell(kind: str, q: str) -> Callable[[RunResult], str]:
+    """Mean over participants of one latency percentile of one media kind."""
+    def cell(run: RunResult) -> str:
+        return _fmt(_avg(run, lambda p: getattr(getattr(p, f"{kind}_latency_ms"), q)))
+    return cell
 
 
 def render(header: Sequence[str], rows: Sequence[tuple[str, Sequence[str]]]) -> str:

@@ -30,7 +30,8 @@ PACKET = np.dtype(
 Packets = npt.NDArray[np.void]
 
 
-def rows(records: npt.NDArray[np.void], index: npt.ArrayLike) -> npt.NDArray[np.void]:
+def rows(records: npt.NDArray[np.void], index: npt.NDArray[np.integer] | npt.NDArray[np.bool_] | slice
+         ) -> npt.NDArray[np.void]:
     """records[index] for structured arrays, ~25x faster: numpy copies plain fixed-size
     void items with a memcpy loop, but structured items field by field."""
     plain = records.view(f"V{records.dtype.itemsize}")

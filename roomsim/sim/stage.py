@@ -5,8 +5,9 @@ queues are each fed by a single upstream FIFO that emits in order (a downlink fe
 server's NIC, a decoder fed by its downlink), the stage passes its packets straight on,
 even those that arrive after the tick. Where queues merge several sources, or a feeder
 can emit out of order (a server NIC fed by many uplinks, a mesh downlink fed by many
-peers, an uplink fed by parallel encoders), the stage is a `merging` one: in the tick for [t0, t1) it releases exactly the packets that arrive before
-t1, each resource's in time order, and holds the rest. Stages run in pipeline order, so
+peers, an uplink fed by parallel encoders), the stage is a `merging` one: in the tick
+for [t0, t1) it releases exactly the packets that arrive before t1, each resource's in
+time order, and holds the rest. Stages run in pipeline order, so
 results do not depend on the tick length.
 """
 

@@ -94,9 +94,6 @@ class Topology(ABC):
         self.stages: list[Stage] = []
 
     # -- lifecycle ---------------------------------------------------------------------
-    def setup(self) -> None:
-        """Add server resources and server-made streams (before the world is frozen)."""
-
     def start(self) -> None:
         """After the world is frozen: per-stream costs, damage rings, first plan."""
         w = self.world
