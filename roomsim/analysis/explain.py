@@ -230,10 +230,13 @@ def explain_sweep(experiment: Experiment, prices: Prices, gate: QualityGate) -> 
 def _sweep_cost(experiment: Experiment, prices: Prices, found: dict[str, Knee | None]
                 ) -> list[str]:
     """Cost per participant-hour at the largest size every server topology still passes."""
-    passing = [k.last_ok for k in found.values() if k is not None and k.last_ok is not None]
+    labels = {id(r): series_label(r, experiment) for r in experiment.records}
+    with_server = {labels[id(r)] for r in experiment.records
+                   if r.figures.get("server_egress_mbps") is not None}
+    passing = [k.last_ok for label, k in found.items()
+               if label in with_server and k is not None and k.last_ok is not None]
     size = min(passing) if passing else experiment.room_sizes[-1]
     parts = []
-    labels = {id(r): series_label(r, experiment) for r in experiment.records}
     for label in dict.fromkeys(labels.values()):
         costs = [cost_per_participant_hour(r.figures, prices) for r in experiment.records
                  if labels[id(r)] == label and int(r.figures["room_size"]) == size]

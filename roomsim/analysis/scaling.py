@@ -69,11 +69,24 @@ def thousands(ax: Axes) -> None:
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.6g}"))
 
 
+def spaced_ticks(sizes: list[int], slots: int = 14) -> list[int]:
+    """Room sizes to label on the x axis: the largest always, others only when at least
+    1/slots of the axis away from the previous label (2, 4, 6 ... 64 would collide)."""
+    if len(sizes) < 3:
+        return sizes
+    gap = (sizes[-1] - sizes[0]) / slots
+    kept = [sizes[0]]
+    for size in sizes[1:-1]:
+        if size - kept[-1] >= gap and sizes[-1] - size >= gap:
+            kept.append(size)
+    return [*kept, sizes[-1]]
+
+
 def _size_axis(ax: Axes, experiment: Experiment) -> None:
     thousands(ax)
     sizes = experiment.room_sizes
     ax.set_xlabel("participants in the room")
-    ax.set_xticks(sizes if len(sizes) <= 12 else sizes[:: max(1, len(sizes) // 10)])
+    ax.set_xticks(spaced_ticks(sizes))
     ax.set_ylim(bottom=0)
 
 
