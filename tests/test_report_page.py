@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner, Result
 
 from roomsim.analysis.experiment import load_experiment
 from roomsim.analysis.explain import num
+from roomsim.cli import main
 from tests.helpers import CLEAN, room
 
 ROOMSIM = [sys.executable, "-m", "roomsim.cli"]
@@ -70,10 +72,15 @@ def test_compare_draws_charts_and_no_plots_draws_none(compare_dir: Path, tmp_pat
     assert not (tmp_path / "out" / "charts").exists()
 
 
+def in_process(*args: str) -> Result:
+    """The CLI without a new interpreter (fast); stdout and stderr kept apart."""
+    return CliRunner().invoke(main, list(args))
+
+
 def test_plot_redraws_with_prices_from_the_command_line(compare_dir: Path, tmp_path: Path) -> None:
-    done = roomsim("plot", str(compare_dir), "-o", str(tmp_path / "charts"), "--egress-price",
-                   "1.5", "--gate-latency", "90")
-    assert done.returncode == 0, done.stderr
+    done = in_process("plot", str(compare_dir), "-o", str(tmp_path / "charts"), "--egress-price",
+                      "1.5", "--gate-latency", "90")
+    assert done.exit_code == 0, done.stderr
     assert {p.name for p in (tmp_path / "charts").iterdir()} == CHART_FILES
     svg = (tmp_path / "charts" / "cost.svg").read_text()
     assert "1.5/GB" in svg or "1.5" in svg
@@ -87,10 +94,11 @@ def test_plot_redraws_with_prices_from_the_command_line(compare_dir: Path, tmp_p
 def test_bad_directory_is_one_line_and_exit_2(tmp_path: Path, args: list[str],
                                               message: str) -> None:
     (tmp_path / "file.txt").write_text("x")
-    done = roomsim(*[a.format(tmp=tmp_path) for a in args])
-    assert done.returncode == 2 and done.stdout == ""
+    done = in_process(*[a.format(tmp=tmp_path) for a in args])
+    assert done.exit_code == 2 and done.stdout == ""
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr
+    assert len(lines) == 1 and message in lines[0]
+    assert "Traceback" not in done.stderr and isinstance(done.exception, SystemExit)
 
 
 def test_sweep_resume_redraws_and_a_sweep_without_run_figures_is_refused(
