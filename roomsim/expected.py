@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from roomsim.codecs import get_codec
+from roomsim.conversation import room_speech_shares
 from roomsim.scenario import VoiceActivity
 from roomsim.sim.metrics import NS
 from roomsim.world import World
@@ -45,7 +46,8 @@ def stream_rate(world: World, s: int) -> StreamRate:
     spec = st.specs[s]
     if not spec.dtx or spec.pub < 0:
         return full
-    talk = speech_share(world.participants[spec.pub].group.voice)
+    voice = world.participants[spec.pub].group.voice
+    talk = room_speech_shares(world)[spec.pub] if voice.model == "conversation" else speech_share(voice)
     codec = get_codec(spec.codec)
     every = max(1, round(codec.dtx_interval_ms * 1e6 / st.period_ns[s]))
     silent_fps = fps / every

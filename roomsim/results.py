@@ -114,6 +114,9 @@ class RunResult(_Result):
     totals: Totals
     expected: dict[str, Any]
     series: dict[str, Any]
+    #: Topology-specific figures (SFU: adaptation, keyframes, speakers, placement, relays,
+    #: backbone); empty when a topology has none.
+    details: dict[str, Any] = {}
 
 
 class Report(_Result):

@@ -114,7 +114,8 @@ def collect(world: World, model: Topology, end_ns: int) -> RunResult:
                       int(world.expected_packets.sum())))
     return RunResult(topology=model.name, measured_s=seconds, simulated_s=end_ns / NS,
                      participants=participants, servers=servers, links=link_results, totals=totals,
-                     expected=_rounded(expected), series=_series(world, model))
+                     expected=_rounded(expected), series=_series(world, model),
+                     details=_rounded(getattr(model, "details", dict)()))
 
 
 def _servers(world: World, model: Topology, seconds: float) -> list[ServerResult]:

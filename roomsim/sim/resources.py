@@ -93,6 +93,7 @@ class LinkTable:
         for column, name in enumerate(LINK_COUNTERS):
             self.counters.add(name, counts[:, column], window, measuring)
         sent = status == SENT
+        self.last_sent = sent  # which packets of the last batch crossed (the SFU's feedback)
         if sent.all():
             batch["t"] = out_t
             return batch, batch[:0]
