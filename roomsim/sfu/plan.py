@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from roomsim.sim.kernels_sfu import expand_entries
+
 IntArray = npt.NDArray[np.int64]
 INF = np.iinfo(np.int64).max
 NEG_INF = np.iinfo(np.int64).min
@@ -38,15 +40,8 @@ class ForwardingTable:
     def expand(self, keys: IntArray, capture: IntArray) -> tuple[IntArray, IntArray]:
         """For items with these keys and capture times: (item index, target) per entry whose
         window holds the capture time."""
-        counts = self.count[keys]
-        item = np.repeat(np.arange(len(keys)), counts)
-        first = np.cumsum(counts) - counts
-        position = np.arange(len(item)) - first[item] + self.indptr[keys][item]
-        if not self.exact:
-            c = capture[item]
-            keep = (self.start[position] <= c) & (c < self.end[position])
-            item, position = item[keep], position[keep]
-        return item, self.target[position]
+        return expand_entries(keys, capture, self.indptr, self.target, self.start, self.end,
+                              self.exact)
 
     def per_target(self, per_key: IntArray, n_targets: int) -> IntArray:
         """Sum a per-key count over each target's entries (valid when `exact`)."""

@@ -86,22 +86,24 @@ def allocate_layers(sub_ptr, pair_track, pair_cap, budget, track_ptr, point_rate
 
 
 @njit(cache=True)
-def _linear_fit_slope(xs, ys, n):  # type: ignore[no-untyped-def]
+def _ring_slope(xs, ys, n, last):  # type: ignore[no-untyped-def]
+    """Least-squares slope of n points in a ring (x taken relative to the newest point, so
+    sums stay small and exact enough)."""
+    x0 = xs[last]
     sx = 0.0
     sy = 0.0
+    sxx = 0.0
+    sxy = 0.0
     for i in range(n):
-        sx += xs[i]
+        dx = xs[i] - x0
+        sx += dx
         sy += ys[i]
-    mx = sx / n
-    my = sy / n
-    num = 0.0
-    den = 0.0
-    for i in range(n):
-        num += (xs[i] - mx) * (ys[i] - my)
-        den += (xs[i] - mx) * (xs[i] - mx)
+        sxx += dx * dx
+        sxy += dx * ys[i]
+    den = n * sxx - sx * sx
     if den == 0.0:
         return np.nan
-    return num / den
+    return (n * sxy - sx * sy) / den
 
 
 @njit(cache=True)
@@ -116,18 +118,13 @@ def _trendline(r, recv_delta_ms, send_delta_ms, arrival_ms, num_deltas, first_ar
     accumulated[r] += delta
     smoothed[r] = _SMOOTHING * smoothed[r] + (1 - _SMOOTHING) * accumulated[r]
     window = hist_x.shape[1]
-    n = hist_n[r]
-    if n == window:
-        for i in range(window - 1):
-            hist_x[r, i] = hist_x[r, i + 1]
-            hist_y[r, i] = hist_y[r, i + 1]
-        n -= 1
-    hist_x[r, n] = arrival_ms - first_arrival[r]
-    hist_y[r, n] = smoothed[r]
-    hist_n[r] = n + 1
+    slot = hist_n[r] % window
+    hist_x[r, slot] = arrival_ms - first_arrival[r]
+    hist_y[r, slot] = smoothed[r]
+    hist_n[r] += 1
     trend = prev_trend[r]
-    if hist_n[r] == window:
-        slope = _linear_fit_slope(hist_x[r], hist_y[r], window)
+    if hist_n[r] >= window:
+        slope = _ring_slope(hist_x[r], hist_y[r], window, slot)
         if not np.isnan(slope):
             trend = slope
     if num_deltas[r] < 2:
@@ -223,3 +220,104 @@ def gcc_feedback(sub, send, arrive, size, probe, group_first, group_first_arrive
         group_first_arrive[r] = arrive[i]
         group_last_send[r] = send[i]
         group_last_arrive[r] = arrive[i]
+
+
+@njit(cache=True)
+def expand_entries(keys, capture, indptr, target, start, end, exact):  # type: ignore[no-untyped-def]
+    """Fan items out to the entries of their key whose [start, end) holds the item's
+    capture time (every entry when `exact`): returns (item index, target) per copy."""
+    total = 0
+    for i in range(len(keys)):
+        total += indptr[keys[i] + 1] - indptr[keys[i]]
+    item_out = np.empty(total, dtype=np.int64)
+    target_out = np.empty(total, dtype=np.int64)
+    n = 0
+    for i in range(len(keys)):
+        c = capture[i]
+        for j in range(indptr[keys[i]], indptr[keys[i] + 1]):
+            if exact or (start[j] <= c and c < end[j]):
+                item_out[n] = i
+                target_out[n] = target[j]
+                n += 1
+    return item_out[:n], target_out[:n]
+
+
+@njit(cache=True)
+def address_copies(item, target, stream, t_in, start, cores, ingress_ns, egress_ns, down_flow_base,
+                   local_index, t_out, flow_out):  # type: ignore[no-untyped-def]
+    """Times and frame-damage flows of a node's copies (items sorted): copy j of a packet
+    leaves after receive + (j+1) sends at `cores` x one core's speed, and no sooner than one
+    receive + one send after the packet arrived. Local copies get their receiver's flow;
+    relay copies get -1 (set by the caller)."""
+    previous = -1
+    rank = 0
+    for c in range(len(item)):
+        i = item[c]
+        if i != previous:
+            rank = 0
+            previous = i
+        else:
+            rank += 1
+        spread = np.int64(np.rint((ingress_ns + (rank + 1) * egress_ns) / cores[i]))
+        earliest = t_in[i] + ingress_ns + egress_ns
+        leave = start[i] + spread
+        t_out[c] = leave if leave > earliest else earliest
+        r = target[c]
+        if r >= 0:
+            flow_out[c] = down_flow_base[stream[i]] + local_index[r]
+        else:
+            flow_out[c] = -1
+
+
+@njit(cache=True)
+def record_feedback(sub, send, sent, out_t, size, fseq, watched, down_delay, up_delay, buf_sub,
+                    buf_send, buf_arrive, buf_size, buf_probe, buf_report, n):  # type: ignore[no-untyped-def]
+    """Append one downlink batch to the feedback buffer: per packet of a watched subscriber,
+    its send time, arrival (-1 if lost), size, whether it was probe padding, and when its
+    report reaches the node (arrival, or when it would have arrived, plus the subscriber's
+    uplink delay). `out_t` holds the arrivals of the sent packets, in order. Returns the
+    new fill level."""
+    j = 0
+    for i in range(len(sub)):
+        arrive = -1
+        if sent[i]:
+            arrive = out_t[j]
+            j += 1
+        r = sub[i]
+        if not watched[r]:
+            continue
+        buf_sub[n] = r
+        buf_send[n] = send[i]
+        buf_arrive[n] = arrive
+        buf_size[n] = size[i]
+        buf_probe[n] = fseq[i] < 0
+        base = arrive if arrive >= 0 else send[i] + down_delay[r]
+        buf_report[n] = base + up_delay[r]
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def take_ready(now, n, buf_sub, buf_send, buf_arrive, buf_size, buf_probe, buf_report, out_sub,
+               out_send, out_arrive, out_size, out_probe):  # type: ignore[no-untyped-def]
+    """Move the records whose report reached the node by `now` to the outputs (order kept)
+    and compact the rest to the front; returns (ready count, records left)."""
+    k = 0
+    left = 0
+    for i in range(n):
+        if buf_report[i] <= now:
+            out_sub[k] = buf_sub[i]
+            out_send[k] = buf_send[i]
+            out_arrive[k] = buf_arrive[i]
+            out_size[k] = buf_size[i]
+            out_probe[k] = buf_probe[i]
+            k += 1
+        else:
+            buf_sub[left] = buf_sub[i]
+            buf_send[left] = buf_send[i]
+            buf_arrive[left] = buf_arrive[i]
+            buf_size[left] = buf_size[i]
+            buf_probe[left] = buf_probe[i]
+            buf_report[left] = buf_report[i]
+            left += 1
+    return k, left

@@ -35,17 +35,18 @@ class Counters:
         if name not in self.total:
             self.total[name] = np.zeros(self.size, dtype=np.int64)
             self.measured[name] = np.zeros(self.size, dtype=np.int64)
-            self.series[name] = np.zeros((self.size, self.windows), dtype=np.int64)
+            # window-major, so one tick's counts land in one contiguous row
+            self.series[name] = np.zeros((self.windows, self.size), dtype=np.int64)
         self.total[name] += counts
         if measuring:
             self.measured[name] += counts
-        self.series[name][:, window] += counts
+        self.series[name][window] += counts
 
     def get(self, kind: str, name: str) -> npt.NDArray[np.int64]:
         """`kind` is "total", "measured" or "series"; absent counters read as zero."""
         table: dict[str, npt.NDArray[np.int64]] = getattr(self, kind)
         if name in table:
-            return table[name]
+            return table[name].T if kind == "series" else table[name]
         shape = (self.size, self.windows) if kind == "series" else (self.size,)
         return np.zeros(shape, dtype=np.int64)
 

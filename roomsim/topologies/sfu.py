@@ -23,9 +23,11 @@ import numpy.typing as npt
 
 from roomsim.expected import closed_form
 from roomsim.sfu.cascade import RegionGraph, Segments, relay_tree
+from roomsim.sfu.feedback import FeedbackBuffer
 from roomsim.sfu.controller import PADDING_WIRE_BYTES, SfuController
 from roomsim.sfu.plan import INF, ForwardingTable
 from roomsim.sfu.relays import Relays
+from roomsim.sim.kernels_sfu import address_copies
 from roomsim.sim.metrics import NS, LatencyHistograms, percentile_ms
 from roomsim.sim.packets import PACKET, Packets, concat, empty_packets, rows
 from roomsim.sim.stage import Stage
@@ -95,7 +97,7 @@ class SfuTopology(Topology):
             else None
         self.pair_latency = LatencyHistograms(len(region_names) ** 2) if self.regions is not None else None
         self.participant_region = np.zeros(n, dtype=np.int64)
-        self.feedback: list[tuple[IntArray, ...]] = []
+        self.feedback = FeedbackBuffer()
         self.control_ns = self.control.feedback_ns
         self.next_control = 0
         self.stats_ns = round(w.scenario.cluster.stats_interval_s * NS) if w.scenario.cluster else 0
@@ -146,9 +148,9 @@ class SfuTopology(Topology):
     def _control(self, now: int) -> None:
         c = self.control
         if c.gcc:
-            c.feedback(now, self._ready_feedback(now))
+            c.feedback(now, self.feedback.ready(now))
         c.speakers(now)
-        changed = c.allocate(now)
+        changed = c.allocate(now) if c.wants_dirty or (c.gcc and c.adaptive.any()) else False
         c.dynacast(now)
         c.start_probes(now)
         if changed or c.plan.purge(now) or (not self.credit.exact and not c.plan.unsettled(now)):
@@ -166,20 +168,6 @@ class SfuTopology(Topology):
         load = (busy - self._busy_at_report) / (span * cpus.cores[self.servers.cpu])
         self._busy_at_report = busy
         self.servers.report_stats(now, load)
-
-    def _ready_feedback(self, now: int) -> tuple[IntArray, ...]:
-        """Feedback records that reached the node by `now` (the rest wait)."""
-        if not self.feedback:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, empty, empty, np.zeros(0, dtype=bool)
-        columns = [np.concatenate(parts) for parts in zip(*self.feedback, strict=True)]
-        sub, send, arrive, size, probe, report = columns
-        ready = report <= now
-        if ready.all():
-            self.feedback = []
-            return sub, send, arrive, size, probe
-        self.feedback = [tuple(c[~ready] for c in columns)]
-        return sub[ready], send[ready], arrive[ready], size[ready], probe[ready]
 
     def _tables(self, now: int) -> None:
         """Rebuild the credit table (by stream) and the fan-out table (by node, stream)."""
@@ -338,24 +326,16 @@ class SfuTopology(Topology):
             return batch
         c = self.control
         watch = c.gcc and c.adaptive.any()
-        if watch:
-            sub = batch["sub"].astype(np.int64)
-            send_t = batch["t"].copy()
-            size = batch["size"].copy()
-            probe = batch["fseq"] < 0
+        send_t = batch["t"].copy() if watch else None
         out, dropped = w.links.transmit(batch, window, measuring)
         if watch:
-            arrive = np.full(len(send_t), -1, dtype=np.int64)
-            arrive[w.links.last_sent] = out["t"]
-            keep = c.adaptive[sub]
-            links = w.links
-            lost_at = send_t + links.delay_ns[w.downlink[sub]]
-            report = np.where(arrive >= 0, arrive, lost_at) + links.delay_ns[w.uplink[sub]]
-            self.feedback.append((sub[keep], send_t[keep], arrive[keep], size[keep].astype(np.int64),
-                                  probe[keep], report[keep]))
+            delays = w.links.delay_ns
+            self.feedback.record(batch, send_t, w.links.last_sent, out["t"], c.adaptive,
+                                 delays[w.downlink], delays[w.uplink])
         if len(dropped):
             self.damage.record_drops(rows(dropped, dropped["fseq"] >= 0))
-        return rows(out, out["fseq"] >= 0) if (out["fseq"] < 0).any() else out
+        padding = out["fseq"] < 0
+        return rows(out, ~padding) if padding.any() else out
 
     def _forward(self, batch: Packets, window: int, measuring: bool) -> Packets:
         """CPU work at the node, one job per received packet: receive it, then send one
@@ -385,20 +365,17 @@ class SfuTopology(Topology):
         served = ok[item]
         item, target = item[served], target[served]
         copies = rows(batch, item)
-        rank = self._ranks(item)
-        cores = w.cpus.cores[pool[item]]
-        spread = np.rint((self.ingress_ns + (rank + 1) * self.egress_ns) / cores).astype(np.int64)
-        copies["t"] = np.maximum(start[item] + spread, copies["t"] + self.ingress_ns + self.egress_ns)
+        t_out = np.empty(len(item), dtype=np.int64)
+        flow = np.empty(len(item), dtype=np.int64)
+        address_copies(item, target, batch["stream"], batch["t"], start, w.cpus.cores[pool],
+                       self.ingress_ns, self.egress_ns, w.down_flow_base, w.local_index, t_out, flow)
+        copies["t"] = t_out
         copies["sub"] = target
-        local = target >= 0
-        stream = copies["stream"]
-        flow = np.empty(len(copies), dtype=np.int64)
-        flow[local] = w.down_flow_base[stream[local]] + w.local_index[target[local]]
-        if not local.all():
-            step = -target[~local] - 1
-            regions = np.array([self.region_index[r] for r in self.segments.end_region],
-                               dtype=np.int64)[step]
-            flow[~local] = self.segment_flow_base + stream[~local].astype(np.int64) * len(
+        relay = target < 0
+        if relay.any():
+            step = -target[relay] - 1
+            regions = self.segment_region()[step]
+            flow[relay] = self.segment_flow_base + copies["stream"][relay].astype(np.int64) * len(
                 self.region_index) + regions
         copies["flow"] = flow
         copies["res"] = self.servers.nic_out[node[item]]
@@ -412,14 +389,9 @@ class SfuTopology(Topology):
         merged = concat([copies, pad])
         return rows(merged, np.argsort(merged["t"], kind="stable"))
 
-    @staticmethod
-    def _ranks(item: IntArray) -> IntArray:
-        """Rank of each copy among its packet's copies (item is sorted)."""
-        if len(item) == 0:
-            return item
-        starts = np.r_[0, np.flatnonzero(np.diff(item)) + 1]
-        lengths = np.diff(np.r_[starts, len(item)])
-        return np.arange(len(item)) - np.repeat(starts, lengths)
+    def segment_region(self) -> IntArray:
+        """Index of the end region of every relay step."""
+        return np.array([self.region_index[r] for r in self.segments.end_region] or [0], dtype=np.int64)
 
     def _padding(self, t0: int, t1: int) -> Packets:
         """Probe padding to send in [t0, t1), addressed and waiting for the node's CPU."""
