@@ -176,9 +176,9 @@ class Topology(ABC):
         for s in np.unique(frames["stream"][silent]):
             spec = get_codec(w.streams.specs[s].codec)
             every = max(1, round(spec.dtx_interval_ms * 1e6 / w.streams.period_ns[s]))
-            rows = silent & (frames["stream"] == s)
-            keep[rows] = frames["fseq"][rows] % every == 0
-            frames["payload"][rows] = spec.dtx_frame_bytes
+            which = silent & (frames["stream"] == s)
+            keep[which] = frames["fseq"][which] % every == 0
+            frames["payload"][which] = spec.dtx_frame_bytes
         return rows(frames, keep)
 
     def encode(self, frames: npt.NDArray[np.void], window: int, measuring: bool) -> npt.NDArray[np.void]:
