@@ -83,7 +83,7 @@ class DownlinkEstimators:
         self.probe_bytes = z64(0)
         self.probe_first = z64()
         self.probe_last = z64()
-        self.probe_last_size = z64(0)
+        self.probe_running = z64(0)
 
     def start(self, who: IntArray, estimate_bps: FloatArray, rtt_ms: FloatArray) -> None:
         """Begin estimating for newly joined subscribers from a start-up probe's figure."""
@@ -110,7 +110,7 @@ class DownlinkEstimators:
                      self.first_arrival, self.accumulated, self.smoothed, self.hist_x, self.hist_y,
                      self.hist_n, self.prev_trend, self.time_over, self.overuse_count, self.threshold,
                      self.last_update, self.hypothesis, overused, received_bytes, received, lost,
-                     self.probe_bytes, self.probe_first, self.probe_last, self.probe_last_size)
+                     self.probe_bytes, self.probe_first, self.probe_last, self.probe_running)
         self._bytes_ring[:, self._ring_pos] = received_bytes
         self._ring_pos = (self._ring_pos + 1) % self._bytes_ring.shape[1]
         self.acked = self._bytes_ring.sum(axis=1) * 8e9 / (self._bytes_ring.shape[1] * self.feedback_ns)
@@ -210,10 +210,10 @@ class DownlinkEstimators:
         self.probe_bytes[who] = 0
         self.probe_first[who] = -1
         self.probe_last[who] = -1
-        self.probe_last_size[who] = 0
+        self.probe_running[who] = 0
 
     def probe_rate(self, who: IntArray) -> FloatArray:
-        """Receive rate (bps) over the probe packets seen so far (0 if too few)."""
+        """Receive rate (bps) from the first to the latest padding packet, media included."""
         span = (self.probe_last[who] - self.probe_first[who]).astype(np.float64)
         rate = np.where(span > 0, self.probe_bytes[who] * 8e9 / np.maximum(span, 1.0), 0.0)
         return rate

@@ -168,7 +168,7 @@ def gcc_feedback(sub, send, arrive, size, probe, group_first, group_first_arrive
                  prev_send, prev_arrive, num_deltas, first_arrival, accumulated, smoothed, hist_x,
                  hist_y, hist_n, prev_trend, time_over, overuse_count, threshold, last_update,
                  hypothesis, overused, received_bytes, received_packets, lost_packets,
-                 probe_bytes, probe_first_arrive, probe_last_arrive, probe_last_size):  # type: ignore[no-untyped-def]
+                 probe_bytes, probe_first_arrive, probe_last_arrive, probe_running):  # type: ignore[no-untyped-def]
     """Feed transport-feedback records (one subscriber's in send order) to its detector.
 
     Packets are grouped by send time (5 ms), and a packet arriving within 5 ms of its
@@ -176,7 +176,8 @@ def gcc_feedback(sub, send, arrive, size, probe, group_first, group_first_arrive
     (InterArrival::BelongsToBurst, at most 100 ms of bursting); each completed group gives one
     (arrival delta, send delta) sample to the trendline. `overused[r]` is set when the
     detector signals overuse at any point of this batch. Also counts received bytes and
-    packets, losses, and the bytes and arrival span of probe packets.
+    packets, losses, and, once a probe's first padding packet arrived, every byte received
+    up to its latest padding packet (the probe's receive rate, media included).
     """
     for i in range(len(sub)):
         r = sub[i]
@@ -185,13 +186,15 @@ def gcc_feedback(sub, send, arrive, size, probe, group_first, group_first_arrive
             continue
         received_packets[r] += 1
         received_bytes[r] += size[i]
+        if probe_first_arrive[r] >= 0:
+            probe_running[r] += size[i]
         if probe[i]:
             if probe_first_arrive[r] < 0:
                 probe_first_arrive[r] = arrive[i]
+                probe_running[r] = 0
             else:
-                probe_bytes[r] += probe_last_size[r]
+                probe_bytes[r] = probe_running[r]
             probe_last_arrive[r] = arrive[i]
-            probe_last_size[r] = size[i]
         if group_first[r] < 0:
             group_first[r] = send[i]
             group_first_arrive[r] = arrive[i]

@@ -303,9 +303,17 @@ class SfuTopology(Topology):
             markers = packets["stream"][packets["marker"]]
             w.expected_frames += table.per_target(np.bincount(markers, minlength=m), n)
             return
-        item, target = table.expand(packets["stream"].astype(np.int64), packets["capture"])
+        item, target = table.expand(packets["stream"].astype(np.int64), self._captured(packets))
         w.expected_packets += np.bincount(target, minlength=n)
         w.expected_frames += np.bincount(target[packets["marker"][item]], minlength=n)
+
+    def _captured(self, packets: Packets) -> IntArray:
+        """When each packet's frame was captured (frame k of a stream at phase + k x period):
+        forwarding windows are in capture time, while a packet's `capture` field holds when
+        its frame left the encoder."""
+        st = self.world.streams
+        s = packets["stream"]
+        return st.phase_ns[s] + np.floor(packets["fseq"] * st.period_ns[s]).astype(np.int64)
 
     def _send(self, stage: Stage, t1: int, window: int, measuring: bool) -> Packets:
         """Release a stage onto its links; media drops damage their frames (padding has
@@ -349,7 +357,7 @@ class SfuTopology(Topology):
         padding = batch["fseq"] < 0
         node = self.node_of_cpu[batch["res"]]
         keys = np.where(padding, 0, node * self.n_streams + batch["stream"])
-        item, target = self.fanout.expand(keys.astype(np.int64), batch["capture"])
+        item, target = self.fanout.expand(keys.astype(np.int64), self._captured(batch))
         if padding.any():
             media = ~padding[item]
             item, target = item[media], target[media]
