@@ -15,6 +15,7 @@ import click
 
 from roomsim import api
 from roomsim.analysis.table import comparison_table, participants_table
+from roomsim.capacity import capacity_command
 from roomsim.errors import ScenarioError
 from roomsim.results import Report, write_report
 from roomsim.scenario import TOPOLOGIES
@@ -121,6 +122,7 @@ def validate(scenario: Path) -> None:
 
 
 main.add_command(sweep_command, name="sweep")
+main.add_command(capacity_command, name="capacity")
 
 
 if __name__ == "__main__":
