@@ -244,14 +244,14 @@ LAYOUTS = ("all", "speaker", "grid-3x3", "grid-4x4", "grid-5x5")
 
 
 def _known_layout(value: str) -> str:
-    """Layout names: all, speaker, or grid-NxN (N from 1 to 10)."""
+    """Layout names: all, speaker, or grid-NxN (N from 1 to 16)."""
     if value in ("all", "speaker"):
         return value
     parts = value.removeprefix("grid-").split("x")
     if value.startswith("grid-") and len(parts) == 2 and parts[0] == parts[1] \
-            and parts[0].isdigit() and 1 <= int(parts[0]) <= 10:
+            and parts[0].isdigit() and 1 <= int(parts[0]) <= 16:
         return value
-    raise ValueError(f"unknown layout {value!r}; known: {', '.join(LAYOUTS)} (grid-NxN, N <= 10)")
+    raise ValueError(f"unknown layout {value!r}; known: {', '.join(LAYOUTS)} (grid-NxN, N <= 16)")
 
 
 class TraceStep(Frozen):
