@@ -146,14 +146,15 @@ class SfuTopology(Topology):
         self.capture_streams = np.flatnonzero(self.control.candidates & w.present[pub])
         self._dirty = False
 
-    def _control(self, now: int) -> None:
+    def _control(self, now: int, capturing: bool) -> None:
         c = self.control
         if c.gcc:
             c.feedback(now, self.feedback.ready(now))
         c.speakers(now)
         changed = c.allocate(now) if c.wants_dirty or (c.gcc and c.adaptive.any()) else False
         c.dynacast(now)
-        c.start_probes(now)
+        if capturing:  # no probing while the run drains (its end depends on the tick)
+            c.start_probes(now)
         if changed or c.plan.purge(now) or (not self.credit.exact and not c.plan.unsettled(now)):
             self._tables(now)
         for i in self.traced:
@@ -221,7 +222,7 @@ class SfuTopology(Topology):
         if self._dirty:
             self._membership(t0)
         if t0 >= self.next_control:
-            self._control(t0)
+            self._control(t0, capturing)
             self.next_control = t0 + self.control_ns
         window, measuring = self.window(t0)
         if capturing:
@@ -243,7 +244,8 @@ class SfuTopology(Topology):
         at_node = self._send(self.node_in, t1, window, measuring)
         at_node["res"] = self.servers.cpu[self.node_of_link[at_node["res"]]]
         self.node_cpu.push(at_node)
-        self.node_cpu.push(self._padding(t0, t1))
+        if capturing:
+            self.node_cpu.push(self._padding(t0, t1))
         self.node_out.push(self._forward(self.node_cpu.take(t1), window, measuring))
         out = self._send(self.node_out, t1, window, measuring)
         if self.cascade:
