@@ -66,6 +66,7 @@ class Layouts:
             self.spatial_heights.append(heights)
         self._cap_cache: dict[tuple[int, int], int] = {}
         self._table: dict[int, IntArray] = {}
+        self._rooms: dict[int, tuple[tuple[bytes, bytes], IntArray, IntArray, IntArray]] = {}
 
     def cap(self, track: int, height: int) -> int:
         """Highest spatial layer a tile of `height` needs (NO_LIMIT: any)."""
@@ -110,11 +111,23 @@ class Layouts:
         not shown, else the highest spatial layer wanted.
 
         Relative recency (rank among the others) is monotone in the room rank, so one sort
-        of the room's tracks serves every subscriber of the room."""
+        of the room's tracks serves every subscriber of the room; a room whose presence and
+        speaker order did not change reuses its last pairs."""
         w = self.world
         subs_out, tracks_out, caps_out = [], [], []
         track_room = self.track_room
         for r, members in enumerate(w.room_members):
+            key = (present[members].tobytes(), rank[members].tobytes())
+            cached = self._rooms.get(r)
+            if cached is not None and cached[0] == key:
+                subs_out.append(cached[1])
+                tracks_out.append(cached[2])
+                caps_out.append(cached[3])
+                continue
+            subs_out.append(np.zeros(0, dtype=np.int64))
+            tracks_out.append(np.zeros(0, dtype=np.int64))
+            caps_out.append(np.zeros(0, dtype=np.int64))
+            self._rooms[r] = (key, subs_out[-1], tracks_out[-1], caps_out[-1])
             subs = np.array([p for p in members if present[p] and self.subscribes[p]], dtype=np.int64)
             tracks = np.flatnonzero((track_room == r) & present[self.track_pub])
             if len(subs) == 0 or len(tracks) == 0:
@@ -133,9 +146,10 @@ class Layouts:
                                         np.broadcast_to(audio, own.shape)[rows].ravel(),
                                         self.tiles[name]).reshape(int(rows.sum()), len(tracks))
             keep = ~own
-            subs_out.append(np.broadcast_to(subs[:, None], own.shape)[keep])
-            tracks_out.append(np.broadcast_to(tracks, own.shape)[keep])
-            caps_out.append(caps[keep])
+            subs_out[-1] = np.broadcast_to(subs[:, None], own.shape)[keep]
+            tracks_out[-1] = np.broadcast_to(tracks, own.shape)[keep]
+            caps_out[-1] = caps[keep]
+            self._rooms[r] = (key, subs_out[-1], tracks_out[-1], caps_out[-1])
         cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)  # noqa: E731
         sub, track, cap = cat(subs_out), cat(tracks_out), cat(caps_out)
         sub_ptr = np.searchsorted(sub, np.arange(len(w.participants) + 1))
