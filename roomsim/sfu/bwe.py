@@ -25,8 +25,23 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.kernels_sfu import INITIAL_THRESHOLD, NORMAL, OVERUSING, TRENDLINE_WINDOW, gcc_feedback
-from roomsim.sim.kernels_sfu import UNDERUSING as UNDERUSING
+from roomsim.sim.kernels_sfu import (
+    H_BYTES,
+    H_COLUMNS,
+    H_LOST,
+    H_OVERUSED,
+    H_PROBE_BYTES,
+    H_PROBE_FIRST,
+    H_PROBE_LAST,
+    H_PROBE_RUNNING,
+    H_RECEIVED,
+    NORMAL,
+    OVERUSING,
+    T_HYPOTHESIS,
+    UNDERUSING,
+    gcc_feedback,
+    new_trend_state,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -63,27 +78,14 @@ class DownlinkEstimators:
         self._ring_pos = 0
         self._loss_expected = np.zeros(n, dtype=np.int64)
         self._loss_lost = np.zeros(n, dtype=np.int64)
-        z64 = lambda value=-1: np.full(n, value, dtype=np.int64)  # noqa: E731
-        self.group_first, self.group_last_send, self.group_last_arrive = z64(), z64(), z64()
-        self.group_first_arrive = z64()
-        self.prev_send, self.prev_arrive = z64(), z64()
-        self.num_deltas = z64(0)
-        self.first_arrival = np.full(n, -1.0)
-        self.accumulated = np.zeros(n)
-        self.smoothed = np.zeros(n)
-        self.hist_x = np.zeros((n, TRENDLINE_WINDOW))
-        self.hist_y = np.zeros((n, TRENDLINE_WINDOW))
-        self.hist_n = z64(0)
-        self.prev_trend = np.zeros(n)
-        self.time_over = np.full(n, -1.0)
-        self.overuse_count = z64(0)
-        self.threshold = np.full(n, INITIAL_THRESHOLD)
-        self.last_update = np.full(n, -1.0)
-        self.hypothesis = np.full(n, NORMAL, dtype=np.int64)
-        self.probe_bytes = z64(0)
-        self.probe_first = z64()
-        self.probe_last = z64()
-        self.probe_running = z64(0)
+        self.hot = np.full((n, H_COLUMNS), -1, dtype=np.int64)
+        self.hot[:, [H_BYTES, H_RECEIVED, H_LOST, H_PROBE_BYTES, H_PROBE_RUNNING, H_OVERUSED]] = 0
+        self.trend, self.hist = new_trend_state(n)
+
+    @property
+    def hypothesis(self) -> npt.NDArray[np.int64]:
+        """Detector state per subscriber: NORMAL, OVERUSING or UNDERUSING."""
+        return self.trend[:, T_HYPOTHESIS].astype(np.int64)
 
     def start(self, who: IntArray, estimate_bps: FloatArray, rtt_ms: FloatArray) -> None:
         """Begin estimating for newly joined subscribers from a start-up probe's figure."""
@@ -99,18 +101,11 @@ class DownlinkEstimators:
         """Take the feedback records that reached the SFU by `now` (in send order per
         subscriber; `arrive` < 0 = lost) and update the estimates of `active` rows.
         Returns which rows saw overuse in this batch."""
-        n = self.n
-        overused = np.zeros(n, dtype=bool)
-        received_bytes = np.zeros(n, dtype=np.int64)
-        received = np.zeros(n, dtype=np.int64)
-        lost = np.zeros(n, dtype=np.int64)
-        gcc_feedback(sub, send, arrive, size, probe, self.group_first, self.group_first_arrive,
-                     self.group_last_send,
-                     self.group_last_arrive, self.prev_send, self.prev_arrive, self.num_deltas,
-                     self.first_arrival, self.accumulated, self.smoothed, self.hist_x, self.hist_y,
-                     self.hist_n, self.prev_trend, self.time_over, self.overuse_count, self.threshold,
-                     self.last_update, self.hypothesis, overused, received_bytes, received, lost,
-                     self.probe_bytes, self.probe_first, self.probe_last, self.probe_running)
+        hot = self.hot
+        hot[:, [H_BYTES, H_RECEIVED, H_LOST, H_OVERUSED]] = 0
+        gcc_feedback(sub, send, arrive, size, probe, hot, self.trend, self.hist)
+        received_bytes, received, lost = hot[:, H_BYTES], hot[:, H_RECEIVED], hot[:, H_LOST]
+        overused = hot[:, H_OVERUSED] > 0
         self._bytes_ring[:, self._ring_pos] = received_bytes
         self._ring_pos = (self._ring_pos + 1) % self._bytes_ring.shape[1]
         self.acked = self._bytes_ring.sum(axis=1) * 8e9 / (self._bytes_ring.shape[1] * self.feedback_ns)
@@ -207,16 +202,13 @@ class DownlinkEstimators:
     # -- probing --------------------------------------------------------------------------
     def begin_probe(self, who: IntArray) -> None:
         """Reset the probe counters of subscribers about to be probed."""
-        self.probe_bytes[who] = 0
-        self.probe_first[who] = -1
-        self.probe_last[who] = -1
-        self.probe_running[who] = 0
+        self.hot[np.ix_(who, [H_PROBE_FIRST, H_PROBE_LAST])] = -1
+        self.hot[np.ix_(who, [H_PROBE_BYTES, H_PROBE_RUNNING])] = 0
 
     def probe_rate(self, who: IntArray) -> FloatArray:
         """Receive rate (bps) from the first to the latest padding packet, media included."""
-        span = (self.probe_last[who] - self.probe_first[who]).astype(np.float64)
-        rate = np.where(span > 0, self.probe_bytes[who] * 8e9 / np.maximum(span, 1.0), 0.0)
-        return rate
+        span = (self.hot[who, H_PROBE_LAST] - self.hot[who, H_PROBE_FIRST]).astype(np.float64)
+        return np.where(span > 0, self.hot[who, H_PROBE_BYTES] * 8e9 / np.maximum(span, 1.0), 0.0)
 
     def raise_to(self, who: IntArray, bps: FloatArray, now_ns: int) -> None:
         """A successful probe: the estimate becomes at least the probed rate (SetEstimate)."""

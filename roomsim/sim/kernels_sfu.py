@@ -85,10 +85,27 @@ def allocate_layers(sub_ptr, pair_track, pair_cap, budget, track_ptr, point_rate
                     upgraded = True
 
 
+#: Columns of the per-subscriber trendline state `trend` (float64, one row each).
+(T_NUM_DELTAS, T_FIRST_ARRIVAL, T_ACCUMULATED, T_SMOOTHED, T_HIST_N, T_PREV_TREND, T_TIME_OVER,
+ T_OVERUSE_COUNT, T_THRESHOLD, T_LAST_UPDATE, T_HYPOTHESIS, T_COLUMNS) = range(12)
+
+
+def new_trend_state(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fresh trendline state for n subscribers: (state rows, history rings of (x, y))."""
+    trend = np.zeros((n, T_COLUMNS))
+    trend[:, T_FIRST_ARRIVAL] = -1.0
+    trend[:, T_TIME_OVER] = -1.0
+    trend[:, T_THRESHOLD] = INITIAL_THRESHOLD
+    trend[:, T_LAST_UPDATE] = -1.0
+    trend[:, T_HYPOTHESIS] = NORMAL
+    return trend, np.zeros((n, 2, TRENDLINE_WINDOW))
+
+
 @njit(cache=True)
-def _ring_slope(xs, ys, n, last):  # type: ignore[no-untyped-def]
-    """Least-squares slope of n points in a ring (x taken relative to the newest point, so
-    sums stay small and exact enough)."""
+def _ring_slope(xs, ys, last):  # type: ignore[no-untyped-def]
+    """Least-squares slope of the points in a full ring (x taken relative to the newest
+    point, so sums stay small and exact enough)."""
+    n = len(xs)
     x0 = xs[last]
     sx = 0.0
     sy = 0.0
@@ -107,122 +124,125 @@ def _ring_slope(xs, ys, n, last):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _trendline(r, recv_delta_ms, send_delta_ms, arrival_ms, num_deltas, first_arrival, accumulated,
-               smoothed, hist_x, hist_y, hist_n, prev_trend, time_over, overuse_count, threshold,
-               last_update, hypothesis):  # type: ignore[no-untyped-def]
-    """TrendlineEstimator::Update + Detect + UpdateThreshold for subscriber r."""
+def _trendline(t, hist, recv_delta_ms, send_delta_ms, arrival_ms):  # type: ignore[no-untyped-def]
+    """TrendlineEstimator::Update + Detect + UpdateThreshold on one subscriber's row."""
     delta = recv_delta_ms - send_delta_ms
-    num_deltas[r] = min(num_deltas[r] + 1, _DELTA_COUNTER_MAX)
-    if first_arrival[r] < 0:
-        first_arrival[r] = arrival_ms
-    accumulated[r] += delta
-    smoothed[r] = _SMOOTHING * smoothed[r] + (1 - _SMOOTHING) * accumulated[r]
-    window = hist_x.shape[1]
-    slot = hist_n[r] % window
-    hist_x[r, slot] = arrival_ms - first_arrival[r]
-    hist_y[r, slot] = smoothed[r]
-    hist_n[r] += 1
-    trend = prev_trend[r]
-    if hist_n[r] >= window:
-        slope = _ring_slope(hist_x[r], hist_y[r], window, slot)
+    t[T_NUM_DELTAS] = min(t[T_NUM_DELTAS] + 1, _DELTA_COUNTER_MAX)
+    if t[T_FIRST_ARRIVAL] < 0:
+        t[T_FIRST_ARRIVAL] = arrival_ms
+    t[T_ACCUMULATED] += delta
+    t[T_SMOOTHED] = _SMOOTHING * t[T_SMOOTHED] + (1 - _SMOOTHING) * t[T_ACCUMULATED]
+    window = hist.shape[1]
+    count = np.int64(t[T_HIST_N])
+    slot = count % window
+    hist[0, slot] = arrival_ms - t[T_FIRST_ARRIVAL]
+    hist[1, slot] = t[T_SMOOTHED]
+    t[T_HIST_N] = count + 1
+    trend = t[T_PREV_TREND]
+    if count + 1 >= window:
+        slope = _ring_slope(hist[0], hist[1], slot)
         if not np.isnan(slope):
             trend = slope
-    if num_deltas[r] < 2:
-        hypothesis[r] = NORMAL
+    if t[T_NUM_DELTAS] < 2:
+        t[T_HYPOTHESIS] = NORMAL
         return
-    modified = min(num_deltas[r], _MIN_NUM_DELTAS) * trend * _GAIN
-    if modified > threshold[r]:
-        if time_over[r] == -1.0:
-            time_over[r] = send_delta_ms / 2
+    modified = min(t[T_NUM_DELTAS], _MIN_NUM_DELTAS) * trend * _GAIN
+    threshold = t[T_THRESHOLD]
+    if modified > threshold:
+        if t[T_TIME_OVER] == -1.0:
+            t[T_TIME_OVER] = send_delta_ms / 2
         else:
-            time_over[r] += send_delta_ms
-        overuse_count[r] += 1
-        if time_over[r] > _OVERUSE_MS and overuse_count[r] > 1 and trend >= prev_trend[r]:
-            time_over[r] = 0.0
-            overuse_count[r] = 0
-            hypothesis[r] = OVERUSING
-    elif modified < -threshold[r]:
-        time_over[r] = -1.0
-        overuse_count[r] = 0
-        hypothesis[r] = UNDERUSING
+            t[T_TIME_OVER] += send_delta_ms
+        t[T_OVERUSE_COUNT] += 1
+        if t[T_TIME_OVER] > _OVERUSE_MS and t[T_OVERUSE_COUNT] > 1 and trend >= t[T_PREV_TREND]:
+            t[T_TIME_OVER] = 0.0
+            t[T_OVERUSE_COUNT] = 0
+            t[T_HYPOTHESIS] = OVERUSING
+    elif modified < -threshold:
+        t[T_TIME_OVER] = -1.0
+        t[T_OVERUSE_COUNT] = 0
+        t[T_HYPOTHESIS] = UNDERUSING
     else:
-        time_over[r] = -1.0
-        overuse_count[r] = 0
-        hypothesis[r] = NORMAL
-    prev_trend[r] = trend
-    if last_update[r] < 0:
-        last_update[r] = arrival_ms
-    if abs(modified) > threshold[r] + _MAX_ADAPT_OFFSET:
-        last_update[r] = arrival_ms
+        t[T_TIME_OVER] = -1.0
+        t[T_OVERUSE_COUNT] = 0
+        t[T_HYPOTHESIS] = NORMAL
+    t[T_PREV_TREND] = trend
+    if t[T_LAST_UPDATE] < 0:
+        t[T_LAST_UPDATE] = arrival_ms
+    if abs(modified) > threshold + _MAX_ADAPT_OFFSET:
+        t[T_LAST_UPDATE] = arrival_ms
         return
-    k = _K_DOWN if abs(modified) < threshold[r] else _K_UP
-    dt = min(arrival_ms - last_update[r], 100.0)
-    threshold[r] += k * (abs(modified) - threshold[r]) * dt
-    threshold[r] = min(max(threshold[r], 6.0), 600.0)
-    last_update[r] = arrival_ms
+    k = _K_DOWN if abs(modified) < threshold else _K_UP
+    dt = min(arrival_ms - t[T_LAST_UPDATE], 100.0)
+    threshold += k * (abs(modified) - threshold) * dt
+    t[T_THRESHOLD] = min(max(threshold, 6.0), 600.0)
+    t[T_LAST_UPDATE] = arrival_ms
+
+
+#: Columns of the per-subscriber packet state `hot` (one row per subscriber, so one feedback
+#: record touches one or two cache lines).
+(H_GROUP_FIRST, H_GROUP_FIRST_ARRIVE, H_GROUP_LAST_SEND, H_GROUP_LAST_ARRIVE, H_PREV_SEND,
+ H_PREV_ARRIVE, H_BYTES, H_RECEIVED, H_LOST, H_PROBE_FIRST, H_PROBE_LAST, H_PROBE_BYTES,
+ H_PROBE_RUNNING, H_OVERUSED, H_COLUMNS) = range(15)
 
 
 @njit(cache=True)
-def gcc_feedback(sub, send, arrive, size, probe, group_first, group_first_arrive, group_last_send,
-                 group_last_arrive,
-                 prev_send, prev_arrive, num_deltas, first_arrival, accumulated, smoothed, hist_x,
-                 hist_y, hist_n, prev_trend, time_over, overuse_count, threshold, last_update,
-                 hypothesis, overused, received_bytes, received_packets, lost_packets,
-                 probe_bytes, probe_first_arrive, probe_last_arrive, probe_running):  # type: ignore[no-untyped-def]
+def gcc_feedback(sub, send, arrive, size, probe, hot, trend, hist):  # type: ignore[no-untyped-def]
     """Feed transport-feedback records (one subscriber's in send order) to its detector.
 
     Packets are grouped by send time (5 ms), and a packet arriving within 5 ms of its
     group's last one while its delay shrank (a queue draining in a burst) joins that group
     (InterArrival::BelongsToBurst, at most 100 ms of bursting); each completed group gives one
-    (arrival delta, send delta) sample to the trendline. `overused[r]` is set when the
-    detector signals overuse at any point of this batch. Also counts received bytes and
-    packets, losses, and, once a probe's first padding packet arrived, every byte received
-    up to its latest padding packet (the probe's receive rate, media included).
+    (arrival delta, send delta) sample to the trendline. Per subscriber, `hot` counts
+    received bytes and packets and losses, flags overuse seen in this batch, and, once a
+    probe's first padding packet arrived, every byte received up to its latest padding
+    packet (the probe's receive rate, media included).
     """
     for i in range(len(sub)):
         r = sub[i]
-        if arrive[i] < 0:
-            lost_packets[r] += 1
+        h = hot[r]
+        a = arrive[i]
+        if a < 0:
+            h[H_LOST] += 1
             continue
-        received_packets[r] += 1
-        received_bytes[r] += size[i]
-        if probe_first_arrive[r] >= 0:
-            probe_running[r] += size[i]
+        h[H_RECEIVED] += 1
+        h[H_BYTES] += size[i]
+        if h[H_PROBE_FIRST] >= 0:
+            h[H_PROBE_RUNNING] += size[i]
         if probe[i]:
-            if probe_first_arrive[r] < 0:
-                probe_first_arrive[r] = arrive[i]
-                probe_running[r] = 0
+            if h[H_PROBE_FIRST] < 0:
+                h[H_PROBE_FIRST] = a
+                h[H_PROBE_RUNNING] = 0
             else:
-                probe_bytes[r] = probe_running[r]
-            probe_last_arrive[r] = arrive[i]
-        if group_first[r] < 0:
-            group_first[r] = send[i]
-            group_first_arrive[r] = arrive[i]
-            group_last_send[r] = send[i]
-            group_last_arrive[r] = arrive[i]
+                h[H_PROBE_BYTES] = h[H_PROBE_RUNNING]
+            h[H_PROBE_LAST] = a
+        sent = send[i]
+        if h[H_GROUP_FIRST] < 0:
+            h[H_GROUP_FIRST] = sent
+            h[H_GROUP_FIRST_ARRIVE] = a
+            h[H_GROUP_LAST_SEND] = sent
+            h[H_GROUP_LAST_ARRIVE] = a
             continue
-        arrival_delta = arrive[i] - group_last_arrive[r]
-        burst = (arrival_delta - (send[i] - group_last_send[r]) < 0 and arrival_delta <= BURST_NS
-                 and arrive[i] - group_first_arrive[r] < MAX_BURST_NS)
-        if send[i] - group_first[r] <= GROUP_NS or burst:
-            if send[i] > group_last_send[r]:
-                group_last_send[r] = send[i]
-            group_last_arrive[r] = arrive[i]
+        arrival_delta = a - h[H_GROUP_LAST_ARRIVE]
+        burst = (arrival_delta - (sent - h[H_GROUP_LAST_SEND]) < 0 and arrival_delta <= BURST_NS
+                 and a - h[H_GROUP_FIRST_ARRIVE] < MAX_BURST_NS)
+        if sent - h[H_GROUP_FIRST] <= GROUP_NS or burst:
+            if sent > h[H_GROUP_LAST_SEND]:
+                h[H_GROUP_LAST_SEND] = sent
+            h[H_GROUP_LAST_ARRIVE] = a
             continue
-        if prev_send[r] >= 0:
-            send_delta = (group_last_send[r] - prev_send[r]) / 1e6
-            recv_delta = (group_last_arrive[r] - prev_arrive[r]) / 1e6
-            _trendline(r, recv_delta, send_delta, group_last_arrive[r] / 1e6, num_deltas,
-                       first_arrival, accumulated, smoothed, hist_x, hist_y, hist_n, prev_trend,
-                       time_over, overuse_count, threshold, last_update, hypothesis)
-            if hypothesis[r] == OVERUSING:
-                overused[r] = True
-        prev_send[r] = group_last_send[r]
-        prev_arrive[r] = group_last_arrive[r]
-        group_first[r] = send[i]
-        group_first_arrive[r] = arrive[i]
-        group_last_send[r] = send[i]
-        group_last_arrive[r] = arrive[i]
+        if h[H_PREV_SEND] >= 0:
+            send_delta = (h[H_GROUP_LAST_SEND] - h[H_PREV_SEND]) / 1e6
+            recv_delta = (h[H_GROUP_LAST_ARRIVE] - h[H_PREV_ARRIVE]) / 1e6
+            _trendline(trend[r], hist[r], recv_delta, send_delta, h[H_GROUP_LAST_ARRIVE] / 1e6)
+            if trend[r, T_HYPOTHESIS] == OVERUSING:
+                h[H_OVERUSED] = 1
+        h[H_PREV_SEND] = h[H_GROUP_LAST_SEND]
+        h[H_PREV_ARRIVE] = h[H_GROUP_LAST_ARRIVE]
+        h[H_GROUP_FIRST] = sent
+        h[H_GROUP_FIRST_ARRIVE] = a
+        h[H_GROUP_LAST_SEND] = sent
+        h[H_GROUP_LAST_ARRIVE] = a
 
 
 @njit(cache=True)
