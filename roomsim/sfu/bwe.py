@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from roomsim.sfu.feedback import FeedbackBuffer
 from roomsim.sim.kernels_sfu import (
     H_BYTES,
     H_COLUMNS,
@@ -95,15 +96,14 @@ class DownlinkEstimators:
         self.acked[who] = 0.0
         self.rtt_ms[who] = rtt_ms
 
-    def update(self, now_ns: int, sub: npt.NDArray[np.int32], send: IntArray, arrive: IntArray,
-               size: npt.NDArray[np.int32], probe: npt.NDArray[np.bool_], active: npt.NDArray[np.bool_]
+    def update(self, now_ns: int, feedback: FeedbackBuffer, active: npt.NDArray[np.bool_]
                ) -> npt.NDArray[np.bool_]:
-        """Take the feedback records that reached the SFU by `now` (in send order per
+        """Consume the feedback records that reached the SFU by `now` (in send order per
         subscriber; `arrive` < 0 = lost) and update the estimates of `active` rows.
         Returns which rows saw overuse in this batch."""
         hot = self.hot
         hot[:, [H_BYTES, H_RECEIVED, H_LOST, H_OVERUSED]] = 0
-        gcc_feedback(sub, send, arrive, size, probe, hot, self.trend, self.hist)
+        feedback.n = gcc_feedback(now_ns, feedback.n, *feedback.pending(), hot, self.trend, self.hist)
         received_bytes, received, lost = hot[:, H_BYTES], hot[:, H_RECEIVED], hot[:, H_LOST]
         overused = hot[:, H_OVERUSED] > 0
         self._bytes_ring[:, self._ring_pos] = received_bytes

@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from roomsim.scenario import SfuOptions, SpeakerOptions
 from roomsim.sfu.bwe import DownlinkEstimators
+from roomsim.sfu.feedback import FeedbackBuffer
 from roomsim.sfu.layers import OperatingPoints, build_points
 from roomsim.sfu.layouts import Layouts
 from roomsim.sfu.plan import INF, ForwardingPlan
@@ -121,12 +122,10 @@ class SfuController:
         self.wants_dirty = True
 
     # -- feedback --------------------------------------------------------------------------
-    def feedback(self, now_ns: int, records: tuple[IntArray, ...]) -> None:
+    def feedback(self, now_ns: int, records: FeedbackBuffer) -> None:
         """Update estimators with the feedback that reached the node by `now`."""
-        sub, send, arrive, size, probe = records
         live = self.started & self.world.present & self.adaptive
-        overused = self.bwe.update(now_ns, sub.astype(np.int32), send, arrive, size.astype(np.int32),
-                                   probe, live)
+        overused = self.bwe.update(now_ns, records, live)
         self.min_estimate = np.where(live, np.minimum(self.min_estimate, self.bwe.estimate),
                                      self.min_estimate)
         self._finish_probes(now_ns, overused)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.kernels_sfu import record_feedback, take_ready
+from roomsim.sim.kernels_sfu import record_feedback
 from roomsim.sim.packets import Packets
 
 IntArray = npt.NDArray[np.int64]
@@ -44,11 +44,7 @@ class FeedbackBuffer:
                                  watched, down_delay, up_delay, self.sub, self.send, self.arrive,
                                  self.size, self.probe, self.report, self.n)
 
-    def ready(self, now_ns: int) -> tuple[IntArray, IntArray, IntArray, IntArray, npt.NDArray[np.bool_]]:
-        """Reports that reached the node by `now` (removed from the buffer)."""
-        n = self.n
-        out = (np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64),
-               np.empty(n, dtype=np.int64), np.empty(n, dtype=np.bool_))
-        k, self.n = take_ready(now_ns, n, self.sub, self.send, self.arrive, self.size, self.probe,
-                               self.report, *out)
-        return out[0][:k], out[1][:k], out[2][:k], out[3][:k], out[4][:k]
+    def pending(self) -> tuple[npt.NDArray[np.generic], ...]:
+        """The buffer's columns (sub, send, arrive, size, probe, report) and fill level are
+        consumed in place by the estimators (`DownlinkEstimators.update`)."""
+        return self.sub, self.send, self.arrive, self.size, self.probe, self.report

@@ -187,7 +187,7 @@ def _trendline(t, hist, recv_delta_ms, send_delta_ms, arrival_ms):  # type: igno
 
 
 @njit(cache=True)
-def gcc_feedback(sub, send, arrive, size, probe, hot, trend, hist):  # type: ignore[no-untyped-def]
+def gcc_feedback(now, n, sub, send, arrive, size, probe, report, hot, trend, hist):  # type: ignore[no-untyped-def]
     """Feed transport-feedback records (one subscriber's in send order) to its detector.
 
     Packets are grouped by send time (5 ms), and a packet arriving within 5 ms of its
@@ -197,8 +197,22 @@ def gcc_feedback(sub, send, arrive, size, probe, hot, trend, hist):  # type: ign
     received bytes and packets and losses, flags overuse seen in this batch, and, once a
     probe's first padding packet arrived, every byte received up to its latest padding
     packet (the probe's receive rate, media included).
+
+    Only the first `n` records of the buffer are pending; those whose report reached the
+    node by `now` are consumed in order, the others are moved to the front. Returns how
+    many remain.
     """
-    for i in range(len(sub)):
+    left = 0
+    for i in range(n):
+        if report[i] > now:
+            sub[left] = sub[i]
+            send[left] = send[i]
+            arrive[left] = arrive[i]
+            size[left] = size[i]
+            probe[left] = probe[i]
+            report[left] = report[i]
+            left += 1
+            continue
         r = sub[i]
         h = hot[r]
         a = arrive[i]
@@ -243,6 +257,7 @@ def gcc_feedback(sub, send, arrive, size, probe, hot, trend, hist):  # type: ign
         h[H_GROUP_FIRST_ARRIVE] = a
         h[H_GROUP_LAST_SEND] = sent
         h[H_GROUP_LAST_ARRIVE] = a
+    return left
 
 
 @njit(cache=True)
@@ -318,29 +333,3 @@ def record_feedback(sub, send, sent, out_t, size, fseq, watched, down_delay, up_
         buf_report[n] = base + up_delay[r]
         n += 1
     return n
-
-
-@njit(cache=True)
-def take_ready(now, n, buf_sub, buf_send, buf_arrive, buf_size, buf_probe, buf_report, out_sub,
-               out_send, out_arrive, out_size, out_probe):  # type: ignore[no-untyped-def]
-    """Move the records whose report reached the node by `now` to the outputs (order kept)
-    and compact the rest to the front; returns (ready count, records left)."""
-    k = 0
-    left = 0
-    for i in range(n):
-        if buf_report[i] <= now:
-            out_sub[k] = buf_sub[i]
-            out_send[k] = buf_send[i]
-            out_arrive[k] = buf_arrive[i]
-            out_size[k] = buf_size[i]
-            out_probe[k] = buf_probe[i]
-            k += 1
-        else:
-            buf_sub[left] = buf_sub[i]
-            buf_send[left] = buf_send[i]
-            buf_arrive[left] = buf_arrive[i]
-            buf_size[left] = buf_size[i]
-            buf_probe[left] = buf_probe[i]
-            buf_report[left] = buf_report[i]
-            left += 1
-    return k, left

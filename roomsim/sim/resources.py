@@ -87,7 +87,8 @@ class LinkTable:
         n = len(batch)
         out_t = np.empty(n, dtype=np.int64)
         status = np.empty(n, dtype=np.int8)
-        counts = np.zeros((len(self.rate_bps), len(LINK_COUNTERS)), dtype=np.int64)
+        # column-major: each counter's per-link column is contiguous for Counters.add
+        counts = np.zeros((len(LINK_COUNTERS), len(self.rate_bps)), dtype=np.int64).T
         transmit_links(batch["res"], batch["t"], batch["size"], batch["payload"], self.rate_bps,
                        self.delay_ns, self.jitter_ns, self.loss, self.queue_ns, self.key,
                        self.busy_until, self.last_out, self.sequence, out_t, status, counts)

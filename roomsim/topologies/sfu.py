@@ -149,7 +149,7 @@ class SfuTopology(Topology):
     def _control(self, now: int, capturing: bool) -> None:
         c = self.control
         if c.gcc:
-            c.feedback(now, self.feedback.ready(now))
+            c.feedback(now, self.feedback)
         c.speakers(now)
         changed = c.allocate(now) if c.wants_dirty or (c.gcc and c.adaptive.any()) else False
         c.dynacast(now)
