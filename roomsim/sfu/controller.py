@@ -104,6 +104,7 @@ class SfuController:
         self.switch_events: list[dict[str, Any]] = []
         self.min_estimate = np.full(n, np.inf)
         self.wants_dirty = True
+        self._last_budgets: npt.NDArray[np.float64] | None = None
         self.n_tracks = max(1, len(w.track_pub))
         self.track_kind = np.array(w.track_kind, dtype=np.int64)
 
@@ -162,10 +163,15 @@ class SfuController:
             sub, track, cap, _ = self._wants
             multi = (self.track_points[track] > 1) & (cap >= 0)
             self.adaptive = np.bincount(sub[multi], minlength=len(w.participants)) > 0
+            self._last_budgets = None
         sub, track, cap, sub_ptr = self._wants
+        budgets = self.budgets()
+        if self._last_budgets is not None and np.array_equal(budgets, self._last_budgets):
+            return False  # same wants, same budgets: same allocation
+        self._last_budgets = budgets
         level = np.empty(len(sub), dtype=np.int64)
         p = self.points
-        allocate_layers(sub_ptr, track, cap, self.budgets(), p.track_ptr, p.rate_bps, p.spatial,
+        allocate_layers(sub_ptr, track, cap, budgets, p.track_ptr, p.rate_bps, p.spatial,
                         p.track_audio, self.options.allow_pause, level)
         self._account(sub, track, cap, level)
         key = sub * self.n_tracks + track

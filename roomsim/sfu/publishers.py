@@ -127,11 +127,11 @@ class Publishers:
             self.paused_ns[np.unique(stream[paused])] += t1 - t0
             frames = rows(frames, ~paused)
             stream = frames["stream"]
-        for s in [s for s in self.keys if self.keys[s]]:
+        for s in [s for s, pending in self.keys.items() if min(at for _, at in pending) < t1]:
             due = [(k, at) for k, at in self.keys[s] if at < t1]
-            if not due:
-                continue
             self.keys[s] = [(k, at) for k, at in self.keys[s] if at >= t1]
+            if not self.keys[s]:
+                del self.keys[s]
             for k, _ in due:
                 hit = (stream == s) & (frames["fseq"] == k)
                 if hit.any():
