@@ -86,8 +86,13 @@ def search(evaluate: Callable[[int], Probe], low: int, high: int) -> tuple[int |
     return good, probes
 
 
-def find_capacity(raw: dict[str, Any], spec: CapacitySpec, source: str, seed: int | None = None,
-                  progress: Callable[[Probe], None] | None = None) -> tuple[int | None, list[Probe]]:
+def find_capacity(
+    raw: dict[str, Any],
+    spec: CapacitySpec,
+    source: str,
+    seed: int | None = None,
+    progress: Callable[[Probe], None] | None = None,
+) -> tuple[int | None, list[Probe]]:
     """Run the search on a raw scenario dict (the `vary` path is set in a copy per run)."""
     try:
         get_path(raw, spec.vary)
@@ -101,8 +106,14 @@ def find_capacity(raw: dict[str, Any], spec: CapacitySpec, source: str, seed: in
         duration = max(spec.duration_s, scenario.warmup_s + 1.0)
         report = api.run(scenario, spec.topology, seed=seed, duration_s=duration)
         result = check(report.runs[0], spec.gate)
-        result = Probe(value, result.passed, result.loss_pct, result.latency_p95_ms,
-                       result.cpu_util_pct, result.why)
+        result = Probe(
+            value,
+            result.passed,
+            result.loss_pct,
+            result.latency_p95_ms,
+            result.cpu_util_pct,
+            result.why,
+        )
         if progress is not None:
             progress(result)
         return result
@@ -117,25 +128,47 @@ def _spec(raw: dict[str, Any], source: str, overrides: dict[str, Any]) -> Capaci
     for key in ("loss_pct", "latency_p95_ms", "cpu_util_pct"):
         if overrides.get(key) is not None:
             gate[key] = overrides[key]
-    given = {k: v for k, v in given.items() if k not in ("loss_pct", "latency_p95_ms", "cpu_util_pct")}
+    given = {
+        k: v for k, v in given.items() if k not in ("loss_pct", "latency_p95_ms", "cpu_util_pct")
+    }
     given["gate"] = gate
     if "vary" not in given:
-        raise ScenarioError("say what to vary: a `capacity: {vary: ...}` block or --vary",
-                            file=source)
+        raise ScenarioError(
+            "say what to vary: a `capacity: {vary: ...}` block or --vary", file=source
+        )
     from roomsim.loader import validate
 
     return validate(CapacitySpec, given, f"{source} (capacity)")
 
 
+def _print_probe(vary: str) -> Callable[[Probe], None]:
+    def show(p: Probe) -> None:
+        verdict = "pass" if p.passed else "FAIL"
+        click.echo(
+            f"  {vary} = {p.value:>6}: {verdict}  loss {p.loss_pct:.2f} %  "
+            f"p95 {p.latency_p95_ms} ms  cpu {p.cpu_util_pct:.1f} %  ({p.why})"
+        )
+
+    return show
+
+
 @click.command(name="capacity")
 @click.argument("scenario", type=click.Path(path_type=Path))
-@click.option("--vary", default=None, help="Dotted path of the integer to search, e.g. rooms.0.participants.1.count.")
+@click.option(
+    "--vary",
+    default=None,
+    help="Dotted path of the integer to search, e.g. rooms.0.participants.1.count.",
+)
 @click.option("--low", type=int, default=None, help="Smallest value tried (default 1).")
 @click.option("--high", type=int, default=None, help="Largest value tried (default 10000).")
-@click.option("--duration", "duration_s", type=float, default=None, help="Simulated seconds per run.")
+@click.option(
+    "--duration", "duration_s", type=float, default=None, help="Simulated seconds per run."
+)
 @click.option("--topology", type=click.Choice(["mesh", "mcu", "sfu"]), default=None)
 @click.option("--loss", "loss_pct", type=float, default=None, help="Gate: max loss %.")
-@click.option("--p95", "latency_p95_ms", type=float, default=None, help="Gate: max p95 latency, ms.")
+@click.option(
+    "--p95", "latency_p95_ms", type=float, default=None, help="Gate: max p95 latency, ms."
+)
 @click.option("--cpu", "cpu_util_pct", type=float, default=None, help="Gate: max node CPU %.")
 @click.option("--seed", type=int, default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
@@ -147,20 +180,29 @@ def capacity_command(scenario: Path, seed: int | None, as_json: bool, **override
         if not isinstance(raw, dict):
             raise ScenarioError("expected a mapping of fields at the top level", file=str(scenario))
         spec = _spec(raw, str(scenario), overrides)
-        shown = None if as_json else (lambda p: click.echo(
-            f"  {spec.vary} = {p.value:>6}: {'pass' if p.passed else 'FAIL'}  loss {p.loss_pct:.2f} %  "
-            f"p95 {p.latency_p95_ms} ms  cpu {p.cpu_util_pct:.1f} %  ({p.why})"))
+        shown = None if as_json else _print_probe(spec.vary)
         if shown is not None:
-            click.echo(f"searching {spec.vary} in [{spec.low}, {spec.high}] (gate: loss <= "
-                       f"{spec.gate.loss_pct} %, p95 <= {spec.gate.latency_p95_ms} ms, cpu <= "
-                       f"{spec.gate.cpu_util_pct} %; {spec.duration_s:g} s per run)")
+            click.echo(
+                f"searching {spec.vary} in [{spec.low}, {spec.high}] (gate: loss <= "
+                f"{spec.gate.loss_pct} %, p95 <= {spec.gate.latency_p95_ms} ms, cpu <= "
+                f"{spec.gate.cpu_util_pct} %; {spec.duration_s:g} s per run)"
+            )
         best, probes = find_capacity(raw, spec, str(scenario), seed, shown)
     except ScenarioError as exc:
         click.echo(f"roomsim: {exc}", err=True)
         sys.exit(2)
     if as_json:
-        click.echo(json.dumps({"vary": spec.vary, "capacity": best, "gate": spec.gate.model_dump(),
-                               "probes": [asdict(p) for p in probes]}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "vary": spec.vary,
+                    "capacity": best,
+                    "gate": spec.gate.model_dump(),
+                    "probes": [asdict(p) for p in probes],
+                },
+                indent=2,
+            )
+        )
     elif best is None:
         click.echo(f"capacity: even {spec.vary} = {spec.low} fails the gate")
     else:

@@ -56,7 +56,9 @@ def _pick(rng: np.random.Generator, people: Sequence[int], weights: Sequence[flo
     return people[-1]
 
 
-def _conversation(world: World, room: int, talkers: list[int]) -> Generator[simpy.Event, None, None]:
+def _conversation(
+    world: World, room: int, talkers: list[int]
+) -> Generator[simpy.Event, None, None]:
     env, speaking = world.env, world.speaking
     rng = generator(world.seed, f"conversation:{world.scenario.rooms[room].id}")
 

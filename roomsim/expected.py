@@ -66,7 +66,10 @@ def stream_rate(world: World, s: int) -> StreamRate:
     if not spec.dtx or spec.pub < 0:
         return full
     voice = world.participants[spec.pub].group.voice
-    talk = room_speech_shares(world)[spec.pub] if voice.model == "conversation" else speech_share(voice)
+    if voice.model == "conversation":
+        talk = room_speech_shares(world)[spec.pub]
+    else:
+        talk = speech_share(voice)
     codec = get_codec(spec.codec)
     every = max(1, round(codec.dtx_interval_ms * 1e6 / st.period_ns[s]))
     silent_fps = fps / every

@@ -123,10 +123,11 @@ class VideoTrack(Frozen):
                     raise ValueError(f"simulcast: layer {name} is above the track's {self.resolution}")
         if self.svc is not None:
             if self.simulcast is True:
-                raise ValueError("svc and simulcast: true exclude each other (svc uses the "
-                                 "simulcast ladder, or a list in `simulcast`, for its spatial layers)")
+                raise ValueError("svc and simulcast: true exclude each other (svc takes its "
+                                 "spatial layers from the ladder, or from a `simulcast` list)")
             if self.svc[1] != "1" and self.codec not in ("vp9", "av1"):
-                raise ValueError(f"svc {self.svc}: spatial layers need vp9 or av1, not {self.codec}")
+                raise ValueError(f"svc {self.svc}: spatial layers need vp9 or av1, "
+                                 f"not {self.codec}")
         return self
 
     def layers(self) -> list[VideoLayer]:
@@ -136,8 +137,10 @@ class VideoTrack(Frozen):
                          fps=self.fps or preset_fps)
         if self.simulcast is False and (self.svc is None or self.svc[1] == "1"):
             return [top]
-        names = list(self.simulcast) if isinstance(self.simulcast, list) \
-            else DEFAULT_SIMULCAST.get(self.resolution, [self.resolution])
+        if isinstance(self.simulcast, list):
+            names = list(self.simulcast)
+        else:
+            names = DEFAULT_SIMULCAST.get(self.resolution, [self.resolution])
         lower = sorted({n for n in names if n != self.resolution}, key=lambda n: VIDEO_PRESETS[n][1])
         out = [VideoLayer(resolution=n, bitrate_kbps=VIDEO_PRESETS[n][2],
                           fps=min(VIDEO_PRESETS[n][3], top.fps)) for n in lower]
@@ -370,7 +373,8 @@ class Distribution(Frozen):
             raise ValueError(f"a {self.kind} distribution needs {', '.join(missing)}")
         if self.kind == "uniform" and self.high < self.low:  # type: ignore[operator]
             raise ValueError("high must not be below low")
-        if self.weights is not None and (self.values is None or len(self.weights) != len(self.values)):
+        values = self.values or []
+        if self.weights is not None and len(self.weights) != len(values):
             raise ValueError("weights need one entry per value")
         return self
 
@@ -605,8 +609,8 @@ class Scenario(Frozen):
             return
         from roomsim.cluster.rooms import generate_rooms
 
-        generated = [room for spec in self.room_sets
-                     for room in generate_rooms(spec, self.seed if spec.seed is None else spec.seed)]
+        generated = [room for spec in self.room_sets for room in
+                     generate_rooms(spec, self.seed if spec.seed is None else spec.seed)]
         object.__setattr__(self, "rooms", [*self.rooms, *generated])
         object.__setattr__(self, "room_sets", [])
 

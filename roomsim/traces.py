@@ -29,18 +29,22 @@ _LEAD_NS = 1_000
 
 def traced_links(links: LinkTable, pattern: str) -> npt.NDArray[np.int64]:
     """Indices of the links whose name matches a glob pattern."""
-    return np.array([i for i, name in enumerate(links.names) if fnmatchcase(name, pattern)],
-                    dtype=np.int64)
+    return np.array(
+        [i for i, name in enumerate(links.names) if fnmatchcase(name, pattern)], dtype=np.int64
+    )
 
 
-def start_traces(env: simpy.Environment, links: LinkTable, traces: list[LinkTrace], tick_ns: int,
-                 horizon_ns: int) -> None:
+def start_traces(
+    env: simpy.Environment, links: LinkTable, traces: list[LinkTrace], tick_ns: int, horizon_ns: int
+) -> None:
     """Start one replay process per trace; a pattern matching no link is a scenario error."""
     for i, trace in enumerate(traces):
         matched = traced_links(links, trace.link)
         if len(matched) == 0:
-            raise ScenarioError(f"no link matches {trace.link!r} (links are named like "
-                                f"{links.names[0]!r})", field=f"traces[{i}].link")
+            raise ScenarioError(
+                f"no link matches {trace.link!r} (links are named like {links.names[0]!r})",
+                field=f"traces[{i}].link",
+            )
         env.process(_replay(env, links, matched, trace, tick_ns, horizon_ns))
 
 
@@ -56,8 +60,14 @@ def apply_step(links: LinkTable, rows: npt.NDArray[np.int64], step: TraceStep) -
         links.loss[rows] = step.loss_pct / 100
 
 
-def _replay(env: simpy.Environment, links: LinkTable, rows: npt.NDArray[np.int64], trace: LinkTrace,
-            tick_ns: int, horizon_ns: int) -> Generator[simpy.Event, None, None]:
+def _replay(
+    env: simpy.Environment,
+    links: LinkTable,
+    rows: npt.NDArray[np.int64],
+    trace: LinkTrace,
+    tick_ns: int,
+    horizon_ns: int,
+) -> Generator[simpy.Event, None, None]:
     cycle = 0
     while True:
         for step in trace.steps:

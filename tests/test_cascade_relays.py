@@ -12,18 +12,43 @@ from roomsim.sim import headers
 from tests.helpers import CLEAN, build, room, run
 
 AV = [{"kind": "audio"}, {"kind": "video", "resolution": "720p", "simulcast": True}]
-REGIONS = {"links": [{"a": "eu", "b": "us", "latency_ms": 40}, {"a": "us", "b": "ap", "latency_ms": 60}]}
-NODES = [{"id": "eu-1", "region": "eu"}, {"id": "us-1", "region": "us"}, {"id": "ap-1", "region": "ap"}]
+REGIONS = {
+    "links": [{"a": "eu", "b": "us", "latency_ms": 40}, {"a": "us", "b": "ap", "latency_ms": 60}]
+}
+NODES = [
+    {"id": "eu-1", "region": "eu"},
+    {"id": "us-1", "region": "us"},
+    {"id": "ap-1", "region": "ap"},
+]
 
 
 def spread(remote: int, cascade: bool, publishers_in_us: bool = False) -> dict[str, Any]:
     us_tracks = AV if publishers_in_us else []
-    return {"name": "c", "duration_s": 5, "warmup_s": 1, "regions": REGIONS, "nodes": NODES,
-            "rooms": [{"id": "r", "node": "eu-1", "participants": [
-                {"id": "host", "region": "eu", "network": CLEAN, "tracks": AV},
-                {"id": "us", "region": "us", "count": remote, "network": CLEAN, "tracks": us_tracks},
-                {"id": "ap", "region": "ap", "count": remote, "network": CLEAN}]}],
-            "topology": {"sfu": {"cascade": cascade}}}
+    return {
+        "name": "c",
+        "duration_s": 5,
+        "warmup_s": 1,
+        "regions": REGIONS,
+        "nodes": NODES,
+        "rooms": [
+            {
+                "id": "r",
+                "node": "eu-1",
+                "participants": [
+                    {"id": "host", "region": "eu", "network": CLEAN, "tracks": AV},
+                    {
+                        "id": "us",
+                        "region": "us",
+                        "count": remote,
+                        "network": CLEAN,
+                        "tracks": us_tracks,
+                    },
+                    {"id": "ap", "region": "ap", "count": remote, "network": CLEAN},
+                ],
+            }
+        ],
+        "topology": {"sfu": {"cascade": cascade}},
+    }
 
 
 def backbone(result: Any) -> dict[str, dict[str, Any]]:
@@ -67,14 +92,20 @@ def test_turn_relay_adds_framing_delay_and_cost() -> None:
     """A TURN/TLS-relayed viewer's downlink carries TCP + TLS + ChannelData bytes on every
     packet and the relay's extra 20 ms RTT; the relay server bills its egress."""
     raw = room(1, [{"kind": "video", "resolution": "360p"}])
-    raw["rooms"][0]["participants"] += [{"id": "direct", "network": CLEAN},
-                                        {"id": "relayed", "network": CLEAN, "relay": True}]
+    raw["rooms"][0]["participants"] += [
+        {"id": "direct", "network": CLEAN},
+        {"id": "relayed", "network": CLEAN, "relay": True},
+    ]
     raw["relays"] = {"transport": "tls", "extra_rtt_ms": 20, "price_usd_per_gb": 0.05}
     result = run(raw, "sfu")
     by = {p.id: p for p in result.participants}
     extra = by["relayed"].downlink_kbps - by["direct"].downlink_kbps
-    per_packet = (headers.TCP_HEADER_BYTES - headers.UDP_HEADER_BYTES + headers.TURN_CHANNELDATA_HEADER_BYTES
-                  + headers.TLS13_RECORD_OVERHEAD_BYTES)
+    per_packet = (
+        headers.TCP_HEADER_BYTES
+        - headers.UDP_HEADER_BYTES
+        + headers.TURN_CHANNELDATA_HEADER_BYTES
+        + headers.TLS13_RECORD_OVERHEAD_BYTES
+    )
     assert per_packet * 8 * by["direct"].downlink_pps / 1e3 <= extra
     assert extra <= (per_packet + 3) * 8 * by["direct"].downlink_pps / 1e3
     delay = by["relayed"].video_latency_ms.p50 - by["direct"].video_latency_ms.p50
@@ -99,8 +130,13 @@ def test_traces_change_links_at_their_times() -> None:
     """A repeating trace cuts a link to 300 kbps for 1 s of every 2 (the 1 s queue cannot
     hold the excess of a 1.8 Mbps stream); an unknown link is a one-line error."""
     raw = room(2, [{"kind": "video", "resolution": "720p"}])
-    raw["traces"] = [{"link": "p-1/up", "repeat_s": 2.0,
-                      "steps": [{"at_s": 0, "rate_kbps": 300}, {"at_s": 1, "rate_kbps": 100_000}]}]
+    raw["traces"] = [
+        {
+            "link": "p-1/up",
+            "repeat_s": 2.0,
+            "steps": [{"at_s": 0, "rate_kbps": 300}, {"at_s": 1, "rate_kbps": 100_000}],
+        }
+    ]
     result = run(raw, "mesh")
     p1, p2 = result.participants
     assert p1.uplink_loss_pct > 5 and p2.uplink_loss_pct == 0

@@ -18,15 +18,25 @@ from tests.test_cli import roomsim
 
 def cluster(selector: str, rooms: int = 12, **extra: Any) -> dict[str, Any]:
     return {
-        "name": "cluster", "duration_s": 6, "warmup_s": 2, "seed": 5,
+        "name": "cluster",
+        "duration_s": 6,
+        "warmup_s": 2,
+        "seed": 5,
         "nodes": [{"id": f"n{i}", "cores": 8} for i in range(1, 4)],
         "cluster": {"selector": selector, **extra},
-        "room_sets": [{"id": "m", "count": rooms,
-                       "size": {"kind": "lognormal", "median": 3, "sigma": 0.5, "min": 2, "max": 8},
-                       "start_s": {"kind": "uniform", "low": 0, "high": 1.5},
-                       "participant": {"id": "p", "network": CLEAN,
-                                       "tracks": [{"kind": "audio"},
-                                                  {"kind": "video", "resolution": "180p"}]}}],
+        "room_sets": [
+            {
+                "id": "m",
+                "count": rooms,
+                "size": {"kind": "lognormal", "median": 3, "sigma": 0.5, "min": 2, "max": 8},
+                "start_s": {"kind": "uniform", "low": 0, "high": 1.5},
+                "participant": {
+                    "id": "p",
+                    "network": CLEAN,
+                    "tracks": [{"kind": "audio"}, {"kind": "video", "resolution": "180p"}],
+                },
+            }
+        ],
     }
 
 
@@ -79,13 +89,31 @@ def test_search_finds_the_largest_passing_value() -> None:
 
 def test_capacity_command_answers_room_size(tmp_path: Path) -> None:
     """A 2-core node forwarding 360p + audio: ~30 people before CPU passes 85 %."""
-    raw = {"name": "cap", "duration_s": 6, "warmup_s": 2,
-           "nodes": [{"id": "n", "cores": 2}],
-           "rooms": [{"id": "r", "participants": [
-               {"id": "p", "count": 4, "network": CLEAN,
-                "tracks": [{"kind": "audio"}, {"kind": "video", "resolution": "360p"}]}]}],
-           "capacity": {"vary": "rooms.0.participants.0.count", "low": 2, "high": 100,
-                        "duration_s": 3}}
+    raw = {
+        "name": "cap",
+        "duration_s": 6,
+        "warmup_s": 2,
+        "nodes": [{"id": "n", "cores": 2}],
+        "rooms": [
+            {
+                "id": "r",
+                "participants": [
+                    {
+                        "id": "p",
+                        "count": 4,
+                        "network": CLEAN,
+                        "tracks": [{"kind": "audio"}, {"kind": "video", "resolution": "360p"}],
+                    }
+                ],
+            }
+        ],
+        "capacity": {
+            "vary": "rooms.0.participants.0.count",
+            "low": 2,
+            "high": 100,
+            "duration_s": 3,
+        },
+    }
     path = tmp_path / "cap.yaml"
     path.write_text(yaml.safe_dump(raw))
     done = roomsim("capacity", str(path))

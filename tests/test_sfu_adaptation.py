@@ -9,8 +9,14 @@ from roomsim.results import RunResult
 from tests.helpers import CLEAN, build, room, run
 
 SIMULCAST = [{"kind": "audio"}, {"kind": "video", "resolution": "720p", "simulcast": True}]
-VIEWER_NET = {"uplink_kbps": 20_000, "downlink_kbps": 4000, "rtt_ms": 40, "jitter_ms": 0,
-              "loss_pct": 0, "queue_ms": 300}
+VIEWER_NET = {
+    "uplink_kbps": 20_000,
+    "downlink_kbps": 4000,
+    "rtt_ms": 40,
+    "jitter_ms": 0,
+    "loss_pct": 0,
+    "queue_ms": 300,
+}
 
 
 def one_viewer(**viewer: Any) -> dict[str, Any]:
@@ -35,8 +41,12 @@ def test_downlink_drop_moves_down_then_back_up_within_bounded_time() -> None:
     of the recovery (probes every 5 s, growing on failure; LiveKit's probe controller)."""
     raw = one_viewer()
     raw["duration_s"] = 40
-    raw["traces"] = [{"link": "viewer/down", "steps": [{"at_s": 8, "rate_kbps": 700},
-                                                       {"at_s": 18, "rate_kbps": 4000}]}]
+    raw["traces"] = [
+        {
+            "link": "viewer/down",
+            "steps": [{"at_s": 8, "rate_kbps": 700}, {"at_s": 18, "rate_kbps": 4000}],
+        }
+    ]
     result = run(raw, "sfu")
     events = switches(result)
     first_down = next(e for e in events if e["from"] == "720p")
@@ -56,8 +66,14 @@ def test_downlink_drop_moves_down_then_back_up_within_bounded_time() -> None:
 def test_plenty_of_bandwidth_settles_on_the_static_layers() -> None:
     """On uncongested links the estimator never signals overuse: the same layers, bytes
     and closed forms as the static allocator, and no switch."""
-    slow = {"uplink_kbps": 5000, "downlink_kbps": 1000, "rtt_ms": 20, "jitter_ms": 0,
-            "loss_pct": 0, "queue_ms": 500}
+    slow = {
+        "uplink_kbps": 5000,
+        "downlink_kbps": 1000,
+        "rtt_ms": 20,
+        "jitter_ms": 0,
+        "loss_pct": 0,
+        "queue_ms": 500,
+    }
     raw = room(3, SIMULCAST)
     raw["rooms"][0]["participants"].append({"id": "slow", "network": slow})
     gcc = run(raw, "sfu")
@@ -105,7 +121,8 @@ def test_svc_subscriber_gets_the_spatial_layers_that_fit() -> None:
     tracks = [{"kind": "video", "codec": "vp9", "resolution": "720p", "svc": "L3T3"}]
     raw = room(2, tracks)
     raw["rooms"][0]["participants"].append(
-        {"id": "slow", "network": {**VIEWER_NET, "downlink_kbps": 1000}})
+        {"id": "slow", "network": {**VIEWER_NET, "downlink_kbps": 1000}}
+    )
     result = run(raw, "sfu")
     by = {p.id: p for p in result.participants}
     for p in (by["p-1"], by["p-2"]):

@@ -40,9 +40,13 @@ def test_conversation_takes_turns_and_matches_its_closed_form() -> None:
 
 
 def test_listeners_with_zero_weight_never_speak() -> None:
-    shares = speech_shares([VoiceActivity(model="conversation"),
-                            VoiceActivity(model="conversation", weight=0),
-                            VoiceActivity(model="conversation")])
+    shares = speech_shares(
+        [
+            VoiceActivity(model="conversation"),
+            VoiceActivity(model="conversation", weight=0),
+            VoiceActivity(model="conversation"),
+        ]
+    )
     assert shares[1] == 0 and shares[0] == shares[2] > 0.2
 
 
@@ -70,8 +74,14 @@ def test_last_n_cuts_node_egress_and_cpu() -> None:
 def test_grid_layout_takes_small_layers_of_the_recent_speakers() -> None:
     """A 3x3 grid on a 720p screen: nine tiles 240 px high take the 360p layer, others are
     not received."""
-    raw = room(12, [{"kind": "audio", "dtx": True},
-                    {"kind": "video", "resolution": "720p", "simulcast": True}], voice=TALK)
+    raw = room(
+        12,
+        [
+            {"kind": "audio", "dtx": True},
+            {"kind": "video", "resolution": "720p", "simulcast": True},
+        ],
+        voice=TALK,
+    )
     raw.update(duration_s=4, warmup_s=1)
     result = api.run(build(raw, topology={"sfu": {"layout": "grid-3x3"}}), "sfu").runs[0]
     audio_kbps = 50 * (32_000 / 8 / 50 + 66) * 8 / 1000  # one Opus stream talking all the time
@@ -88,5 +98,8 @@ def test_mcu_speaker_layout_follows_the_detected_speaker() -> None:
     raw.update(duration_s=6, warmup_s=1)
     grid = api.run(build(raw, topology={"mcu": {"layout": "grid"}}), "mcu").runs[0]
     speaker = api.run(build(raw, topology={"mcu": {"layout": "speaker"}}), "mcu").runs[0]
-    ratio = speaker.participants[0].video_latency_ms.samples / grid.participants[0].video_latency_ms.samples
+    ratio = (
+        speaker.participants[0].video_latency_ms.samples
+        / grid.participants[0].video_latency_ms.samples
+    )
     assert abs(ratio - 5 / 9) < 0.05

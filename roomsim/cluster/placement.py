@@ -50,14 +50,18 @@ class RoutingStore:
         self.stats[node] = stats
 
 
-def select_node(store: RoutingStore, candidates: list[int], options: ClusterOptions,
-                rng: np.random.Generator) -> int:
+def select_node(
+    store: RoutingStore, candidates: list[int], options: ClusterOptions, rng: np.random.Generator
+) -> int:
     """Pick a node for a new room from the store's (possibly stale) stats."""
     stats = [store.stats.get(n, NodeStats()) for n in candidates]
     below = [n for n, s in zip(candidates, stats, strict=True) if s.cpu_load <= options.cpu_limit]
     pool = below or candidates
     if options.selector == "random":
         return pool[int(rng.integers(len(pool)))]
-    key = {"least-loaded": lambda s: s.cpu_load, "fewest-rooms": lambda s: s.rooms,
-           "fewest-clients": lambda s: s.clients}[options.selector]
+    key = {
+        "least-loaded": lambda s: s.cpu_load,
+        "fewest-rooms": lambda s: s.rooms,
+        "fewest-clients": lambda s: s.clients,
+    }[options.selector]
     return min(pool, key=lambda n: (key(store.stats.get(n, NodeStats())), n))

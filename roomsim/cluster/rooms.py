@@ -53,13 +53,15 @@ def generate_rooms(spec: RoomSet, seed: int) -> list[Room]:
     return rooms
 
 
-def _member(group: ParticipantGroup, room_id: str, count: int, start: float,
-            stay: float | None) -> ParticipantGroup:
+def _member(
+    group: ParticipantGroup, room_id: str, count: int, start: float, stay: float | None
+) -> ParticipantGroup:
     join = start + group.join_s
     leave = group.leave_s + start if group.leave_s is not None else None
     if stay is not None:
         leave = min(leave, start + stay) if leave is not None else start + stay
     if leave is not None and leave <= join:
         leave = join + 1e-3
-    return group.model_copy(update={"id": f"{room_id}.{group.id}", "count": count, "join_s": join,
-                                    "leave_s": leave})
+    return group.model_copy(
+        update={"id": f"{room_id}.{group.id}", "count": count, "join_s": join, "leave_s": leave}
+    )

@@ -96,22 +96,29 @@ class DownlinkEstimators:
         self.acked[who] = 0.0
         self.rtt_ms[who] = rtt_ms
 
-    def update(self, now_ns: int, feedback: FeedbackBuffer, active: npt.NDArray[np.bool_]
-               ) -> npt.NDArray[np.bool_]:
+    def update(
+        self, now_ns: int, feedback: FeedbackBuffer, active: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.bool_]:
         """Consume the feedback records that reached the SFU by `now` (in send order per
         subscriber; `arrive` < 0 = lost) and update the estimates of `active` rows.
         Returns which rows saw overuse in this batch."""
         hot = self.hot
         hot[:, [H_BYTES, H_RECEIVED, H_LOST, H_OVERUSED]] = 0
-        feedback.n = gcc_feedback(now_ns, feedback.n, *feedback.pending(), hot, self.trend, self.hist)
+        feedback.n = gcc_feedback(
+            now_ns, feedback.n, *feedback.pending(), hot, self.trend, self.hist
+        )
         received_bytes, received, lost = hot[:, H_BYTES], hot[:, H_RECEIVED], hot[:, H_LOST]
         overused = hot[:, H_OVERUSED] > 0
         self._bytes_ring[:, self._ring_pos] = received_bytes
         self._ring_pos = (self._ring_pos + 1) % self._bytes_ring.shape[1]
-        self.acked = self._bytes_ring.sum(axis=1) * 8e9 / (self._bytes_ring.shape[1] * self.feedback_ns)
+        self.acked = (
+            self._bytes_ring.sum(axis=1) * 8e9 / (self._bytes_ring.shape[1] * self.feedback_ns)
+        )
         self._delay_based(now_ns, active)
         self._loss_based(now_ns, received + lost, lost, active)
-        self.estimate = np.where(active, np.minimum(self.delay_based, self.loss_based), self.estimate)
+        self.estimate = np.where(
+            active, np.minimum(self.delay_based, self.loss_based), self.estimate
+        )
         return overused
 
     # -- delay-based rate control ---------------------------------------------------------
@@ -145,7 +152,9 @@ class DownlinkEstimators:
         target = BETA * acked
         use_capacity = (target > current) & ~np.isnan(capacity)
         target[use_capacity] = BETA * capacity[use_capacity] * 1e3
-        self.delay_based[who] = np.maximum(np.where(target < current, target, current), MIN_BITRATE_BPS)
+        self.delay_based[who] = np.maximum(
+            np.where(target < current, target, current), MIN_BITRATE_BPS
+        )
         # LinkCapacityEstimator::OnOveruseDetected: EWMA (alpha 0.05) of the acked kbps.
         sample = acked / 1e3
         fresh = np.isnan(capacity)
@@ -177,20 +186,27 @@ class DownlinkEstimators:
         self.last_change[who] = now_ns
 
     # -- loss-based -----------------------------------------------------------------------
-    def _loss_based(self, now_ns: int, expected: IntArray, lost: IntArray,
-                    active: npt.NDArray[np.bool_]) -> None:
+    def _loss_based(
+        self, now_ns: int, expected: IntArray, lost: IntArray, active: npt.NDArray[np.bool_]
+    ) -> None:
         self._loss_expected += expected
         self._loss_lost += lost
         ready = active & (self._loss_expected >= LOSS_MIN_PACKETS)
         loss = np.where(ready, self._loss_lost / np.maximum(self._loss_expected, 1), 0.0)
         est = self.loss_based
-        low = ready & (loss < LOW_LOSS) & ((self.last_loss_increase < 0)
-                                           | (now_ns - self.last_loss_increase >= 1_000_000_000))
+        low = (
+            ready
+            & (loss < LOW_LOSS)
+            & ((self.last_loss_increase < 0) | (now_ns - self.last_loss_increase >= 1_000_000_000))
+        )
         est[low] = 1.08 * est[low] + 1000.0
         self.last_loss_increase[low] = now_ns
         decrease_every = (300 + self.rtt_ms) * 1e6
-        high = ready & (loss > HIGH_LOSS) & ((self.last_loss_decrease < 0)
-                                             | (now_ns - self.last_loss_decrease >= decrease_every))
+        high = (
+            ready
+            & (loss > HIGH_LOSS)
+            & ((self.last_loss_decrease < 0) | (now_ns - self.last_loss_decrease >= decrease_every))
+        )
         est[high] = est[high] * (1 - 0.5 * loss[high])
         self.last_loss_decrease[high] = now_ns
         self._loss_expected[ready] = 0

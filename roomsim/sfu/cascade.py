@@ -56,10 +56,15 @@ class RegionGraph:
             spec = data["spec"]
             for x, y in ((a, b), (b, a)):
                 name = f"backbone:{x}>{y}"
-                self.link_of[(x, y)] = links.add(name, spec.capacity_mbps * 1e6,
-                                                 round(spec.latency_ms * 1e6), 0.0,
-                                                 spec.loss_pct / 100, BACKBONE_QUEUE_NS,
-                                                 stream_key(seed, f"link:{name}"))
+                self.link_of[(x, y)] = links.add(
+                    name,
+                    spec.capacity_mbps * 1e6,
+                    round(spec.latency_ms * 1e6),
+                    0.0,
+                    spec.loss_pct / 100,
+                    BACKBONE_QUEUE_NS,
+                    stream_key(seed, f"link:{name}"),
+                )
 
 
 @dataclass
@@ -92,8 +97,9 @@ class Segments:
         return as_int(self.link), as_int(self.next), as_int(self.end_node)
 
 
-def relay_tree(graph: RegionGraph, origin: str, needed: list[str], room_nodes: dict[str, int]
-               ) -> list[tuple[str, tuple[str, ...]]]:
+def relay_tree(
+    graph: RegionGraph, origin: str, needed: list[str], room_nodes: dict[str, int]
+) -> list[tuple[str, tuple[str, ...]]]:
     """Segments of the multicast tree from `origin` to the `needed` regions: a list of
     (start region, region path) where both ends host a node of the room."""
     edges: set[tuple[str, str]] = set()

@@ -39,9 +39,14 @@ IntArray = npt.NDArray[np.int64]
 #: A padding-only RTP packet as Pion/LiveKit send for probing: 255 bytes of RTP padding
 #: (the padding length is one byte), with the usual video headers around it.
 PADDING_PAYLOAD_BYTES = 255
-PADDING_WIRE_BYTES = (headers.IPV4_HEADER_BYTES + headers.UDP_HEADER_BYTES + headers.RTP_HEADER_BYTES
-                      + headers.SRTP_AUTH_TAG_BYTES + headers.VIDEO_HEADER_EXTENSION_BYTES
-                      + PADDING_PAYLOAD_BYTES)
+PADDING_WIRE_BYTES = (
+    headers.IPV4_HEADER_BYTES
+    + headers.UDP_HEADER_BYTES
+    + headers.RTP_HEADER_BYTES
+    + headers.SRTP_AUTH_TAG_BYTES
+    + headers.VIDEO_HEADER_EXTENSION_BYTES
+    + PADDING_PAYLOAD_BYTES
+)
 #: LiveKit probe controller (pkg/sfu/streamallocator/probe_controller.go): wait 5 s between
 #: probes, x1.5 after each failure up to 30 s; goal = usage + 120 % of the next step.
 PROBE_WAIT_NS = 5_000_000_000
@@ -73,7 +78,9 @@ class Probe:
 class SfuController:
     """Estimators, speakers, layouts, allocation and the forwarding plan of one SFU run."""
 
-    def __init__(self, world: World, options: SfuOptions, speakers: SpeakerOptions, grace_ns: int) -> None:
+    def __init__(
+        self, world: World, options: SfuOptions, speakers: SpeakerOptions, grace_ns: int
+    ) -> None:
         self.world = world
         self.options = options
         w = world
@@ -98,8 +105,18 @@ class SfuController:
         self.usage = np.zeros(n)
         self.upgrade = np.full(n, np.inf)
         z = lambda dtype=np.int64, value=0: np.full(n, value, dtype=dtype)  # noqa: E731
-        self.probe = Probe(z(bool, False), z(), z(), z(np.float64), z(np.float64), z(bool, False),
-                           z(), z(np.int64, PROBE_WAIT_NS), z(), z())
+        self.probe = Probe(
+            z(bool, False),
+            z(),
+            z(),
+            z(np.float64),
+            z(np.float64),
+            z(bool, False),
+            z(),
+            z(np.int64, PROBE_WAIT_NS),
+            z(),
+            z(),
+        )
         self.switches = z()
         self.switch_events: list[dict[str, Any]] = []
         self.min_estimate = np.full(n, np.inf)
@@ -127,8 +144,9 @@ class SfuController:
         """Update estimators with the feedback that reached the node by `now`."""
         live = self.started & self.world.present & self.adaptive
         overused = self.bwe.update(now_ns, records, live)
-        self.min_estimate = np.where(live, np.minimum(self.min_estimate, self.bwe.estimate),
-                                     self.min_estimate)
+        self.min_estimate = np.where(
+            live, np.minimum(self.min_estimate, self.bwe.estimate), self.min_estimate
+        )
         self._finish_probes(now_ns, overused)
         self.ceiling = np.where(live, np.maximum(self.ceiling, self.bwe.estimate), self.ceiling)
 
@@ -151,7 +169,8 @@ class SfuController:
 
     def _layout_follows_speakers(self) -> bool:
         return self.options.last_n is not None or any(
-            name != "all" for name in self.layouts.layout_of)
+            name != "all" for name in self.layouts.layout_of
+        )
 
     # -- allocation ----------------------------------------------------------------------------
     def allocate(self, now_ns: int) -> bool:
@@ -171,8 +190,18 @@ class SfuController:
         self._last_budgets = budgets
         level = np.empty(len(sub), dtype=np.int64)
         p = self.points
-        allocate_layers(sub_ptr, track, cap, budgets, p.track_ptr, p.rate_bps, p.spatial,
-                        p.track_audio, self.options.allow_pause, level)
+        allocate_layers(
+            sub_ptr,
+            track,
+            cap,
+            budgets,
+            p.track_ptr,
+            p.rate_bps,
+            p.spatial,
+            p.track_audio,
+            self.options.allow_pause,
+            level,
+        )
         self._account(sub, track, cap, level)
         key = sub * self.n_tracks + track
         prev_key, prev_level = self.pair_key, self.pair_level
@@ -213,7 +242,9 @@ class SfuController:
         np.minimum.at(upgrade, sub, step)
         self.upgrade = upgrade
 
-    def _retarget(self, now_ns: int, sub: IntArray, track: IntArray, old: IntArray, new: IntArray) -> None:
+    def _retarget(
+        self, now_ns: int, sub: IntArray, track: IntArray, old: IntArray, new: IntArray
+    ) -> None:
         w = self.world
         p = self.points
         switch = np.full(len(sub), now_ns, dtype=np.int64)
@@ -238,11 +269,17 @@ class SfuController:
         np.add.at(self.switches, sub[moved], 1)
         for i in np.flatnonzero(moved)[: max(0, MAX_SWITCH_EVENTS - len(self.switch_events))]:
             t = int(track[i])
-            self.switch_events.append({
-                "t_s": round(now_ns / 1e9, 3), "effective_s": round(int(switch[i]) / 1e9, 3),
-                "participant": w.participants[int(sub[i])].id,
-                "publisher": w.participants[w.track_pub[t]].id, "track": t,
-                "from": self.point_label(t, int(old[i])), "to": self.point_label(t, int(new[i]))})
+            self.switch_events.append(
+                {
+                    "t_s": round(now_ns / 1e9, 3),
+                    "effective_s": round(int(switch[i]) / 1e9, 3),
+                    "participant": w.participants[int(sub[i])].id,
+                    "publisher": w.participants[w.track_pub[t]].id,
+                    "track": t,
+                    "from": self.point_label(t, int(old[i])),
+                    "to": self.point_label(t, int(new[i])),
+                }
+            )
 
     def point_label(self, track: int, point: int) -> str:
         """A readable name for an operating point: resolution (and temporal layer for SVC)."""
@@ -260,9 +297,13 @@ class SfuController:
             return
         w = self.world
         live = self.candidates & w.present[np.maximum(w.streams.pub, 0)]
-        self.publishers.dynacast(now_ns, self.plan.wanted_streams(now_ns),
-                                 round(self.options.dynacast_pause_s * 1e9), self.publishers.is_video(),
-                                 live)
+        self.publishers.dynacast(
+            now_ns,
+            self.plan.wanted_streams(now_ns),
+            round(self.options.dynacast_pause_s * 1e9),
+            self.publishers.is_video(),
+            live,
+        )
 
     def start_probes(self, now_ns: int) -> None:
         """Probe subscribers held below their path's best estimate so far."""
@@ -273,9 +314,17 @@ class SfuController:
         est = self.bwe.estimate
         goal = np.minimum((self.usage + PROBE_OVERSHOOT * self.upgrade) / h, self.ceiling)
         reachable = goal * h >= self.usage + self.upgrade
-        start = (self.started & self.adaptive & self.world.present & ~pr.active & np.isfinite(self.upgrade)
-                 & (est < 0.99 * self.ceiling) & reachable & (now_ns >= pr.next_allowed)
-                 & (goal > self.usage))
+        start = (
+            self.started
+            & self.adaptive
+            & self.world.present
+            & ~pr.active
+            & np.isfinite(self.upgrade)
+            & (est < 0.99 * self.ceiling)
+            & reachable
+            & (now_ns >= pr.next_allowed)
+            & (goal > self.usage)
+        )
         who = np.flatnonzero(start)
         if len(who) == 0:
             return
@@ -304,7 +353,9 @@ class SfuController:
         self.bwe.raise_to(good, np.minimum(rate[ok], pr.goal[good]), now_ns)
         pr.succeeded[good] += 1
         pr.wait[good] = PROBE_WAIT_NS
-        pr.wait[bad] = np.minimum(np.rint(pr.wait[bad] * PROBE_BACKOFF).astype(np.int64), PROBE_WAIT_MAX_NS)
+        pr.wait[bad] = np.minimum(
+            np.rint(pr.wait[bad] * PROBE_BACKOFF).astype(np.int64), PROBE_WAIT_MAX_NS
+        )
         pr.next_allowed[done] = now_ns + pr.wait[done]
         pr.active[done] = False
 
@@ -332,18 +383,30 @@ class SfuController:
         per: dict[str, Any] = {}
         for i in np.flatnonzero(self.adaptive | (self.switches > 0)):
             per[w.participants[i].id] = {
-                "estimate_kbps": round(float(self.bwe.estimate[i]) / 1e3, 1) if np.isfinite(self.bwe.estimate[i]) else None,
-                "min_estimate_kbps": round(float(self.min_estimate[i]) / 1e3, 1) if np.isfinite(self.min_estimate[i]) else None,
+                "estimate_kbps": round(float(self.bwe.estimate[i]) / 1e3, 1)
+                if np.isfinite(self.bwe.estimate[i])
+                else None,
+                "min_estimate_kbps": round(float(self.min_estimate[i]) / 1e3, 1)
+                if np.isfinite(self.min_estimate[i])
+                else None,
                 "layer_switches": int(self.switches[i]),
-                "probes": int(self.probe.started[i]), "probes_ok": int(self.probe.succeeded[i])}
+                "probes": int(self.probe.started[i]),
+                "probes_ok": int(self.probe.succeeded[i]),
+            }
         pub = self.publishers
         return {
             "bwe": {"estimator": self.options.bwe.estimator, "participants": per},
             "layer_switches": self.switch_events,
             "layer_switch_count": int(self.switches.sum()),
-            "keyframes": {"requested": pub.requested, "sent": pub.sent, "extra_bytes": pub.sent_bytes},
+            "keyframes": {
+                "requested": pub.requested,
+                "sent": pub.sent,
+                "extra_bytes": pub.sent_bytes,
+            },
             "dynacast": {"paused_layer_seconds": round(float(pub.paused_ns.sum()) / 1e9, 3)},
-            "speaker_changes": {w.scenario.rooms[r].id: int(c) for r, c in enumerate(self.recency.changes)},
+            "speaker_changes": {
+                w.scenario.rooms[r].id: int(c) for r, c in enumerate(self.recency.changes)
+            },
         }
 
     def closed_form_plan(self) -> tuple[list[tuple[int, int]], list[int]]:

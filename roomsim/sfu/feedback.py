@@ -26,23 +26,52 @@ class FeedbackBuffer:
 
     def _alloc(self, capacity: int) -> None:
         old = getattr(self, "sub", None)
-        columns = {"sub": np.int64, "send": np.int64, "arrive": np.int64, "size": np.int64,
-                   "probe": np.bool_, "report": np.int64}
+        columns = {
+            "sub": np.int64,
+            "send": np.int64,
+            "arrive": np.int64,
+            "size": np.int64,
+            "probe": np.bool_,
+            "report": np.int64,
+        }
         for name, dtype in columns.items():
             fresh = np.empty(capacity, dtype=dtype)
             if old is not None:
                 fresh[: self.n] = getattr(self, name)[: self.n]
             setattr(self, name, fresh)
 
-    def record(self, batch: Packets, send: IntArray, sent: npt.NDArray[np.bool_], arrived_t: IntArray,
-               watched: npt.NDArray[np.bool_], down_delay: IntArray, up_delay: IntArray) -> None:
+    def record(
+        self,
+        batch: Packets,
+        send: IntArray,
+        sent: npt.NDArray[np.bool_],
+        arrived_t: IntArray,
+        watched: npt.NDArray[np.bool_],
+        down_delay: IntArray,
+        up_delay: IntArray,
+    ) -> None:
         """Add a downlink batch (send times taken before the links overwrote `t`)."""
         need = self.n + len(batch)
         if need > len(self.sub):
             self._alloc(max(need, 2 * len(self.sub)))
-        self.n = record_feedback(batch["sub"], send, sent, arrived_t, batch["size"], batch["fseq"],
-                                 watched, down_delay, up_delay, self.sub, self.send, self.arrive,
-                                 self.size, self.probe, self.report, self.n)
+        self.n = record_feedback(
+            batch["sub"],
+            send,
+            sent,
+            arrived_t,
+            batch["size"],
+            batch["fseq"],
+            watched,
+            down_delay,
+            up_delay,
+            self.sub,
+            self.send,
+            self.arrive,
+            self.size,
+            self.probe,
+            self.report,
+            self.n,
+        )
 
     def pending(self) -> tuple[npt.NDArray[np.generic], ...]:
         """The buffer's columns (sub, send, arrive, size, probe, report) and fill level are

@@ -38,7 +38,7 @@ class OperatingPoints:
     def streams_of(self, track: int, point: int) -> IntArray:
         """Streams making up one point of a track."""
         p = self.track_ptr[track] + point
-        return self.streams[self.stream_ptr[p]:self.stream_ptr[p + 1]]
+        return self.streams[self.stream_ptr[p] : self.stream_ptr[p + 1]]
 
     def count(self, track: int) -> int:
         """Number of points of a track."""
@@ -49,7 +49,16 @@ def build_points(world: World, simulcast: bool) -> OperatingPoints:
     """Points of every track; without `simulcast`, a simulcast track offers its top layer only."""
     st = world.streams
     rates = [stream_rate(world, s).bps for s in range(len(st))]
-    track_ptr, rate, spatial, temporal, height, key, stream_ptr, streams = [0], [], [], [], [], [], [0], []
+    track_ptr, rate, spatial, temporal, height, key, stream_ptr, streams = (
+        [0],
+        [],
+        [],
+        [],
+        [],
+        [],
+        [0],
+        [],
+    )
     audio = []
     for t, members in enumerate(world.track_streams):
         specs = [st.specs[s] for s in members]
@@ -58,10 +67,16 @@ def build_points(world: World, simulcast: bool) -> OperatingPoints:
             points = []
             for s_top in sorted({x.layer for x in specs}):
                 for t_top in sorted({x.temporal for x in specs}):
-                    chosen = [s for s, x in zip(members, specs, strict=True)
-                              if x.layer <= s_top and x.temporal <= t_top]
-                    base = next(s for s, x in zip(members, specs, strict=True)
-                                if x.layer == s_top and x.temporal == 0)
+                    chosen = [
+                        s
+                        for s, x in zip(members, specs, strict=True)
+                        if x.layer <= s_top and x.temporal <= t_top
+                    ]
+                    base = next(
+                        s
+                        for s, x in zip(members, specs, strict=True)
+                        if x.layer == s_top and x.temporal == 0
+                    )
                     points.append((sum(rates[s] for s in chosen), s_top, t_top, chosen, base))
             points.sort(key=lambda p: (p[0], p[1], p[2]))
         else:
@@ -79,6 +94,14 @@ def build_points(world: World, simulcast: bool) -> OperatingPoints:
             stream_ptr.append(len(streams))
         track_ptr.append(len(rate))
     as_int = lambda values: np.array(values, dtype=np.int64)  # noqa: E731
-    return OperatingPoints(as_int(track_ptr), np.array(rate, dtype=np.float64), as_int(spatial),
-                           as_int(temporal), as_int(height), as_int(key), as_int(stream_ptr),
-                           as_int(streams), np.array(audio, dtype=bool))
+    return OperatingPoints(
+        as_int(track_ptr),
+        np.array(rate, dtype=np.float64),
+        as_int(spatial),
+        as_int(temporal),
+        as_int(height),
+        as_int(key),
+        as_int(stream_ptr),
+        as_int(streams),
+        np.array(audio, dtype=bool),
+    )

@@ -41,8 +41,9 @@ def tile_heights(layout: str, viewport: str) -> list[int]:
 class Layouts:
     """Builds the (subscriber, track, spatial cap) pairs the allocator works on."""
 
-    def __init__(self, world: World, points: OperatingPoints, layout: str, last_n: int | None,
-                 viewport: str) -> None:
+    def __init__(
+        self, world: World, points: OperatingPoints, layout: str, last_n: int | None, viewport: str
+    ) -> None:
         self.world = world
         self.last_n = last_n
         self.tiles = {}
@@ -82,12 +83,14 @@ class Layouts:
     def _track_caps(self, height: int) -> IntArray:
         """Spatial cap of every track for a tile of `height` (cached per height)."""
         if height not in self._table:
-            self._table[height] = np.array([self.cap(t, height) for t in range(len(self.track_pub))],
-                                           dtype=np.int64)
+            self._table[height] = np.array(
+                [self.cap(t, height) for t in range(len(self.track_pub))], dtype=np.int64
+            )
         return self._table[height]
 
-    def _caps(self, track: IntArray, relative: IntArray, audio: npt.NDArray[np.bool_],
-              heights: list[int]) -> IntArray:
+    def _caps(
+        self, track: IntArray, relative: IntArray, audio: npt.NDArray[np.bool_], heights: list[int]
+    ) -> IntArray:
         caps = np.full(len(track), -1, dtype=np.int64)
         caps[audio] = 0
         video = ~audio
@@ -105,8 +108,9 @@ class Layouts:
             caps[video & (relative >= self.last_n)] = -1
         return caps
 
-    def pairs(self, present: npt.NDArray[np.bool_], rank: IntArray
-              ) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    def pairs(
+        self, present: npt.NDArray[np.bool_], rank: IntArray
+    ) -> tuple[IntArray, IntArray, IntArray, IntArray]:
         """(sub, track, cap, sub_ptr): every subscriber's pairs in priority order; cap -1 =
         not shown, else the highest spatial layer wanted.
 
@@ -128,7 +132,9 @@ class Layouts:
             tracks_out.append(np.zeros(0, dtype=np.int64))
             caps_out.append(np.zeros(0, dtype=np.int64))
             self._rooms[r] = (key, subs_out[-1], tracks_out[-1], caps_out[-1])
-            subs = np.array([p for p in members if present[p] and self.subscribes[p]], dtype=np.int64)
+            subs = np.array(
+                [p for p in members if present[p] and self.subscribes[p]], dtype=np.int64
+            )
             tracks = np.flatnonzero((track_room == r) & present[self.track_pub])
             if len(subs) == 0 or len(tracks) == 0:
                 continue
@@ -141,10 +147,12 @@ class Layouts:
             caps = np.empty(own.shape, dtype=np.int64)
             for name in {self.layout_of[p] for p in subs}:
                 rows = np.array([self.layout_of[p] == name for p in subs])
-                caps[rows] = self._caps(np.broadcast_to(tracks, own.shape)[rows].ravel(),
-                                        relative[rows].ravel(),
-                                        np.broadcast_to(audio, own.shape)[rows].ravel(),
-                                        self.tiles[name]).reshape(int(rows.sum()), len(tracks))
+                caps[rows] = self._caps(
+                    np.broadcast_to(tracks, own.shape)[rows].ravel(),
+                    relative[rows].ravel(),
+                    np.broadcast_to(audio, own.shape)[rows].ravel(),
+                    self.tiles[name],
+                ).reshape(int(rows.sum()), len(tracks))
             keep = ~own
             subs_out[-1] = np.broadcast_to(subs[:, None], own.shape)[keep]
             tracks_out[-1] = np.broadcast_to(tracks, own.shape)[keep]

@@ -25,8 +25,15 @@ NEG_INF = np.iinfo(np.int64).min
 class ForwardingTable:
     """(key, target) entries with windows, grouped by key (CSR)."""
 
-    def __init__(self, n_keys: int, key: IntArray, target: IntArray, start: IntArray, end: IntArray,
-                 settled_before: int) -> None:
+    def __init__(
+        self,
+        n_keys: int,
+        key: IntArray,
+        target: IntArray,
+        start: IntArray,
+        end: IntArray,
+        settled_before: int,
+    ) -> None:
         order = np.lexsort((target, key))
         self.key = key[order]
         self.target = target[order]
@@ -40,8 +47,9 @@ class ForwardingTable:
     def expand(self, keys: IntArray, capture: IntArray) -> tuple[IntArray, IntArray]:
         """For items with these keys and capture times: (item index, target) per entry whose
         window holds the capture time."""
-        return expand_entries(keys, capture, self.indptr, self.target, self.start, self.end,
-                              self.exact)
+        return expand_entries(
+            keys, capture, self.indptr, self.target, self.start, self.end, self.exact
+        )
 
     def per_target(self, per_key: IntArray, n_targets: int) -> IntArray:
         """Sum a per-key count over each target's entries (valid when `exact`)."""
@@ -54,7 +62,9 @@ class ForwardingTable:
 class ForwardingPlan:
     """The (stream, subscriber) entries and their windows."""
 
-    def __init__(self, n_streams: int, n_participants: int, stream_track: IntArray, grace_ns: int) -> None:
+    def __init__(
+        self, n_streams: int, n_participants: int, stream_track: IntArray, grace_ns: int
+    ) -> None:
         self.n_streams = n_streams
         self.n = n_participants
         self.stream_track = stream_track
@@ -72,8 +82,15 @@ class ForwardingPlan:
         have = self.stream[live] * self.n + self.sub[live]
         return np.isin(stream * self.n + sub, have)
 
-    def retarget(self, now_ns: int, sub: IntArray, track: IntArray, switch_ns: IntArray,
-                 new_stream: IntArray, new_owner: IntArray) -> None:
+    def retarget(
+        self,
+        now_ns: int,
+        sub: IntArray,
+        track: IntArray,
+        switch_ns: IntArray,
+        new_stream: IntArray,
+        new_owner: IntArray,
+    ) -> None:
         """Change pairs (sub[i], track[i]) from `switch_ns[i]` on: their current entries end
         there; the new streams (`new_stream`, each owned by pair `new_owner`) start there."""
         if len(sub) == 0:
@@ -114,8 +131,9 @@ class ForwardingPlan:
 
     def table(self, now_ns: int) -> ForwardingTable:
         """Entries keyed by stream (all nodes): what the SFU credits at the source."""
-        return ForwardingTable(self.n_streams, self.stream, self.sub, self.start, self.end,
-                               now_ns - self.grace_ns)
+        return ForwardingTable(
+            self.n_streams, self.stream, self.sub, self.start, self.end, now_ns - self.grace_ns
+        )
 
     def wanted_streams(self, now_ns: int) -> npt.NDArray[np.bool_]:
         """Streams some entry will still forward frames captured from now on."""

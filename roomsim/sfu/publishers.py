@@ -45,7 +45,11 @@ class Publishers:
             spatial = sorted({st.specs[s].layer for s in members})
             for s in members:
                 rank = spatial.index(st.specs[s].layer)
-                index = len(throttles) - 1 if rank == len(spatial) - 1 else min(rank, len(throttles) - 2)
+                index = (
+                    len(throttles) - 1
+                    if rank == len(spatial) - 1
+                    else min(rank, len(throttles) - 2)
+                )
                 self.throttle_ns[s] = round(throttles[max(index, 0)] * 1e6)
                 fps = 1e9 / st.period_ns[s]
                 factor = options.size_factor or max(3.0, 0.3 * fps)
@@ -108,11 +112,23 @@ class Publishers:
         self.off_from[s] = now_ns + self.delay_to(int(self.world.streams.pub[s]))
         self.on_from[s] = INF
 
-    def dynacast(self, now_ns: int, wanted: npt.NDArray[np.bool_], pause_ns: int, video: npt.NDArray[np.bool_],
-                 live: npt.NDArray[np.bool_]) -> None:
+    def dynacast(
+        self,
+        now_ns: int,
+        wanted: npt.NDArray[np.bool_],
+        pause_ns: int,
+        video: npt.NDArray[np.bool_],
+        live: npt.NDArray[np.bool_],
+    ) -> None:
         """Pause video layers nobody has wanted for `pause_ns`."""
         self.last_wanted[wanted] = now_ns
-        idle = video & live & ~wanted & (now_ns - self.last_wanted >= pause_ns) & ((self.off_from == INF) | (self.on_from <= now_ns))
+        idle = (
+            video
+            & live
+            & ~wanted
+            & (now_ns - self.last_wanted >= pause_ns)
+            & ((self.off_from == INF) | (self.on_from <= now_ns))
+        )
         for s in np.flatnonzero(idle):
             self.pause(int(s), now_ns)
 

@@ -39,15 +39,23 @@ class Relays:
             if relayed is None:
                 relayed = bool(generator(world.seed, f"relay:{p.id}").random() < options.share)
             if relayed:
-                self.server[i] = int(generator(world.seed, f"relay-server:{p.id}").integers(
-                    options.servers))
+                self.server[i] = int(
+                    generator(world.seed, f"relay-server:{p.id}").integers(options.servers)
+                )
         one_way = round(options.extra_rtt_ms / 2 * 1e6)
         self.to_node = np.zeros(options.servers, dtype=np.int64)
         self.to_client = np.zeros(options.servers, dtype=np.int64)
         for k in range(options.servers):
             for name, table in (("to-node", self.to_node), ("to-client", self.to_client)):
-                table[k] = world.links.add(f"turn-{k + 1}/{name}", options.nic_mbps * 1e6, one_way,
-                                           0.0, 0.0, RELAY_QUEUE_NS, 0)
+                table[k] = world.links.add(
+                    f"turn-{k + 1}/{name}",
+                    options.nic_mbps * 1e6,
+                    one_way,
+                    0.0,
+                    0.0,
+                    RELAY_QUEUE_NS,
+                    0,
+                )
 
     @property
     def relayed(self) -> npt.NDArray[np.bool_]:

@@ -53,7 +53,9 @@ class SpeakerDetector:
         weight = 20 * np.log10(np.maximum(active_share, 1e-9))
         linear = 10 ** (-(o.speech_level_dbov - weight) / 20)
         above = self.speech_level_active()
-        self.smoothed = np.where(enough & above, self.smoothed + (linear - self.smoothed) * self.factor, 0.0)
+        self.smoothed = np.where(
+            enough & above, self.smoothed + (linear - self.smoothed) * self.factor, 0.0
+        )
         self.speech_ns[:] = 0
         self.next_update_ns = now_ns + self.window_ns
         return self.smoothed

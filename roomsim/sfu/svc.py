@@ -27,7 +27,7 @@ from roomsim.sim.metrics import NS
 
 if TYPE_CHECKING:
     from roomsim.scenario import VideoTrack
-    from roomsim.world import StreamSpec, Streams
+    from roomsim.world import Streams, StreamSpec
 
 #: Cumulative share of a spatial layer's bitrate up to each temporal layer (libwebrtc).
 TEMPORAL_SHARES = {1: [1.0], 2: [0.6, 1.0], 3: [0.4, 0.6, 1.0]}
@@ -52,8 +52,17 @@ def svc_stream_specs(pub: int, track_index: int, track: VideoTrack) -> list[Stre
         for t in range(temporal):
             per_cycle, position = pattern[t]
             fps = top.fps * per_cycle / cycle
-            spec = StreamSpec(pub, track_index, VIDEO, track.codec, layer.resolution, s,
-                              True, fps, float(spatial_bps[s] * shares[t]))
+            spec = StreamSpec(
+                pub,
+                track_index,
+                VIDEO,
+                track.codec,
+                layer.resolution,
+                s,
+                True,
+                fps,
+                float(spatial_bps[s] * shares[t]),
+            )
             spec.temporal = t
             spec.svc_offset_ns = round(position * NS / top.fps)
             spec.svc_lower = layers[s - 1].resolution if s > 0 else ""

@@ -34,8 +34,18 @@ MAX_BURST_NS = 100_000_000
 
 
 @njit(cache=True)
-def allocate_layers(sub_ptr, pair_track, pair_cap, budget, track_ptr, point_rate, point_spatial,
-                    track_audio, allow_pause, level):  # type: ignore[no-untyped-def]
+def allocate_layers(
+    sub_ptr,
+    pair_track,
+    pair_cap,
+    budget,
+    track_ptr,
+    point_rate,
+    point_spatial,
+    track_audio,
+    allow_pause,
+    level,
+):  # type: ignore[no-untyped-def]
     """Layers for every (subscriber, track) pair, pairs of one subscriber in priority order.
 
     Audio is always taken and paid first. Each wanted video track starts at its lowest
@@ -86,8 +96,20 @@ def allocate_layers(sub_ptr, pair_track, pair_cap, budget, track_ptr, point_rate
 
 
 #: Columns of the per-subscriber trendline state `trend` (float64, one row each).
-(T_NUM_DELTAS, T_FIRST_ARRIVAL, T_ACCUMULATED, T_SMOOTHED, T_HIST_N, T_PREV_TREND, T_TIME_OVER,
- T_OVERUSE_COUNT, T_THRESHOLD, T_LAST_UPDATE, T_HYPOTHESIS, T_COLUMNS) = range(12)
+(
+    T_NUM_DELTAS,
+    T_FIRST_ARRIVAL,
+    T_ACCUMULATED,
+    T_SMOOTHED,
+    T_HIST_N,
+    T_PREV_TREND,
+    T_TIME_OVER,
+    T_OVERUSE_COUNT,
+    T_THRESHOLD,
+    T_LAST_UPDATE,
+    T_HYPOTHESIS,
+    T_COLUMNS,
+) = range(12)
 
 
 def new_trend_state(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -181,9 +203,23 @@ def _trendline(t, hist, recv_delta_ms, send_delta_ms, arrival_ms):  # type: igno
 
 #: Columns of the per-subscriber packet state `hot` (one row per subscriber, so one feedback
 #: record touches one or two cache lines).
-(H_GROUP_FIRST, H_GROUP_FIRST_ARRIVE, H_GROUP_LAST_SEND, H_GROUP_LAST_ARRIVE, H_PREV_SEND,
- H_PREV_ARRIVE, H_BYTES, H_RECEIVED, H_LOST, H_PROBE_FIRST, H_PROBE_LAST, H_PROBE_BYTES,
- H_PROBE_RUNNING, H_OVERUSED, H_COLUMNS) = range(15)
+(
+    H_GROUP_FIRST,
+    H_GROUP_FIRST_ARRIVE,
+    H_GROUP_LAST_SEND,
+    H_GROUP_LAST_ARRIVE,
+    H_PREV_SEND,
+    H_PREV_ARRIVE,
+    H_BYTES,
+    H_RECEIVED,
+    H_LOST,
+    H_PROBE_FIRST,
+    H_PROBE_LAST,
+    H_PROBE_BYTES,
+    H_PROBE_RUNNING,
+    H_OVERUSED,
+    H_COLUMNS,
+) = range(15)
 
 
 @njit(cache=True)
@@ -238,8 +274,11 @@ def gcc_feedback(now, n, sub, send, arrive, size, probe, report, hot, trend, his
             h[H_GROUP_LAST_ARRIVE] = a
             continue
         arrival_delta = a - h[H_GROUP_LAST_ARRIVE]
-        burst = (arrival_delta - (sent - h[H_GROUP_LAST_SEND]) < 0 and arrival_delta <= BURST_NS
-                 and a - h[H_GROUP_FIRST_ARRIVE] < MAX_BURST_NS)
+        burst = (
+            arrival_delta - (sent - h[H_GROUP_LAST_SEND]) < 0
+            and arrival_delta <= BURST_NS
+            and a - h[H_GROUP_FIRST_ARRIVE] < MAX_BURST_NS
+        )
         if sent - h[H_GROUP_FIRST] <= GROUP_NS or burst:
             if sent > h[H_GROUP_LAST_SEND]:
                 h[H_GROUP_LAST_SEND] = sent
@@ -281,8 +320,20 @@ def expand_entries(keys, capture, indptr, target, start, end, exact):  # type: i
 
 
 @njit(cache=True)
-def address_copies(item, target, stream, t_in, start, cores, ingress_ns, egress_ns, down_flow_base,
-                   local_index, t_out, flow_out):  # type: ignore[no-untyped-def]
+def address_copies(
+    item,
+    target,
+    stream,
+    t_in,
+    start,
+    cores,
+    ingress_ns,
+    egress_ns,
+    down_flow_base,
+    local_index,
+    t_out,
+    flow_out,
+):  # type: ignore[no-untyped-def]
     """Times and frame-damage flows of a node's copies (items sorted): copy j of a packet
     leaves after receive + (j+1) sends at `cores` x one core's speed, and no sooner than one
     receive + one send after the packet arrived. Local copies get their receiver's flow;
@@ -308,8 +359,24 @@ def address_copies(item, target, stream, t_in, start, cores, ingress_ns, egress_
 
 
 @njit(cache=True)
-def record_feedback(sub, send, sent, out_t, size, fseq, watched, down_delay, up_delay, buf_sub,
-                    buf_send, buf_arrive, buf_size, buf_probe, buf_report, n):  # type: ignore[no-untyped-def]
+def record_feedback(
+    sub,
+    send,
+    sent,
+    out_t,
+    size,
+    fseq,
+    watched,
+    down_delay,
+    up_delay,
+    buf_sub,
+    buf_send,
+    buf_arrive,
+    buf_size,
+    buf_probe,
+    buf_report,
+    n,
+):  # type: ignore[no-untyped-def]
     """Append one downlink batch to the feedback buffer: per packet of a watched subscriber,
     its send time, arrival (-1 if lost), size, whether it was probe padding, and when its
     report reaches the node (arrival, or when it would have arrived, plus the subscriber's

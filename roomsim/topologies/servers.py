@@ -51,7 +51,10 @@ class ServerSide:
                     used.append(node)
         self.nodes = used
         ids = [n.id for n in used]
-        pinned = [ids.index(r.node) if r.node is not None and r.node in ids else -1 for r in scenario.rooms]
+        pinned = [
+            ids.index(r.node) if r.node is not None and r.node in ids else -1
+            for r in scenario.rooms
+        ]
         if self.cluster is None and not cascade:
             pinned = [ids.index(scenario.node_of(r).id) for r in scenario.rooms]
         self.room_node = np.array(pinned, dtype=np.int64)
@@ -66,8 +69,9 @@ class ServerSide:
         for i, node in enumerate(used):
             queue_ns = round(node.max_queue_ms * 1e6)
             for name, table in (("in", self.nic_in), ("out", self.nic_out)):
-                table[i] = world.links.add(f"{node.id}/nic-{name}", node.nic_mbps * 1e6, 0, 0.0, 0.0,
-                                           queue_ns, 0)
+                table[i] = world.links.add(
+                    f"{node.id}/nic-{name}", node.nic_mbps * 1e6, 0, 0.0, 0.0, queue_ns, 0
+                )
             self.cpu[i] = world.cpus.add(f"{node.id}/cpu", node.cores, queue_ns)
 
     # -- placement ----------------------------------------------------------------------
@@ -97,8 +101,12 @@ class ServerSide:
                 name = w.scenario.rooms[room].id
                 node = self.store.node_for_room(name)
                 if node is None:
-                    node = select_node(self.store, list(range(len(self.nodes))), self.cluster,  # type: ignore[arg-type]
-                                       self._rng)
+                    node = select_node(
+                        self.store,
+                        list(range(len(self.nodes))),
+                        self.cluster,  # type: ignore[arg-type]
+                        self._rng,
+                    )
                     self.store.set_node_for_room(name, node)
                     self.store.log.append((now_ns / 1e9, name, self.nodes[node].id))
                 self.room_node[room] = node
@@ -155,8 +163,10 @@ class ServerSide:
         for k in range(len(self.nodes)):
             members = self.home == k
             rooms = {w.participants[p].room for p in np.flatnonzero(members & w.present)}
-            self.store.report(k, NodeStats(float(cpu_load[k]), len(rooms),
-                                           int((members & w.present).sum()), now_ns))
+            self.store.report(
+                k,
+                NodeStats(float(cpu_load[k]), len(rooms), int((members & w.present).sum()), now_ns),
+            )
 
     def refresh(self) -> None:
         """Recompute stream -> origin node after placements change."""

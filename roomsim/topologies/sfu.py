@@ -23,8 +23,8 @@ import numpy.typing as npt
 
 from roomsim.expected import closed_form
 from roomsim.sfu.cascade import RegionGraph, Segments, relay_tree
-from roomsim.sfu.feedback import FeedbackBuffer
 from roomsim.sfu.controller import PADDING_WIRE_BYTES, SfuController
+from roomsim.sfu.feedback import FeedbackBuffer
 from roomsim.sfu.plan import INF, ForwardingTable
 from roomsim.sfu.relays import Relays
 from roomsim.sim.kernels_sfu import address_copies
@@ -57,8 +57,9 @@ class SfuTopology(Topology):
         if self.cascade and self.regions is not None:
             self.regions.add_links(world.links, world.seed)
         relays = scenario.relays
-        wants_relay = relays is not None and (relays.share > 0 or any(
-            g.relay for r in scenario.rooms for g in r.participants))
+        wants_relay = relays is not None and (
+            relays.share > 0 or any(g.relay for r in scenario.rooms for g in r.participants)
+        )
         self.relays = Relays(world, relays) if wants_relay and relays is not None else None
         self.uplinks = self.stage("uplink", merging=True)
         self.relay_up = self.stage("relay-to-node", merging=True)
@@ -78,7 +79,9 @@ class SfuTopology(Topology):
         st = w.streams
         n, m = len(w.participants), len(st)
         self.servers.start(self.regions)
-        self.control = SfuController(w, self.options, w.scenario.topology.speakers, IN_FLIGHT_GRACE_NS)
+        self.control = SfuController(
+            w, self.options, w.scenario.topology.speakers, IN_FLIGHT_GRACE_NS
+        )
         fwd = w.costs.forwarding
         self.ingress_ns = round(fwd.ingress_us_per_packet * 1e3)
         self.egress_ns = round(fwd.egress_us_per_packet * 1e3)
@@ -93,10 +96,13 @@ class SfuTopology(Topology):
         self.segment_flow_base = w.flow_count
         if self.cascade:
             self.damage = FrameDamage(w.flow_count + m * len(region_names))
-        self.backbone_packets = np.zeros((len(w.links.rate_bps), m), dtype=np.int64) if self.cascade \
-            else None
+        self.backbone_packets = (
+            np.zeros((len(w.links.rate_bps), m), dtype=np.int64) if self.cascade else None
+        )
         self.origin_packets = np.zeros(m, dtype=np.int64)
-        self.pair_latency = LatencyHistograms(len(region_names) ** 2) if self.regions is not None else None
+        self.pair_latency = (
+            LatencyHistograms(len(region_names) ** 2) if self.regions is not None else None
+        )
         self.participant_region = np.zeros(n, dtype=np.int64)
         self.feedback = FeedbackBuffer()
         self.control_ns = self.control.feedback_ns
@@ -106,7 +112,9 @@ class SfuTopology(Topology):
         self._busy_at_report = np.zeros(len(self.servers.nodes))
         self.estimate_series: dict[int, list[float]] = {}
         self.traced = self._traced_participants()
-        self.stream_room = np.array([w.participants[max(int(p), 0)].room for p in st.pub], dtype=np.int64)
+        self.stream_room = np.array(
+            [w.participants[max(int(p), 0)].room for p in st.pub], dtype=np.int64
+        )
         self.relay_fan = np.zeros(0, dtype=np.int64)
         self._tables(0)
 
@@ -124,8 +132,11 @@ class SfuTopology(Topology):
         links = set()
         for trace in w.scenario.traces:
             links.update(traced_links(w.links, trace.link).tolist())
-        return [i for i in range(len(w.participants))
-                if int(w.downlink[i]) in links or int(w.uplink[i]) in links][:50]
+        return [
+            i
+            for i in range(len(w.participants))
+            if int(w.downlink[i]) in links or int(w.uplink[i]) in links
+        ][:50]
 
     def replan(self) -> None:
         """Mark the plan stale; it is rebuilt at the next tick (joins come in bursts)."""
@@ -137,7 +148,9 @@ class SfuTopology(Topology):
         w = self.world
         joined = [int(p) for p in np.flatnonzero(w.present & ~self.control.started)]
         for p in joined:
-            self.participant_region[p] = self.region_index.get(self.servers.participant_region(p), 0)
+            self.participant_region[p] = self.region_index.get(
+                self.servers.participant_region(p), 0
+            )
         self.control.join(now, joined)
         if self.control.allocate(now):
             self._tables(now)
@@ -183,15 +196,19 @@ class SfuTopology(Topology):
             extra = self._segment_entries(now)
             for part, values in zip((keys, targets, starts, ends), extra, strict=True):
                 part.append(values)
-        self.fanout = ForwardingTable(len(self.servers.nodes) * m, np.concatenate(keys),
-                                      np.concatenate(targets), np.concatenate(starts),
-                                      np.concatenate(ends), now - IN_FLIGHT_GRACE_NS)
+        self.fanout = ForwardingTable(
+            len(self.servers.nodes) * m,
+            np.concatenate(keys),
+            np.concatenate(targets),
+            np.concatenate(starts),
+            np.concatenate(ends),
+            now - IN_FLIGHT_GRACE_NS,
+        )
 
     def _segment_entries(self, now: int) -> tuple[IntArray, IntArray, IntArray, IntArray]:
         """Cascade: for every stream, the segments of its relay tree towards the nodes whose
         subscribers want it (one entry per segment at the segment's start node)."""
         assert self.regions is not None
-        w = self.world
         plan = self.control.plan
         srv = self.servers
         m = self.n_streams
@@ -213,8 +230,12 @@ class SfuTopology(Topology):
                 keys.append(room_nodes[start_region] * m + s)
                 targets.append(-(first + 1))
         k = np.array(keys, dtype=np.int64)
-        return (k, np.array(targets, dtype=np.int64), np.full(len(k), np.iinfo(np.int64).min),
-                np.full(len(k), INF, dtype=np.int64))
+        return (
+            k,
+            np.array(targets, dtype=np.int64),
+            np.full(len(k), np.iinfo(np.int64).min),
+            np.full(len(k), INF, dtype=np.int64),
+        )
 
     # -- the tick ------------------------------------------------------------------------------
     def step(self, t0: int, t1: int, capturing: bool) -> None:
@@ -237,7 +258,9 @@ class SfuTopology(Topology):
                 arrived = rows(arrived, ~relayed)
             from_relay = self._send(self.relay_up, t1, window, measuring)
             # the relay strips the TURN framing: plain RTP/UDP again towards the node
-            from_relay["size"] = from_relay["payload"] + w.streams.header_bytes[from_relay["stream"]]
+            from_relay["size"] = (
+                from_relay["payload"] + w.streams.header_bytes[from_relay["stream"]]
+            )
             arrived = concat([arrived, from_relay]) if len(from_relay) else arrived
         arrived["res"] = self.servers.nic_in_of(arrived["stream"])
         self.node_in.push(arrived)
@@ -341,8 +364,15 @@ class SfuTopology(Topology):
         out, dropped = w.links.transmit(batch, window, measuring)
         if watch:
             delays = w.links.delay_ns
-            self.feedback.record(batch, send_t, w.links.last_sent, out["t"], c.adaptive,
-                                 delays[w.downlink], delays[w.uplink])
+            self.feedback.record(
+                batch,
+                send_t,
+                w.links.last_sent,
+                out["t"],
+                c.adaptive,
+                delays[w.downlink],
+                delays[w.uplink],
+            )
         if len(dropped):
             self.damage.record_drops(rows(dropped, dropped["fseq"] >= 0))
         padding = out["fseq"] < 0
@@ -369,7 +399,9 @@ class SfuTopology(Topology):
             item, target = item[media], target[media]
         copies_per_packet = np.bincount(item, minlength=len(batch))
         pool = batch["res"].astype(np.int64)
-        work = np.where(padding, self.egress_ns, self.ingress_ns + copies_per_packet * self.egress_ns)
+        work = np.where(
+            padding, self.egress_ns, self.ingress_ns + copies_per_packet * self.egress_ns
+        )
         start, ok = w.cpus.serve_fluid(pool, batch["t"], work, window, measuring)
         if not ok.all():
             self.damage.record_drops(rows(batch, ~ok & ~padding))
@@ -381,31 +413,51 @@ class SfuTopology(Topology):
         copies = rows(batch, item)
         t_out = np.empty(len(item), dtype=np.int64)
         flow = np.empty(len(item), dtype=np.int64)
-        address_copies(item, target, batch["stream"], batch["t"], start, w.cpus.cores[pool],
-                       self.ingress_ns, self.egress_ns, w.down_flow_base, w.local_index, t_out, flow)
+        address_copies(
+            item,
+            target,
+            batch["stream"],
+            batch["t"],
+            start,
+            w.cpus.cores[pool],
+            self.ingress_ns,
+            self.egress_ns,
+            w.down_flow_base,
+            w.local_index,
+            t_out,
+            flow,
+        )
         copies["t"] = t_out
         copies["sub"] = target
         relay = target < 0
         if relay.any():
             step = -target[relay] - 1
             regions = self.segment_region()[step]
-            flow[relay] = self.segment_flow_base + copies["stream"][relay].astype(np.int64) * len(
-                self.region_index) + regions
+            flow[relay] = (
+                self.segment_flow_base
+                + copies["stream"][relay].astype(np.int64) * len(self.region_index)
+                + regions
+            )
         copies["flow"] = flow
         copies["res"] = self.servers.nic_out[node[item]]
         sent_padding = np.flatnonzero(padding & ok)
         if len(sent_padding) == 0:
             return copies
         pad = rows(batch, sent_padding)
-        pad["t"] = np.maximum(start[sent_padding] + np.rint(self.egress_ns / w.cpus.cores[pool[sent_padding]]
-                                                             ).astype(np.int64), pad["t"] + self.egress_ns)
+        pad["t"] = np.maximum(
+            start[sent_padding]
+            + np.rint(self.egress_ns / w.cpus.cores[pool[sent_padding]]).astype(np.int64),
+            pad["t"] + self.egress_ns,
+        )
         pad["res"] = self.servers.nic_out[node[sent_padding]]
         merged = concat([copies, pad])
         return rows(merged, np.argsort(merged["t"], kind="stable"))
 
     def segment_region(self) -> IntArray:
         """Index of the end region of every relay step."""
-        return np.array([self.region_index[r] for r in self.segments.end_region] or [0], dtype=np.int64)
+        return np.array(
+            [self.region_index[r] for r in self.segments.end_region] or [0], dtype=np.int64
+        )
 
     def _padding(self, t0: int, t1: int) -> Packets:
         """Probe padding to send in [t0, t1), addressed and waiting for the node's CPU."""
@@ -452,8 +504,9 @@ class SfuTopology(Topology):
             self.node_in.push(done)
 
     # -- latency per region pair -----------------------------------------------------------------
-    def record_latency(self, sub: IntArray, stream: npt.NDArray[np.integer], latency: IntArray,
-                       captured: IntArray) -> None:
+    def record_latency(
+        self, sub: IntArray, stream: npt.NDArray[np.integer], latency: IntArray, captured: IntArray
+    ) -> None:
         super().record_latency(sub, stream, latency, captured)
         if self.pair_latency is None:
             return
@@ -474,14 +527,23 @@ class SfuTopology(Topology):
         w = self.world
         receive, sending = self.control.closed_form_plan()
         sent = [(s, 1) for s in sending]
-        figures = closed_form(w, uplink=sent, receive=receive, encode=sent, server_cpu_cores={},
-                              node_of_room=None if self.cascade else self.servers.node_ids_of_rooms())
+        figures = closed_form(
+            w,
+            uplink=sent,
+            receive=receive,
+            encode=sent,
+            server_cpu_cores={},
+            node_of_room=None if self.cascade else self.servers.node_ids_of_rooms(),
+        )
         if self.cascade:
             figures["servers"] = self._cascade_servers(figures)
         for server in figures["servers"].values():
-            server["cpu_cores"] = (server["ingress_pps"] * self.ingress_ns
-                                   + server["egress_pps"] * self.egress_ns) / 1e9
-        figures["totals"]["server_cpu_cores"] = sum(v["cpu_cores"] for v in figures["servers"].values())
+            server["cpu_cores"] = (
+                server["ingress_pps"] * self.ingress_ns + server["egress_pps"] * self.egress_ns
+            ) / 1e9
+        figures["totals"]["server_cpu_cores"] = sum(
+            v["cpu_cores"] for v in figures["servers"].values()
+        )
         return figures
 
     def _cascade_servers(self, figures: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -489,8 +551,15 @@ class SfuTopology(Topology):
         from roomsim.expected import stream_rate
 
         w = self.world
-        out = {node.id: {"ingress_mbps": 0.0, "egress_mbps": 0.0, "ingress_pps": 0.0,
-                         "egress_pps": 0.0} for node in self.servers.nodes}
+        out = {
+            node.id: {
+                "ingress_mbps": 0.0,
+                "egress_mbps": 0.0,
+                "ingress_pps": 0.0,
+                "egress_pps": 0.0,
+            }
+            for node in self.servers.nodes
+        }
         for i, p in enumerate(w.participants):
             home = self.servers.home[i]
             if home < 0:
@@ -508,7 +577,10 @@ class SfuTopology(Topology):
             if target >= 0:
                 continue
             rate = stream_rate(w, key % m)
-            start, end = self.servers.nodes[key // m].id, self.servers.nodes[end_node[-target - 1]].id
+            start, end = (
+                self.servers.nodes[key // m].id,
+                self.servers.nodes[end_node[-target - 1]].id,
+            )
             out[start]["egress_mbps"] += rate.bps / 1e6
             out[start]["egress_pps"] += rate.pps
             out[end]["ingress_mbps"] += rate.bps / 1e6
@@ -522,8 +594,11 @@ class SfuTopology(Topology):
         out = self.control.summary()
         out["estimate_kbps_series"] = {
             "interval_s": self.control_ns / NS,
-            "participants": {w.participants[i].id: v for i, v in self.estimate_series.items()}}
-        out["placement"] = [{"t_s": t, "room": room, "node": node} for t, room, node in self.servers.store.log]
+            "participants": {w.participants[i].id: v for i, v in self.estimate_series.items()},
+        }
+        out["placement"] = [
+            {"t_s": t, "room": room, "node": node} for t, room, node in self.servers.store.log
+        ]
         seconds = (w.end_capture_ns - w.warmup_ns) / NS
         bytes_measured = w.links.counters.get("measured", "bytes")
         if self.relays is not None:
@@ -543,14 +618,20 @@ class SfuTopology(Topology):
         for k in range(len(r.to_node)):
             to_node, to_client = int(r.to_node[k]), int(r.to_client[k])
             egress_gb = float(total[to_node] + total[to_client]) / 1e9
-            servers.append({"id": f"turn-{k + 1}",
-                            "to_node_mbps": round(float(measured[to_node]) * 8e-6 / seconds, 4),
-                            "to_client_mbps": round(float(measured[to_client]) * 8e-6 / seconds, 4),
-                            "relayed_gb": round(egress_gb, 6),
-                            "cost_usd": round(egress_gb * r.options.price_usd_per_gb, 6)})
-        return {"transport": r.options.transport,
-                "relayed": [w.participants[i].id for i in np.flatnonzero(r.relayed)],
-                "servers": servers}
+            servers.append(
+                {
+                    "id": f"turn-{k + 1}",
+                    "to_node_mbps": round(float(measured[to_node]) * 8e-6 / seconds, 4),
+                    "to_client_mbps": round(float(measured[to_client]) * 8e-6 / seconds, 4),
+                    "relayed_gb": round(egress_gb, 6),
+                    "cost_usd": round(egress_gb * r.options.price_usd_per_gb, 6),
+                }
+            )
+        return {
+            "transport": r.options.transport,
+            "relayed": [w.participants[i].id for i in np.flatnonzero(r.relayed)],
+            "servers": servers,
+        }
 
     def _backbone_details(self, measured: IntArray, seconds: float) -> dict[str, Any]:
         """Per backbone link: measured rate, streams carried, and copies of each stream's
@@ -561,9 +642,14 @@ class SfuTopology(Topology):
             per_stream = self.backbone_packets[link]
             carried = np.flatnonzero(per_stream)
             copies = per_stream[carried] / np.maximum(self.origin_packets[carried], 1)
-            links.append({"link": f"{a}>{b}", "mbps": round(float(measured[link]) * 8e-6 / seconds, 4),
-                          "streams": len(carried),
-                          "max_copies_per_stream": round(float(copies.max()), 4) if len(carried) else 0.0})
+            links.append(
+                {
+                    "link": f"{a}>{b}",
+                    "mbps": round(float(measured[link]) * 8e-6 / seconds, 4),
+                    "streams": len(carried),
+                    "max_copies_per_stream": round(float(copies.max()), 4) if len(carried) else 0.0,
+                }
+            )
         return {"links": links, "total_mbps": round(sum(x["mbps"] for x in links), 4)}
 
     def _pair_latency(self) -> dict[str, Any]:
@@ -576,7 +662,9 @@ class SfuTopology(Topology):
             if hist.sum() == 0:
                 continue
             a, b = names[owner // regions], names[owner % regions]
-            out[f"{a}>{b}"] = {"p50": round(percentile_ms(hist, 50) or 0.0, 3),
-                               "p95": round(percentile_ms(hist, 95) or 0.0, 3),
-                               "samples": int(hist.sum())}
+            out[f"{a}>{b}"] = {
+                "p50": round(percentile_ms(hist, 50) or 0.0, 3),
+                "p95": round(percentile_ms(hist, 95) or 0.0, 3),
+                "samples": int(hist.sum()),
+            }
         return out
