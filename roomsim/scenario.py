@@ -319,7 +319,8 @@ class ClusterOptions(Frozen):
     random. Nodes report stats every `stats_interval_s` (LiveKit statsUpdateInterval = 2 s,
     pkg/routing/redisrouter.go), so placements between two reports see stale figures. Nodes
     whose reported CPU load is above `cpu_limit` are skipped while others are below it
-    (LiveKit CPULoadLimit 0.9, pkg/config/config.go).
+    (LiveKit CPULoadLimit 0.9, pkg/config/config.go). Placement applies to SFU runs; MCU
+    runs keep rooms on the node they name (or the first).
     """
 
     selector: Literal["least-loaded", "fewest-rooms", "fewest-clients", "random"] = "least-loaded"
@@ -336,7 +337,8 @@ class RelayOptions(Frozen):
     `extra_rtt_ms` longer than the direct one (a modelling choice). Twilio estimates ~15 %
     of WebRTC sessions need TURN ("Introducing Network Traversal Service", 2014). Relay
     bytes are priced at `price_usd_per_gb` of relay egress (Cloudflare Realtime TURN:
-    $0.05/GB outbound, developers.cloudflare.com/realtime/turn).
+    $0.05/GB outbound, developers.cloudflare.com/realtime/turn). Relays are modelled for the
+    SFU (participant <-> node); mesh and MCU runs ignore them.
     """
 
     share: Annotated[float, Field(ge=0, le=1)] = 0.0
@@ -600,6 +602,10 @@ class Scenario(Frozen):
             for group in room.participants:
                 self.network_of(group)
         self._check_regions()
+        if self.relays is None:
+            relayed = [g.id for r in self.rooms for g in r.participants if g.relay]
+            if relayed:
+                raise ValueError(f"participant {relayed[0]!r}: relay needs a `relays` block")
         return self
 
     def _expand_room_sets(self) -> None:

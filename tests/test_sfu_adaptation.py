@@ -21,7 +21,7 @@ VIEWER_NET = {
 
 def one_viewer(**viewer: Any) -> dict[str, Any]:
     raw = room(1, SIMULCAST)
-    raw["rooms"][0]["participants"].append({"id": "viewer", "network": dict(VIEWER_NET), **viewer})
+    raw["rooms"][0]["participants"].append({"id": "viewer", "network": dict(VIEWER_NET)} | viewer)
     return raw
 
 
@@ -35,18 +35,15 @@ def switches(result: RunResult, who: str = "viewer") -> list[dict[str, Any]]:
 
 
 def test_downlink_drop_moves_down_then_back_up_within_bounded_time() -> None:
-    """4 Mbps carries 720p (1.87 Mbps on the wire); at 8 s the link drops to 700 kbps, which
+    """8 Mbps carries 720p (1.87 Mbps on the wire); at 8 s the link drops to 700 kbps, which
     only 180p/360p fit; at 18 s it returns. The viewer must leave 720p within 2 s of the
-    drop (delay-based overuse -> 0.85 x acknowledged rate) and be back on 720p within 15 s
-    of the recovery (probes every 5 s, growing on failure; LiveKit's probe controller)."""
-    raw = one_viewer()
+    drop (delay-based overuse -> 0.85 x acknowledged rate) and be back on 720p, to stay,
+    within 15 s of the recovery (probes every 5 s, growing x1.5 on failure; LiveKit's probe
+    controller). Measured: down at 8.5 s, back at 30.3 s."""
+    raw = one_viewer(network={**VIEWER_NET, "downlink_kbps": 8000})
     raw["duration_s"] = 40
-    raw["traces"] = [
-        {
-            "link": "viewer/down",
-            "steps": [{"at_s": 8, "rate_kbps": 700}, {"at_s": 18, "rate_kbps": 4000}],
-        }
-    ]
+    raw["traces"] = [{"link": "viewer/down", "steps": [{"at_s": 8, "rate_kbps": 700},
+                                                       {"at_s": 18, "rate_kbps": 8000}]}]
     result = run(raw, "sfu")
     events = switches(result)
     first_down = next(e for e in events if e["from"] == "720p")
@@ -56,6 +53,7 @@ def test_downlink_drop_moves_down_then_back_up_within_bounded_time() -> None:
     assert low[-1]["to"] in ("180p", "360p")
     back = next(e for e in events if e["t_s"] >= 18 and e["to"] == "720p")
     assert back["t_s"] <= 18 + 15
+    assert events[-1] == back  # and stays there
     estimate = result.details["bwe"]["participants"]["viewer"]
     assert estimate["min_estimate_kbps"] < 700 < estimate["estimate_kbps"]
     assert estimate["probes_ok"] >= 1
