@@ -300,8 +300,9 @@ class BackboneLink(Frozen):
 
 class Regions(Frozen):
     """The region graph: regions are the ends of `links`. Nodes and participants name their
-    region; a participant reaching a node in another region crosses the backbone's shortest
-    path (networkx) on its way, on top of its access RTT."""
+    region; a participant reaching a node in another region (SFU or MCU) crosses the
+    backbone's shortest path (networkx) on its way, on top of its access RTT. Mesh runs do
+    not model inter-region paths between peers."""
 
     links: list[BackboneLink] = Field(min_length=1)
 

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from roomsim.codecs.video_presets import VIDEO_PRESETS
 from roomsim.expected import closed_form
+from roomsim.sfu.cascade import RegionGraph
 from roomsim.sfu.speakers import Recency, SpeakerDetector
 from roomsim.sim.metrics import NS
 from roomsim.sim.packets import Packets, rows
@@ -90,7 +91,8 @@ class McuTopology(Topology):
         n = len(self.world.participants)
         self.detector = SpeakerDetector(n, self.world.scenario.topology.speakers)
         self.recency = Recency(self.world.room_members)
-        self.servers.start()
+        regions = self.world.scenario.regions
+        self.servers.start(RegionGraph(regions) if regions is not None else None)
         w = self.world
         st = w.streams
         costs = w.costs

@@ -388,28 +388,35 @@ class SfuTopology(Topology):
         if len(batch) == 0:
             return batch
         padding = batch["fseq"] < 0
+        any_padding = bool(padding.any())
         node = self.node_of_cpu[batch["res"]]
         if self.cascade:
             first_hop = ~padding & (batch["flow"] == batch["stream"])
             self.origin_packets += np.bincount(batch["stream"][first_hop], minlength=self.n_streams)
-        keys = np.where(padding, 0, node * self.n_streams + batch["stream"])
-        item, target = self.fanout.expand(keys.astype(np.int64), self._captured(batch))
-        if padding.any():
+        keys = node * self.n_streams + batch["stream"]
+        if any_padding:
+            keys[padding] = 0
+        # windows are checked in capture time; an exact table needs no capture times
+        capture = batch["t"] if self.fanout.exact else self._captured(batch)
+        item, target = self.fanout.expand(keys, capture)
+        if any_padding:
             media = ~padding[item]
             item, target = item[media], target[media]
         copies_per_packet = np.bincount(item, minlength=len(batch))
         pool = batch["res"].astype(np.int64)
-        work = np.where(
-            padding, self.egress_ns, self.ingress_ns + copies_per_packet * self.egress_ns
-        )
+        work = self.ingress_ns + copies_per_packet * self.egress_ns
+        if any_padding:
+            work[padding] = self.egress_ns
         start, ok = w.cpus.serve_fluid(pool, batch["t"], work, window, measuring)
-        if not ok.all():
+        all_ok = bool(ok.all())
+        if not all_ok:
             self.damage.record_drops(rows(batch, ~ok & ~padding))
         markers = np.flatnonzero(batch["marker"] & ok)
         if len(markers):
             batch["damaged"][markers] = self.damage.settle(rows(batch, markers))
-        served = ok[item]
-        item, target = item[served], target[served]
+        if not all_ok:
+            served = ok[item]
+            item, target = item[served], target[served]
         copies = rows(batch, item)
         t_out = np.empty(len(item), dtype=np.int64)
         flow = np.empty(len(item), dtype=np.int64)
@@ -440,6 +447,8 @@ class SfuTopology(Topology):
             )
         copies["flow"] = flow
         copies["res"] = self.servers.nic_out[node[item]]
+        if not any_padding:
+            return copies
         sent_padding = np.flatnonzero(padding & ok)
         if len(sent_padding) == 0:
             return copies
