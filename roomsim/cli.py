@@ -24,6 +24,7 @@ from roomsim.analysis.commands import (
 from roomsim.analysis.experiment import write_scenario_file
 from roomsim.analysis.realmedia_text import describe
 from roomsim.analysis.table import comparison_table, participants_table
+from roomsim.capacity import capacity_command
 from roomsim.codecs.calibrate import run_calibrate
 from roomsim.errors import ScenarioError
 from roomsim.media_run import run_real_media
@@ -181,6 +182,7 @@ def validate(scenario: Path) -> None:
 main.add_command(sweep_with_plots(sweep_command), name="sweep")
 main.add_command(plot_command)
 main.add_command(report_command)
+main.add_command(capacity_command, name="capacity")
 
 
 if __name__ == "__main__":

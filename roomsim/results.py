@@ -129,6 +129,9 @@ class RunResult(_Result):
     expected: dict[str, Any]
     series: dict[str, Any]
     latency_histogram: LatencyHistogram | None = None
+    #: Topology-specific figures (SFU: adaptation, keyframes, speakers, placement, relays,
+    #: backbone); empty when a topology has none.
+    details: dict[str, Any] = {}
 
 
 class Report(_Result):

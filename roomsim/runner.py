@@ -116,7 +116,8 @@ def collect(world: World, model: Topology, end_ns: int) -> RunResult:
     return RunResult(topology=model.name, measured_s=seconds, simulated_s=end_ns / NS,
                      participants=participants, servers=servers, links=link_results, totals=totals,
                      expected=_rounded(expected), series=_series(world, model),  # type: ignore[arg-type]
-                     latency_histogram=_latency_histogram(world))
+                     latency_histogram=_latency_histogram(world),
+                     details=_rounded(getattr(model, "details", dict)()))  # type: ignore[arg-type]
 
 
 def _latency_histogram(world: World) -> LatencyHistogram:

@@ -65,6 +65,9 @@ class StreamSpec:
     bitrate_bps: float
     dtx: bool = False
     owner: int = -1  # MCU outputs: the participant the stream is made for
+    temporal: int = 0  # SVC: temporal layer of this increment stream
+    svc_offset_ns: int = -1  # SVC: frame-clock offset from the track's base layer (-1: not SVC)
+    svc_lower: str = ""  # SVC: resolution of the spatial layer this one is predicted from
 
 
 @dataclass
@@ -162,6 +165,11 @@ class World:
                 pub, track_index, AUDIO, track.codec, "", 0, True, 1000.0 / track.frame_ms,
                 track.effective_bitrate_kbps() * 1000, dtx=track.dtx))
             kind = AUDIO
+        elif track.svc is not None:
+            from roomsim.sfu.svc import svc_stream_specs
+
+            self._stream_specs.extend(svc_stream_specs(pub, track_index, track))
+            kind = VIDEO
         else:
             layers = track.layers()
             for i, layer in enumerate(layers):
@@ -206,6 +214,9 @@ class World:
             owner = self.participants[spec.pub].id if spec.pub >= 0 else f"server:{spec.owner}"
             rng = generator(self.seed, f"phase:{owner}:{spec.track}:{spec.layer}:{spec.kind}")
             self.streams.phase_ns[s] = int(rng.integers(0, max(1, int(self.streams.period_ns[s]))))
+        from roomsim.sfu.svc import align_svc_phases
+
+        align_svc_phases(self.streams)
         self._plan_flows()
         self.links.freeze(self.windows)
         self.cpus.freeze(self.windows)
@@ -254,15 +265,23 @@ class World:
         """Core-ns to decode one frame of a stream on a speed-1.0 core."""
         if spec.kind == AUDIO:
             return self.costs.audio_cost(spec.codec).decode_us * 1e3 * _audio_scale(spec)
-        return self.costs.video_cost(spec.codec, spec.resolution).decode_us * 1e3
+        full = self.costs.video_cost(spec.codec, spec.resolution).decode_us * 1e3
+        if spec.svc_lower:  # an SVC layer adds its resolution's decode over the one below
+            return full - self.costs.video_cost(spec.codec, spec.svc_lower).decode_us * 1e3
+        return full
 
     # -- time-varying state --------------------------------------------------------------
     def start_processes(self) -> None:
-        """Presence (join/leave) and voice activity, as simpy processes."""
+        """Presence (join/leave), voice activity and network traces, as simpy processes."""
+        from roomsim.conversation import start_conversations
+        from roomsim.traces import start_traces
+
         for i, p in enumerate(self.participants):
             self.env.process(self._presence(i, p.group))
             if p.group.voice.model == "talkspurt":
                 self.env.process(self._talkspurts(i, p))
+        start_conversations(self)
+        start_traces(self.env, self.links, self.scenario.traces, self.tick_ns, self.horizon_ns)
 
     def _presence(self, i: int, group: ParticipantGroup):  # type: ignore[no-untyped-def]
         if group.join_s > 0:
