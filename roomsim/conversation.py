@@ -113,16 +113,16 @@ def speech_shares(voices: Sequence[VoiceActivity]) -> list[float]:
     if len(talkers) == 0:
         return share.tolist()
     if len(talkers) == 1:
-        v = voices[talkers[0]]
+        v = voices[int(talkers[0])]
         share[talkers[0]] = v.talk_mean_s / (v.talk_mean_s + v.gap_mean_s)
         return share.tolist()
     w = weight[talkers]
     total = w.sum()
-    hold = np.array([voices[i].hold_p for i in talkers])
-    talk = np.array([voices[i].talk_mean_s for i in talkers])
-    gap = np.array([voices[i].gap_mean_s for i in talkers])
-    overlap_p = np.array([voices[i].overlap_p for i in talkers])
-    overlap = np.array([voices[i].overlap_mean_s for i in talkers])
+    hold = np.array([voices[i].hold_p for i in talkers.tolist()])
+    talk = np.array([voices[i].talk_mean_s for i in talkers.tolist()])
+    gap = np.array([voices[i].gap_mean_s for i in talkers.tolist()])
+    overlap_p = np.array([voices[i].overlap_p for i in talkers.tolist()])
+    overlap = np.array([voices[i].overlap_mean_s for i in talkers.tolist()])
     pi = w * (total - w) / (1 - hold)
     pi /= pi.sum()
     through_gap = hold + (1 - hold) * (1 - overlap_p)

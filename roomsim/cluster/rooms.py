@@ -24,9 +24,9 @@ def draw(dist: Distribution, rng: np.random.Generator) -> float:
     elif dist.kind == "lognormal":
         value = float(dist.median) * math.exp(float(dist.sigma) * float(rng.standard_normal()))  # type: ignore[arg-type]
     elif dist.kind == "poisson":
-        value = float(rng.poisson(dist.mean))
+        value = float(rng.poisson(dist.mean))  # type: ignore[arg-type]  # validated: set for poisson
     elif dist.kind == "exponential":
-        value = float(rng.exponential(dist.mean))
+        value = float(rng.exponential(dist.mean))  # type: ignore[arg-type]  # validated: set
     else:
         values = np.asarray(dist.values, dtype=np.float64)
         weights = np.asarray(dist.weights if dist.weights is not None else np.ones(len(values)))

@@ -104,7 +104,7 @@ class DownlinkEstimators:
         Returns which rows saw overuse in this batch."""
         hot = self.hot
         hot[:, [H_BYTES, H_RECEIVED, H_LOST, H_OVERUSED]] = 0
-        feedback.n = gcc_feedback(
+        feedback.n = gcc_feedback(  # type: ignore[call-arg]  # numba dispatcher stub
             now_ns, feedback.n, *feedback.pending(), hot, self.trend, self.hist
         )
         received_bytes, received, lost = hot[:, H_BYTES], hot[:, H_RECEIVED], hot[:, H_LOST]
@@ -218,8 +218,8 @@ class DownlinkEstimators:
     # -- probing --------------------------------------------------------------------------
     def begin_probe(self, who: IntArray) -> None:
         """Reset the probe counters of subscribers about to be probed."""
-        self.hot[np.ix_(who, [H_PROBE_FIRST, H_PROBE_LAST])] = -1
-        self.hot[np.ix_(who, [H_PROBE_BYTES, H_PROBE_RUNNING])] = 0
+        self.hot[np.ix_(who, np.array([H_PROBE_FIRST, H_PROBE_LAST]))] = -1
+        self.hot[np.ix_(who, np.array([H_PROBE_BYTES, H_PROBE_RUNNING]))] = 0
 
     def probe_rate(self, who: IntArray) -> FloatArray:
         """Receive rate (bps) from the first to the latest padding packet, media included."""

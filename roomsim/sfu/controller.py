@@ -102,7 +102,7 @@ class SfuController:
         self.candidates = (st.pub >= 0) & (options.simulcast | st.top)
         self.pair_key = np.zeros(0, dtype=np.int64)
         self.pair_level = np.zeros(0, dtype=np.int64)
-        self.usage = np.zeros(n)
+        self.usage: npt.NDArray[np.float64] = np.zeros(n)
         self.upgrade = np.full(n, np.inf)
         z = lambda dtype=np.int64, value=0: np.full(n, value, dtype=dtype)  # noqa: E731
         self.probe = Probe(
@@ -232,7 +232,7 @@ class SfuController:
         shown = level >= 0
         base = p.track_ptr[track]
         rate = np.where(shown, p.rate_bps[base + np.maximum(level, 0)], 0.0)
-        self.usage = np.bincount(sub, weights=rate, minlength=n)
+        self.usage = np.bincount(sub, weights=rate, minlength=n).astype(np.float64)
         nxt = base + level + 1
         has_next = shown & (nxt < p.track_ptr[track + 1])
         nxt = np.where(has_next, nxt, base)

@@ -20,6 +20,13 @@ IntArray = npt.NDArray[np.int64]
 class FeedbackBuffer:
     """Growable columns of pending feedback records."""
 
+    sub: npt.NDArray[np.int64]
+    send: npt.NDArray[np.int64]
+    arrive: npt.NDArray[np.int64]
+    size: npt.NDArray[np.int64]
+    probe: npt.NDArray[np.bool_]
+    report: npt.NDArray[np.int64]
+
     def __init__(self, capacity: int = 1 << 16) -> None:
         self.n = 0
         self._alloc(capacity)
@@ -35,7 +42,7 @@ class FeedbackBuffer:
             "report": np.int64,
         }
         for name, dtype in columns.items():
-            fresh = np.empty(capacity, dtype=dtype)
+            fresh: npt.NDArray[np.generic] = np.empty(capacity, dtype=dtype)
             if old is not None:
                 fresh[: self.n] = getattr(self, name)[: self.n]
             setattr(self, name, fresh)

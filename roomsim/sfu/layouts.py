@@ -46,7 +46,7 @@ class Layouts:
     ) -> None:
         self.world = world
         self.last_n = last_n
-        self.tiles = {}
+        self.tiles: dict[str, list[int]] = {}
         for p in world.participants:
             name = p.group.layout or layout
             if name not in self.tiles:

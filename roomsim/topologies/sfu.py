@@ -362,7 +362,7 @@ class SfuTopology(Topology):
         watch = c.gcc and c.adaptive.any()
         send_t = batch["t"].copy() if watch else None
         out, dropped = w.links.transmit(batch, window, measuring)
-        if watch:
+        if send_t is not None:
             delays = w.links.delay_ns
             self.feedback.record(
                 batch,
@@ -646,7 +646,7 @@ class SfuTopology(Topology):
         """Per backbone link: measured rate, streams carried, and copies of each stream's
         packets relative to the packets its origin node received (1.0 = one copy)."""
         assert self.regions is not None and self.backbone_packets is not None
-        links = []
+        links: list[dict[str, Any]] = []
         for (a, b), link in sorted(self.regions.link_of.items()):
             per_stream = self.backbone_packets[link]
             carried = np.flatnonzero(per_stream)
@@ -659,7 +659,7 @@ class SfuTopology(Topology):
                     "max_copies_per_stream": round(float(copies.max()), 4) if len(carried) else 0.0,
                 }
             )
-        return {"links": links, "total_mbps": round(sum(x["mbps"] for x in links), 4)}
+        return {"links": links, "total_mbps": round(sum(float(x["mbps"]) for x in links), 4)}
 
     def _pair_latency(self) -> dict[str, Any]:
         assert self.pair_latency is not None
