@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 
-from roomsim.results import Report, RunResult, participant_rows, server_rows
+from roomsim.analysis.summary import rows_with_run_figures
+from roomsim.results import Report, RunResult, server_rows
 from roomsim.runner import simulate
 from roomsim.scenario import TOPOLOGIES, Scenario, load_scenario, scenario_from_dict
 
@@ -38,8 +39,9 @@ def compare(scenario: Scenario, topologies: Iterable[str] = TOPOLOGIES, *, seed:
 
 
 def result_rows(report: Report) -> list[dict[str, object]]:
-    """Flat rows, one per participant per run (scenario, seed and topology columns)."""
-    return participant_rows(report)
+    """Flat rows, one per participant per run (scenario, seed and topology columns), each
+    with its run's room-wide figures as `run_*` columns (server egress, CPU, loss, ...)."""
+    return rows_with_run_figures(report)
 
 
 __all__ = ["ROOMSIM_VERSION", "Report", "compare", "load_scenario", "result_rows", "run",

@@ -15,10 +15,22 @@ import click
 
 from roomsim import api
 from roomsim.agents.cli import agent_latency_command
+from roomsim.analysis.commands import (
+    NO_PLOTS_HELP,
+    plot_command,
+    plots_after_run,
+    report_command,
+    sweep_with_plots,
+)
+from roomsim.analysis.experiment import write_scenario_file
+from roomsim.analysis.realmedia_text import describe
 from roomsim.analysis.table import comparison_table, participants_table
+from roomsim.capacity import capacity_command
+from roomsim.codecs.calibrate import run_calibrate
 from roomsim.errors import ScenarioError
+from roomsim.media_run import run_real_media
 from roomsim.results import Report, write_report
-from roomsim.scenario import TOPOLOGIES
+from roomsim.scenario import TOPOLOGIES, Scenario
 from roomsim.sweep.cli import sweep_command
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,22 +59,29 @@ def _topology_list(value: str) -> list[str]:
     return names
 
 
-def _emit(report: Report, as_json: bool, out_dir: Path | None, text: str) -> None:
+def _emit(report: Report, scenario: Scenario, as_json: bool, out_dir: Path | None, text: str,
+          plots: bool = False) -> None:
     if out_dir is not None:
         write_report(report, out_dir)
+        write_scenario_file(scenario, out_dir)
     if as_json:
         click.echo(report.model_dump_json(indent=2))
     else:
         click.echo(text)
         if out_dir is not None:
-            click.echo(f"\nwrote {out_dir}/report.json, participants.csv, servers.csv")
+            click.echo(f"\nwrote {out_dir}/report.json, scenario.yaml, participants.csv, "
+                       "servers.csv")
+    if out_dir is not None and plots:
+        plots_after_run(out_dir, quiet=as_json)
 
 
 scenario_arg = click.argument("scenario", type=click.Path(path_type=Path))
-seed_opt = click.option("--seed", type=int, default=None, help="Root seed (default: the scenario's).")
+seed_opt = click.option("--seed", type=int, default=None,
+                        help="Root seed (default: the scenario's).")
 duration_opt = click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
                             help="Simulated seconds (default: the scenario's duration_s).")
-json_opt = click.option("--json", "as_json", is_flag=True, help="Print one JSON document, nothing else.")
+json_opt = click.option("--json", "as_json", is_flag=True,
+                        help="Print one JSON document, nothing else.")
 out_opt = click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
                        default=None, help="Write report.json and CSV rows into this directory.")
 
@@ -81,15 +100,35 @@ def main() -> None:
 @duration_opt
 @json_opt
 @out_opt
+@click.option("--real-media", is_flag=True,
+              help="MCU only: decode, mix and re-encode real media with PyAV; writes what each "
+                   "participant receives, per-stage CPU and PSNR/SSIM into -o DIR.")
 @_one_line_errors
 def run(scenario: Path, topology: str | None, seed: int | None, duration: float | None,
-        as_json: bool, out_dir: Path | None) -> None:
+        as_json: bool, out_dir: Path | None, real_media: bool) -> None:
     """Run one topology on SCENARIO and print per-participant results."""
     loaded = api.load_scenario(scenario)
+    if real_media:
+        _run_real_media(loaded, topology, out_dir, duration, seed, as_json)
+        return
     report = api.run(loaded, topology, seed=seed, duration_s=duration)
     result = report.runs[0]
     text = comparison_table(report) + "\n\n" + participants_table(result)
-    _emit(report, as_json, out_dir, text)
+    _emit(report, loaded, as_json, out_dir, text)
+
+
+def _run_real_media(scenario: Scenario, topology: str | None, out_dir: Path | None,
+                    duration: float | None, seed: int | None, as_json: bool) -> None:
+    if (topology or scenario.topology.kind) != "mcu":
+        raise ScenarioError("--real-media runs the MCU only: add --topology mcu")
+    if out_dir is None:
+        raise ScenarioError("--real-media writes media files: give an output directory with -o DIR")
+    result = run_real_media(scenario, out_dir, duration, seed)
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+    else:
+        click.echo(describe(result))
+        click.echo(f"\nwrote what each participant receives, and result.json, into {out_dir}")
 
 
 @main.command()
@@ -100,14 +139,34 @@ def run(scenario: Path, topology: str | None, seed: int | None, duration: float 
 @duration_opt
 @json_opt
 @out_opt
+@click.option("--no-plots", is_flag=True, help=NO_PLOTS_HELP)
 @_one_line_errors
 def compare(scenario: Path, topologies: str, seed: int | None, duration: float | None,
-            as_json: bool, out_dir: Path | None) -> None:
-    """Run SCENARIO through several topologies and print them side by side."""
+            as_json: bool, out_dir: Path | None, no_plots: bool) -> None:
+    """Run SCENARIO through several topologies and print them side by side (with -o, also
+    draw the charts into DIR/charts)."""
     names = _topology_list(topologies)
     loaded = api.load_scenario(scenario)
     report = api.compare(loaded, names, seed=seed, duration_s=duration)
-    _emit(report, as_json, out_dir, comparison_table(report))
+    _emit(report, loaded, as_json, out_dir, comparison_table(report), plots=not no_plots)
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path("roomsim-costs.json"), show_default=True, help="Profile file to write.")
+@click.option("--quick", is_flag=True, help="Fewer frames and sizes: a rough profile in seconds.")
+@_one_line_errors
+def calibrate(output: Path, quick: bool) -> None:
+    """Measure codec, mixing and compositing CPU costs on this machine with real PyAV codecs
+    and write a cost profile (use it with `costs: PATH` in a scenario)."""
+    profile = run_calibrate(output, quick=quick)
+    click.echo(f"wrote {output} (measured on {profile.machine.cpu}, PyAV {profile.machine.pyav})")
+    for codec, table in profile.video.items():
+        cells = ", ".join(f"{res} {cost.encode_us / 1000:.1f}/{cost.decode_us / 1000:.2f} ms"
+                          for res, cost in table.items())
+        click.echo(f"  {codec} encode/decode per frame: {cells}")
+    for codec, cost in profile.audio.items():
+        click.echo(f"  {codec} encode/decode per 20 ms frame: {cost.encode_us:.0f}/{cost.decode_us:.0f} us")
 
 
 @main.command()
@@ -121,7 +180,10 @@ def validate(scenario: Path) -> None:
                f"{len(loaded.nodes)} node(s))")
 
 
-main.add_command(sweep_command, name="sweep")
+main.add_command(sweep_with_plots(sweep_command), name="sweep")
+main.add_command(plot_command)
+main.add_command(report_command)
+main.add_command(capacity_command, name="capacity")
 main.add_command(agent_latency_command, name="agent-latency")
 
 

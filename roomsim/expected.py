@@ -8,6 +8,25 @@ form check each other:
     mesh   uplink(p) = sum over p's streams x (receivers of p);  downlink(r) = sum of others'
     sfu    uplink(p) = all of p's layers;  node egress = sum over receivers of received layers
     mcu    uplink(p) = p's top layers;  downlink(r) = one mixed audio + one composite stream
+
+How the SFU's behaviours enter (the topology hands in its plan; nothing here reads a
+counter):
+
+* DTX: an audio stream's rate is speech share x full rate + (1 - share) x comfort-noise
+  rate. The share is talk / (talk + pause) for independent talk-spurts, and for
+  `conversation` voices the stationary share of the room's turn-taking chain
+  (roomsim.conversation.speech_shares).
+* Layers, layouts and last-N: `receive` is the SFU's settled plan at the end of the run —
+  the (stream, receiver) entries its allocator, layout and last-N chose. Who is among the
+  last N changes as people speak, but each receiver still gets N videos (as long as the
+  room has N other publishers), so with tracks of one kind the sum is the same at every
+  moment; with mixed track rates the closed form is that of the final speaker order. An
+  uncongested estimate never drops, so the plan is the static allocator's.
+* Dynacast: `uplink` holds the layers publishers still send at the end; layers nobody
+  receives stop after the pause delay (5 s by default), so the closed form matches a
+  measurement that starts after it.
+* SVC: each (spatial, temporal) layer is its own stream; a receiver's entries are the
+  layers of its operating point.
 """
 
 from __future__ import annotations
@@ -19,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from roomsim.codecs import get_codec
+from roomsim.conversation import room_speech_shares
 from roomsim.scenario import VoiceActivity
 from roomsim.sim.metrics import NS
 from roomsim.world import World
@@ -46,7 +66,8 @@ def stream_rate(world: World, s: int) -> StreamRate:
     spec = st.specs[s]
     if not spec.dtx or spec.pub < 0:
         return full
-    talk = speech_share(world.participants[spec.pub].group.voice)
+    voice = world.participants[spec.pub].group.voice
+    talk = room_speech_shares(world)[spec.pub] if voice.model == "conversation" else speech_share(voice)
     codec = get_codec(spec.codec)
     every = max(1, round(codec.dtx_interval_ms * 1e6 / st.period_ns[s]))
     silent_fps = fps / every

@@ -43,18 +43,24 @@ def breakdown_stats(means: npt.NDArray[np.float64], count: npt.NDArray[np.int64]
     return out
 
 
-def _received(model: Topology, i: int) -> list[int]:
-    subs = getattr(model, "subs", None)
-    if subs is None:
-        return []
-    return subs.stream[subs.sub == i].tolist()
+def received_streams(model: Topology, i: int) -> list[int]:
+    """Streams participant i receives at the end of the run: from the plan of a topology
+    that keeps (stream, receiver) pairs, or the SFU's open forwarding entries."""
+    subs = getattr(model, "_subs", None)
+    if subs is not None:
+        return subs.stream[subs.sub == i].tolist()
+    table = getattr(model, "credit", None)
+    if table is not None:
+        open_now = (table.target == i) & (table.end == np.iinfo(np.int64).max)
+        return sorted(set(table.key[open_now].tolist()))
+    return []
 
 
 def quality_of(world: World, model: Topology, i: int) -> QualityResult:
     """E-model MOS of what participant i heard and the video proxy of what it saw."""
     st = world.streams
     playout = model.playout
-    received = _received(model, i)
+    received = received_streams(model, i)
     codecs = Counter(st.specs[s].codec for s in received if st.kind[s] == AUDIO)
     codec = codecs.most_common(1)[0][0] if codecs else None
     expected = int(world.audio_expected_frames[i])

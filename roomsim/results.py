@@ -80,6 +80,20 @@ class DataResult(_Result):
     attribute_latency_ms: Percentiles
 
 
+class LatencyHistogram(_Result):
+    """Capture-to-decode latency of a whole run, summed over receivers, in the engine's log bins.
+
+    Bin 0 counts samples under `min_ms`, the last bin those over min_ms x 10^decades; bin i
+    in between spans min_ms x 10^((i-1)/bins_per_decade) .. min_ms x 10^(i/bins_per_decade).
+    Kept so latency CDFs can be drawn from stored results without rerunning anything.
+    """
+
+    bins_per_decade: int
+    min_ms: float
+    audio: list[int]
+    video: list[int]
+
+
 class ParticipantResult(_Result):
     """What one participant sent, received, spent and experienced."""
 
@@ -209,6 +223,10 @@ class RunResult(_Result):
     totals: Totals
     expected: dict[str, Any]
     series: dict[str, Any]
+    latency_histogram: LatencyHistogram | None = None
+    #: Topology-specific figures (SFU: adaptation, keyframes, speakers, placement, relays,
+    #: backbone); empty when a topology has none.
+    details: dict[str, Any] = {}
     latency_breakdown_ms: dict[str, dict[str, StageStats]] = {}
     agents: list[AgentTurnResult] = []
     extensions: list[ExtensionResult] = []
@@ -276,6 +294,7 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are for reading and sharing
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

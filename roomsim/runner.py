@@ -7,6 +7,7 @@ import numpy as np
 from roomsim.errors import ScenarioError
 from roomsim.report_extras import participant_extras, run_extras
 from roomsim.results import (
+    LatencyHistogram,
     LinkResult,
     ParticipantResult,
     Percentiles,
@@ -17,7 +18,7 @@ from roomsim.results import (
 from roomsim.runtimes import attach, refuse
 from roomsim.scenario import Scenario
 from roomsim.sim.engine import run_ticks
-from roomsim.sim.metrics import NS, percentile_ms
+from roomsim.sim.metrics import LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS, NS, percentile_ms
 from roomsim.topologies import TOPOLOGY_CLASSES
 from roomsim.topologies.base import Topology
 from roomsim.world import AUDIO, VIDEO, World
@@ -120,7 +121,16 @@ def collect(world: World, model: Topology, end_ns: int) -> RunResult:
     return RunResult(topology=model.name, measured_s=seconds, simulated_s=end_ns / NS,
                      participants=participants, servers=servers, links=link_results, totals=totals,
                      expected=_rounded(expected), series=_series(world, model),  # type: ignore[arg-type]
+                     latency_histogram=_latency_histogram(world),
+                     details=_rounded(getattr(model, "details", dict)()),  # type: ignore[arg-type]
                      **run_extras(world, model))
+
+
+def _latency_histogram(world: World) -> LatencyHistogram:
+    """The run's latency samples per media kind, summed over receivers (for CDF charts)."""
+    kinds = world.latency.counts.sum(axis=0)
+    return LatencyHistogram(bins_per_decade=LATENCY_BINS_PER_DECADE, min_ms=LATENCY_MIN_MS,
+                            audio=kinds[AUDIO].tolist(), video=kinds[VIDEO].tolist())
 
 
 def _servers(world: World, model: Topology, seconds: float) -> list[ServerResult]:
@@ -145,11 +155,17 @@ def _servers(world: World, model: Topology, seconds: float) -> list[ServerResult
     return out
 
 
+#: Rooms up to this size also get one series per participant (topology animations need
+#: them); larger runs keep only the room-wide means, so a report stays a few MB at most.
+PARTICIPANT_SERIES_MAX = 64
+
+
 def _series(world: World, model: Topology) -> dict[str, object]:
-    """Per-window server egress and CPU, for bandwidth-over-time charts."""
+    """Per-window server egress and CPU and client bandwidth, for charts over time."""
     width = world.windows.width_ns / NS
     used = int(np.ceil(world.horizon_ns / world.windows.width_ns))
     out: dict[str, object] = {"window_s": width, "server_egress_mbps": {}, "server_cpu_cores": {}}
+    out.update(_client_series(world, width, used))
     servers = getattr(model, "servers", None)
     if servers is not None:
         egress = world.links.counters.get("series", "bytes")
@@ -170,3 +186,24 @@ def _rounded(value: object) -> object:
     if isinstance(value, np.floating):
         return round(float(value), 5)
     return value
+
+
+def _client_series(world: World, width: float, used: int) -> dict[str, object]:
+    """Client uplink/downlink kbps and CPU cores per window: means over all participants,
+    and one series per participant in rooms small enough to draw."""
+    link_bytes = world.links.counters.get("series", "bytes")
+    busy = world.cpus.counters.get("series", "busy_ns")
+    up = link_bytes[world.uplink, :used] * 8e-3 / width
+    down = link_bytes[world.downlink, :used] * 8e-3 / width
+    cpu = (busy[world.encoder, :used] + busy[world.decoder, :used]) / NS / width
+    out: dict[str, object] = {
+        "mean_uplink_kbps": [round(float(x), 3) for x in up.mean(axis=0)],
+        "mean_downlink_kbps": [round(float(x), 3) for x in down.mean(axis=0)]}
+    if len(world.participants) <= PARTICIPANT_SERIES_MAX:
+        ids = [p.id for p in world.participants]
+        for name, table, digits in (("participant_uplink_kbps", up, 3),
+                                    ("participant_downlink_kbps", down, 3),
+                                    ("participant_cpu_cores", cpu, 5)):
+            out[name] = {pid: [round(float(x), digits) for x in row]
+                         for pid, row in zip(ids, table, strict=True)}
+    return out

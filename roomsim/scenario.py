@@ -104,6 +104,10 @@ class VideoTrack(Frozen):
     fps: PositiveFloat | None = None
     bitrate_kbps: PositiveFloat | None = None
     simulcast: bool | list[str] = False
+    #: Scalable coding instead of simulcast: one stream whose spatial layers follow the
+    #: simulcast ladder (L3 = three resolutions) and whose frames split into temporal
+    #: layers (T3 = three). Spatial layers need a codec with spatial SVC (VP9, AV1).
+    svc: Literal["L1T2", "L1T3", "L2T2", "L2T3", "L3T2", "L3T3"] | None = None
 
     @field_validator("resolution")
     @classmethod
@@ -121,6 +125,13 @@ class VideoTrack(Frozen):
                     raise ValueError(f"simulcast: unknown layer {name!r}")
                 if VIDEO_PRESETS[name][1] > top:
                     raise ValueError(f"simulcast: layer {name} is above the track's {self.resolution}")
+        if self.svc is not None:
+            if self.simulcast is True:
+                raise ValueError("svc and simulcast: true exclude each other (svc takes its "
+                                 "spatial layers from the ladder, or from a `simulcast` list)")
+            if self.svc[1] != "1" and self.codec not in ("vp9", "av1"):
+                raise ValueError(f"svc {self.svc}: spatial layers need vp9 or av1, "
+                                 f"not {self.codec}")
         return self
 
     def layers(self) -> list[VideoLayer]:
@@ -128,13 +139,17 @@ class VideoTrack(Frozen):
         width, height, preset_kbps, preset_fps = VIDEO_PRESETS[self.resolution]
         top = VideoLayer(resolution=self.resolution, bitrate_kbps=self.bitrate_kbps or preset_kbps,
                          fps=self.fps or preset_fps)
-        if self.simulcast is False:
+        if self.simulcast is False and (self.svc is None or self.svc[1] == "1"):
             return [top]
-        names = DEFAULT_SIMULCAST.get(self.resolution, [self.resolution]) \
-            if self.simulcast is True else list(self.simulcast)
+        if isinstance(self.simulcast, list):
+            names = list(self.simulcast)
+        else:
+            names = DEFAULT_SIMULCAST.get(self.resolution, [self.resolution])
         lower = sorted({n for n in names if n != self.resolution}, key=lambda n: VIDEO_PRESETS[n][1])
         out = [VideoLayer(resolution=n, bitrate_kbps=VIDEO_PRESETS[n][2],
                           fps=min(VIDEO_PRESETS[n][3], top.fps)) for n in lower]
+        if self.svc is not None:
+            out = out[len(out) - (int(self.svc[1]) - 1):] if int(self.svc[1]) > 1 else []
         return [*out, top]
 
 
@@ -142,15 +157,27 @@ Track = Annotated[AudioTrack | VideoTrack, Field(discriminator="kind")]
 
 
 class VoiceActivity(Frozen):
-    """When a participant speaks: always, or alternating talk-spurts and pauses.
+    """When a participant speaks: always, alternating talk-spurts and pauses on its own,
+    or taking turns in its room's conversation.
 
-    Defaults are the mean talk-spurt (1.004 s) and pause (1.587 s) of ITU-T P.59 (1993),
-    "Artificial conversational speech", Table 1; durations drawn exponentially.
+    Defaults are ITU-T P.59 (1993), "Artificial conversational speech", Table 1: mean
+    talk-spurt 1.004 s, pause 1.587 s, double talk 0.228 s, mutual silence 0.508 s;
+    durations drawn exponentially. `conversation` (roomsim.conversation) lets one holder
+    speak at a time: after each talk-spurt the holder keeps the floor with probability
+    `hold_p` (after a mutual silence), or hands it to another participant chosen by
+    `weight`, after a mutual silence or, with probability `overlap_p`, talking over the
+    end of the spurt (double talk). `hold_p` and `overlap_p` are modelling choices; a
+    `weight` of 0 makes a listener who never takes the floor.
     """
 
-    model: Literal["continuous", "talkspurt"] = "continuous"
+    model: Literal["continuous", "talkspurt", "conversation"] = "continuous"
     talk_mean_s: PositiveFloat = 1.004
     pause_mean_s: PositiveFloat = 1.587
+    gap_mean_s: PositiveFloat = 0.508
+    overlap_mean_s: PositiveFloat = 0.228
+    hold_p: Annotated[float, Field(ge=0, lt=1)] = 0.6
+    overlap_p: Annotated[float, Field(ge=0, le=1)] = 0.1
+    weight: NonNegativeFloat = 1.0
 
 
 ParticipantKind = Literal["person", "agent", "sip", "egress", "ingress"]
@@ -227,6 +254,17 @@ class ParticipantGroup(Frozen):
         if kind == "sip" and "tracks" not in data:
             data["tracks"] = [{"kind": "audio", "codec": "g711"}]
         return data
+
+    #: What this subscriber's screen shows (SFU): overrides `topology.sfu.layout`.
+    layout: str | None = None
+    #: Reaches the media node through a TURN relay: True/False, or None to draw it with
+    #: probability `relays.share` (per participant, by seed).
+    relay: bool | None = None
+
+    @field_validator("layout")
+    @classmethod
+    def _known_layout_name(cls, value: str | None) -> str | None:
+        return None if value is None else _known_layout(value)
 
     @field_validator("device")
     @classmethod
@@ -327,17 +365,281 @@ class Node(Frozen):
     max_queue_ms: PositiveFloat = 200
 
 
+LAYOUTS = ("all", "speaker", "grid-3x3", "grid-4x4", "grid-5x5")
+
+
+def _known_layout(value: str) -> str:
+    """Layout names: all, speaker, or grid-NxN (N from 1 to 16)."""
+    if value in ("all", "speaker"):
+        return value
+    parts = value.removeprefix("grid-").split("x")
+    if value.startswith("grid-") and len(parts) == 2 and parts[0] == parts[1] \
+            and parts[0].isdigit() and 1 <= int(parts[0]) <= 16:
+        return value
+    raise ValueError(f"unknown layout {value!r}; known: {', '.join(LAYOUTS)} (grid-NxN, N <= 16)")
+
+
+class TraceStep(Frozen):
+    """From `at_s` on, the traced links take the fields this step sets (others keep their
+    current value). `delay_ms` is one-way propagation delay."""
+
+    at_s: NonNegativeFloat
+    rate_kbps: PositiveFloat | None = None
+    delay_ms: NonNegativeFloat | None = None
+    jitter_ms: NonNegativeFloat | None = None
+    loss_pct: Annotated[float, Field(ge=0, lt=100)] | None = None
+
+
+class LinkTrace(Frozen):
+    """A time-varying network trace for every link whose name matches `link` (a glob over
+    link names such as "p-1/down", "viewer-*/down", "server-1/nic-out", "backbone:eu>us").
+    With `repeat_s`, the steps replay every `repeat_s` seconds."""
+
+    link: str = Field(min_length=1)
+    steps: list[TraceStep] = Field(min_length=1)
+    repeat_s: PositiveFloat | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LinkTrace:
+        times = [step.at_s for step in self.steps]
+        if times != sorted(times):
+            raise ValueError("steps must be in time order")
+        if self.repeat_s is not None and times[-1] >= self.repeat_s:
+            raise ValueError("repeat_s must be after the last step")
+        return self
+
+
+class BackboneLink(Frozen):
+    """A backbone link between two regions (both directions), e.g. a cloud provider's
+    inter-region path: one-way latency, capacity and random loss."""
+
+    a: str = Field(min_length=1)
+    b: str = Field(min_length=1)
+    latency_ms: NonNegativeFloat
+    capacity_mbps: PositiveFloat = 100_000.0
+    loss_pct: Annotated[float, Field(ge=0, lt=100)] = 0.0
+
+
+class Regions(Frozen):
+    """The region graph: regions are the ends of `links`. Nodes and participants name their
+    region; a participant reaching a node in another region (SFU or MCU) crosses the
+    backbone's shortest path (networkx) on its way, on top of its access RTT. Mesh runs do
+    not model inter-region paths between peers."""
+
+    links: list[BackboneLink] = Field(min_length=1)
+
+    def names(self) -> list[str]:
+        """Regions in first-mention order."""
+        return list(dict.fromkeys(r for link in self.links for r in (link.a, link.b)))
+
+
+class ClusterOptions(Frozen):
+    """Room placement over the scenario's nodes, as a LiveKit deployment does through Redis:
+    the first join of a room asks the shared routing store for the room's node; if none is
+    set, a selector picks one from the node stats in the store and writes the mapping.
+
+    `selector`: least-loaded (lowest reported CPU load), fewest-rooms, fewest-clients, or
+    random. Nodes report stats every `stats_interval_s` (LiveKit statsUpdateInterval = 2 s,
+    pkg/routing/redisrouter.go), so placements between two reports see stale figures. Nodes
+    whose reported CPU load is above `cpu_limit` are skipped while others are below it
+    (LiveKit CPULoadLimit 0.9, pkg/config/config.go). Placement applies to SFU runs; MCU
+    runs keep rooms on the node they name (or the first).
+    """
+
+    selector: Literal["least-loaded", "fewest-rooms", "fewest-clients", "random"] = "least-loaded"
+    stats_interval_s: PositiveFloat = 2.0
+    cpu_limit: Annotated[float, Field(gt=0, le=1)] = 0.9
+
+
+class RelayOptions(Frozen):
+    """TURN relays: `share` of participants (drawn per participant by seed, unless their
+    group says `relay`) reach the media node through a TURN server instead of directly.
+
+    The relayed leg adds TURN ChannelData framing (RFC 8656 sec. 12.4) and, over TCP/TLS,
+    TCP and TLS record headers to every packet between client and relay; the relay path is
+    `extra_rtt_ms` longer than the direct one (a modelling choice). Twilio estimates ~15 %
+    of WebRTC sessions need TURN ("Introducing Network Traversal Service", 2014). Relay
+    bytes are priced at `price_usd_per_gb` of relay egress (Cloudflare Realtime TURN:
+    $0.05/GB outbound, developers.cloudflare.com/realtime/turn). Relays are modelled for the
+    SFU (participant <-> node); mesh and MCU runs ignore them.
+    """
+
+    share: Annotated[float, Field(ge=0, le=1)] = 0.0
+    transport: Literal["udp", "tcp", "tls"] = "udp"
+    extra_rtt_ms: NonNegativeFloat = 10.0
+    servers: PositiveInt = 1
+    nic_mbps: PositiveFloat = 10_000.0
+    price_usd_per_gb: NonNegativeFloat = 0.05
+
+
+class Distribution(Frozen):
+    """A number drawn per item: fixed `value`; uniform over [low, high]; lognormal with
+    `median` and `sigma`; poisson or exponential with `mean`; or one of `values` with
+    `weights`. Draws are clamped to [min, max]."""
+
+    kind: Literal["fixed", "uniform", "lognormal", "poisson", "exponential", "choice"] = "fixed"
+    value: float | None = None
+    low: float | None = None
+    high: float | None = None
+    median: PositiveFloat | None = None
+    sigma: NonNegativeFloat | None = None
+    mean: PositiveFloat | None = None
+    values: list[float] | None = None
+    weights: list[NonNegativeFloat] | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _has_parameters(self) -> Distribution:
+        need = {"fixed": ("value",), "uniform": ("low", "high"), "lognormal": ("median", "sigma"),
+                "poisson": ("mean",), "exponential": ("mean",), "choice": ("values",)}[self.kind]
+        missing = [name for name in need if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.kind} distribution needs {', '.join(missing)}")
+        if self.kind == "uniform" and self.high < self.low:  # type: ignore[operator]
+            raise ValueError("high must not be below low")
+        values = self.values or []
+        if self.weights is not None and len(self.weights) != len(values):
+            raise ValueError("weights need one entry per value")
+        return self
+
+
+class RoomSet(Frozen):
+    """`count` rooms generated from distributions, deterministically by seed: each room has
+    `size` participants made from `participant` (its `count` is ignored) plus the fixed
+    `extra` groups, all joining at the room's `start_s` (plus their own join_s) and, with
+    `stay_s`, leaving that long after. Rooms are named {id}-1 .. {id}-count."""
+
+    id: str = Field(min_length=1)
+    count: PositiveInt
+    size: Distribution
+    participant: ParticipantGroup
+    extra: list[ParticipantGroup] = []
+    start_s: Distribution = Distribution(kind="fixed", value=0.0)
+    stay_s: Distribution | None = None
+    node: str | None = None
+    seed: int | None = None
+
+
+class QualityGate(Frozen):
+    """What a run must keep to pass: loss, p95 latency (capture to decode, all media) and
+    node CPU. 400 ms is ITU-T G.114's planning limit for one-way delay."""
+
+    loss_pct: NonNegativeFloat = 1.0
+    latency_p95_ms: PositiveFloat = 400.0
+    cpu_util_pct: Annotated[float, Field(gt=0, le=100)] = 85.0
+
+
+class CapacitySpec(Frozen):
+    """`roomsim capacity`: the largest value of the integer at dotted path `vary` (e.g.
+    rooms.0.participants.1.count, room_sets.0.count) in [low, high] whose run passes `gate`."""
+
+    vary: str = Field(min_length=1)
+    low: PositiveInt = 1
+    high: PositiveInt = 10_000
+    gate: QualityGate = QualityGate()
+    duration_s: PositiveFloat = 10.0
+    topology: TopologyName | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> CapacitySpec:
+        if self.high < self.low:
+            raise ValueError("high must not be below low")
+        return self
+
+
 class MeshOptions(Frozen):
     """P2P mesh. `encoder_per_peer`: browsers run one encoder per RTCPeerConnection."""
 
     encoder_per_peer: bool = False
 
 
+class BweOptions(Frozen):
+    """How the SFU learns each subscriber's downlink (roomsim.sfu.bwe).
+
+    `gcc`: a send-side estimate from transport-wide feedback every `feedback_ms`, delay
+    gradient (trendline) and loss based, as libwebrtc's goog_cc; `static`: the configured
+    link rate, never re-estimated. 100 ms is libwebrtc's default transport feedback
+    interval (RemoteEstimatorProxy, modules/remote_bitrate_estimator/
+    remote_estimator_proxy.cc). `probe`: send padding to test for more capacity when a
+    subscriber's layers are held down by an estimate below what its path carried before
+    (LiveKit's stream allocator probes with padding, pkg/sfu/streamallocator).
+    """
+
+    estimator: Literal["gcc", "static"] = "gcc"
+    feedback_ms: Annotated[float, Field(ge=10, le=1000)] = 100.0
+    probe: bool = True
+
+
+class KeyframeOptions(Frozen):
+    """Keyframe requests (PLI) a layer switch needs.
+
+    `pli_throttle_ms`: at most one request per layer per interval, lowest layer first;
+    LiveKit's defaults (PLIThrottle LowQuality 500 ms, MidQuality 1 s, HighQuality 1 s,
+    livekit/livekit pkg/config/config.go). `size_factor`: keyframe size over a mean frame;
+    None = libwebrtc's VP8 cap (LibvpxVp8Encoder::MaxIntraTarget: 0.5 x the 600 ms optimal
+    buffer x fps / 10 percent of a frame, at least 3x; libvpx_vp8_encoder.cc).
+    """
+
+    pli_throttle_ms: list[PositiveFloat] = Field(default=[500.0, 1000.0, 1000.0], min_length=1)
+    size_factor: Annotated[float, Field(ge=1)] | None = None
+
+
+class SpeakerOptions(Frozen):
+    """Active-speaker detection on the media node from per-packet audio levels (RFC 6464).
+
+    Defaults are LiveKit's (AudioConfig in livekit/livekit pkg/config/config.go, algorithm in
+    pkg/sfu/audio/audiolevel.go): a participant is active in a 400 ms window when at least
+    40 % of it is louder than -35 dBov; levels are smoothed over 2 windows. Speech frames
+    carry `speech_level_dbov` (-26 dBov, the active speech level ITU-T test material is
+    set to, e.g. P.501/P.863); silent frames carry the RFC 6464 silence value (-127).
+    """
+
+    active_level_dbov: Annotated[float, Field(ge=0, le=127)] = 35.0
+    min_percentile: Annotated[float, Field(ge=0, le=100)] = 40.0
+    update_ms: Annotated[float, Field(ge=20, le=5000)] = 400.0
+    smooth_intervals: Annotated[int, Field(ge=0, le=20)] = 2
+    speech_level_dbov: Annotated[float, Field(ge=0, le=127)] = 26.0
+
+
 class SfuOptions(Frozen):
-    """SFU forwarding: simulcast layer per subscriber chosen to fit `headroom` x downlink."""
+    """SFU forwarding: per subscriber, the layers of each video track that fit `headroom` x
+    its downlink estimate, the tracks its `layout` shows, and (with `last_n`) only the
+    video of the N most recent speakers.
+
+    `layout`: "all" (every track, best layer that fits), "speaker" (the detected speaker at
+    viewport size, the next four as thumbnails), or "grid-NxN" (the N x N most recent
+    speakers in tiles of viewport/N). `dynacast`: layers nobody receives are paused at the
+    publisher after `dynacast_pause_s` (LiveKit DynacastPauseDelay 5 s, pkg/config/config.go;
+    off by default, as LiveKit's client `dynacast` option). `allow_pause`: pause video a
+    subscriber cannot take even at its lowest layer (LiveKit CongestionControl.AllowPause,
+    default false). `cascade`: a room spreads over one node per region its participants are
+    in, relaying each track once per backbone hop (needs `regions`).
+    """
 
     simulcast: bool = True
     headroom: Annotated[float, Field(gt=0, le=1)] = 0.9
+    bwe: BweOptions = BweOptions()
+    keyframes: KeyframeOptions = KeyframeOptions()
+    layout: str = "all"
+    last_n: PositiveInt | None = None
+    viewport: str = "720p"
+    dynacast: bool = False
+    dynacast_pause_s: NonNegativeFloat = 5.0
+    allow_pause: bool = False
+    cascade: bool = False
+
+    @field_validator("layout")
+    @classmethod
+    def _known_layout_name(cls, value: str) -> str:
+        return _known_layout(value)
+
+    @field_validator("viewport")
+    @classmethod
+    def _known_viewport(cls, value: str) -> str:
+        if value not in VIDEO_PRESETS:
+            raise ValueError(f"unknown resolution {value!r}; known: {', '.join(VIDEO_PRESETS)}")
+        return value
 
 
 class McuOptions(Frozen):
@@ -366,6 +668,7 @@ class TopologySpec(Frozen):
     mesh: MeshOptions = MeshOptions()
     sfu: SfuOptions = SfuOptions()
     mcu: McuOptions = McuOptions()
+    speakers: SpeakerOptions = SpeakerOptions()
 
 
 class EngineOptions(Frozen):
@@ -386,12 +689,22 @@ class Scenario(Frozen):
     costs: str = "default"
     networks: dict[str, NetworkSpec] = {}
     nodes: list[Node] = [Node(id="server-1")]
-    rooms: list[Room] = Field(min_length=1)
+    rooms: list[Room] = []
     topology: TopologySpec = TopologySpec()
     engine: EngineOptions = EngineOptions()
+    #: Rooms generated from distributions; expanded into `rooms` when validated.
+    room_sets: list[RoomSet] = []
+    traces: list[LinkTrace] = []
+    regions: Regions | None = None
+    cluster: ClusterOptions | None = None
+    relays: RelayOptions | None = None
+    capacity: CapacitySpec | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
+        self._expand_room_sets()
+        if not self.rooms:
+            raise ValueError("a scenario needs at least one room (in `rooms` or `room_sets`)")
         if self.warmup_s + 1.0 > self.duration_s:
             raise ValueError("duration_s must exceed warmup_s by at least 1 s")
         _unique([n.id for n in self.nodes], "node id")
@@ -411,8 +724,42 @@ class Scenario(Frozen):
         for room in self.rooms:
             for group in room.participants:
                 self.network_of(group)
+        self._check_regions()
+        if self.relays is None:
+            relayed = [g.id for r in self.rooms for g in r.participants if g.relay]
+            if relayed:
+                raise ValueError(f"participant {relayed[0]!r}: relay needs a `relays` block")
         self._check_references()
         return self
+
+    def _expand_room_sets(self) -> None:
+        """Generate the room sets' rooms once, into `rooms` (so a dumped scenario validates
+        to the same rooms again: the sets are emptied)."""
+        if not self.room_sets:
+            return
+        from roomsim.cluster.rooms import generate_rooms
+
+        generated = [room for spec in self.room_sets for room in
+                     generate_rooms(spec, self.seed if spec.seed is None else spec.seed)]
+        object.__setattr__(self, "rooms", [*self.rooms, *generated])
+        object.__setattr__(self, "room_sets", [])
+
+    def _check_regions(self) -> None:
+        """Every region a node or participant names must be in the region graph (if any);
+        cascading needs the graph."""
+        if self.regions is None:
+            if self.topology.sfu.cascade:
+                raise ValueError("topology.sfu.cascade needs a `regions` graph")
+            return
+        known = set(self.regions.names())
+        for node in self.nodes:
+            if node.region not in known:
+                raise ValueError(f"node {node.id!r}: region {node.region!r} is not in `regions`")
+        for room in self.rooms:
+            for group in room.participants:
+                if group.region is not None and group.region not in known:
+                    raise ValueError(f"participant {group.id!r}: region {group.region!r} "
+                                     "is not in `regions`")
 
     def _check_references(self) -> None:
         """Agents, RPC targets and message recipients name participants of their room;

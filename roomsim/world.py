@@ -67,6 +67,9 @@ class StreamSpec:
     bitrate_bps: float
     dtx: bool = False
     owner: int = -1  # MCU outputs: the participant the stream is made for
+    temporal: int = 0  # SVC: temporal layer of this increment stream
+    svc_offset_ns: int = -1  # SVC: frame-clock offset from the track's base layer (-1: not SVC)
+    svc_lower: str = ""  # SVC: resolution of the spatial layer this one is predicted from
 
 
 @dataclass
@@ -175,6 +178,11 @@ class World:
                 pub, track_index, AUDIO, track.codec, "", 0, True, 1000.0 / track.frame_ms,
                 track.effective_bitrate_kbps() * 1000, dtx=track.dtx))
             kind = AUDIO
+        elif track.svc is not None:
+            from roomsim.sfu.svc import svc_stream_specs
+
+            self._stream_specs.extend(svc_stream_specs(pub, track_index, track))
+            kind = VIDEO
         else:
             layers = track.layers()
             for i, layer in enumerate(layers):
@@ -220,6 +228,9 @@ class World:
             owner = self.participants[spec.pub].id if spec.pub >= 0 else f"server:{spec.owner}"
             rng = generator(self.seed, f"phase:{owner}:{spec.track}:{spec.layer}:{spec.kind}")
             self.streams.phase_ns[s] = int(rng.integers(0, max(1, int(self.streams.period_ns[s]))))
+        from roomsim.sfu.svc import align_svc_phases
+
+        align_svc_phases(self.streams)
         self._plan_flows()
         self.links.freeze(self.windows)
         self.cpus.freeze(self.windows)
@@ -274,7 +285,10 @@ class World:
         when its publisher uses e2ee)."""
         if spec.kind == AUDIO:
             return self.costs.audio_cost(spec.codec).decode_us * 1e3 * _audio_scale(spec) + self._e2ee_ns(spec)
-        return self.costs.video_cost(spec.codec, spec.resolution).decode_us * 1e3 + self._e2ee_ns(spec)
+        full = self.costs.video_cost(spec.codec, spec.resolution).decode_us * 1e3 + self._e2ee_ns(spec)
+        if spec.svc_lower:  # an SVC layer adds its resolution's decode over the one below
+            return full - self.costs.video_cost(spec.codec, spec.svc_lower).decode_us * 1e3
+        return full
 
     def _e2ee_ns(self, spec: StreamSpec) -> float:
         if spec.pub < 0 or not self.participants[spec.pub].group.e2ee:
@@ -300,11 +314,16 @@ class World:
         return speaking
 
     def start_processes(self) -> None:
-        """Presence (join/leave) and voice activity, as simpy processes."""
+        """Presence (join/leave), voice activity and network traces, as simpy processes."""
+        from roomsim.conversation import start_conversations
+        from roomsim.traces import start_traces
+
         for i, p in enumerate(self.participants):
             self.env.process(self._presence(i, p.group))
             if p.group.voice.model == "talkspurt":
                 self.env.process(self._talkspurts(i, p))
+        start_conversations(self)
+        start_traces(self.env, self.links, self.scenario.traces, self.tick_ns, self.horizon_ns)
 
     def _presence(self, i: int, group: ParticipantGroup):  # type: ignore[no-untyped-def]
         join_s = group.effective_join_s()

@@ -110,3 +110,32 @@ def test_failed_run_leaves_existing_output_untouched(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert (out / "report.json").read_text() == "previous"
     assert sorted(p.name for p in out.iterdir()) == ["report.json"]
+
+
+def test_calibrate_quick_writes_a_loadable_profile(tmp_path: Path) -> None:
+    from roomsim.codecs.costs import load_profile
+
+    out = tmp_path / "costs.json"
+    done = roomsim("calibrate", "--quick", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    profile = load_profile(str(out))
+    assert profile.video["vp8"]["360p"].encode_us > profile.video["vp8"]["180p"].encode_us > 0
+    # a scenario can name the measured profile
+    raw = room(2, [{"kind": "audio"}])
+    raw["costs"] = str(out)
+    assert roomsim("validate", str(write(tmp_path, raw))).returncode == 0
+
+
+def test_real_media_mcu_from_a_scenario(tmp_path: Path) -> None:
+    raw = room(2, [{"kind": "audio"}, {"kind": "video", "resolution": "180p"}])
+    raw["topology"] = {"kind": "mcu", "mcu": {"output_resolution": "180p"}}
+    path = write(tmp_path, raw)
+    out = tmp_path / "media"
+    done = roomsim("run", str(path), "--real-media", "-o", str(out), "--duration", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert sorted(p.name for p in out.iterdir()) == ["p-1.mkv", "p-2.mkv", "result.json"]
+    assert result["quality"]["mcu_psnr_db"] < result["quality"]["sfu_psnr_db"]
+    assert {s["stage"] for s in result["stages"]} >= {"mcu_decode", "mcu_mix", "mcu_encode"}
+    refused = roomsim("run", str(path), "--real-media", "--topology", "sfu", "-o", str(out))
+    assert refused.returncode == 2 and "MCU only" in refused.stderr

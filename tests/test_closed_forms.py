@@ -129,3 +129,20 @@ def test_cpu_figures_match_the_cost_profile() -> None:
         for s in result.servers:
             want = result.expected["servers"][s.id]["cpu_cores"]
             assert abs(s.cpu_cores - want) <= 0.03 * want
+
+
+def test_dtx_talkspurts_follow_the_speech_share() -> None:
+    """With DTX and P.59 talk-spurts, an Opus uplink carries full frames while speaking
+    (1.004 s talk / 1.587 s pause on average) and a 1-byte frame per DTX interval while
+    silent: the long-run rate is the speech-share mix of the two."""
+    raw = room(6, [{"kind": "audio", "dtx": True}], voice={"model": "talkspurt"})
+    result = run(raw, "sfu", duration_s=120)
+    share = 1.004 / (1.004 + 1.587)
+    full = audio_stream_kbps(32)
+    silent = (1 + HEADERS + AUDIO_EXT) * 8 / 200  # one 1-byte frame per 200 ms
+    want = share * full + (1 - share) * silent
+    ups = [p.uplink_kbps for p in result.participants]
+    assert all(abs(p.expected_uplink_kbps - want) < 0.05 for p in result.participants)
+    # six independent speakers over ~118 s: the mean is within ~10 % of the long-run share
+    assert abs(sum(ups) / len(ups) - want) < 0.1 * want
+    assert max(ups) < full * 0.8  # nobody sends full-rate all the time

@@ -75,7 +75,8 @@ def comparison_rows(runs: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
         for q in ("p50", "p95", "p99"):
             add(f"{kind} latency {q}, ms", _latency_cell(kind, q))
     add("packet loss, %", lambda r: _fmt(r.totals.loss_pct, 2))
-    add("frames dropped for CPU", lambda r: _fmt(sum(p.frames_dropped_cpu for p in r.participants), 0))
+    add("frames dropped for CPU",
+        lambda r: _fmt(sum(p.frames_dropped_cpu for p in r.participants), 0))
     return rows
 
 
@@ -104,8 +105,9 @@ def comparison_table(report: Report) -> str:
     """The side-by-side table `roomsim compare` prints."""
     runs = report.runs
     title = (f"{report.scenario}: {runs[0].totals.participants} participants, "
-             f"{report.duration_s:g} s simulated (measured over the last {runs[0].measured_s:g} s), "
-             f"seed {report.seed}\nfigures: simulated (closed form); per-participant figures are means")
+             f"{report.duration_s:g} s simulated (measured over the last "
+             f"{runs[0].measured_s:g} s), seed {report.seed}\n"
+             "figures: simulated (closed form); per-participant figures are means")
     return title + "\n\n" + render(["", *(r.topology for r in runs)], comparison_rows(runs))
 
 

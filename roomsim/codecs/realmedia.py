@@ -679,3 +679,4 @@ __all__: list[str] = [
     "load_result",
     "run_mcu",
 ]
+

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from roomsim.extensions.spec import EgressSpec, IngressSpec, SipSpec
+from roomsim.report_extras import received_streams
 from roomsim.results import ExtensionResult
 from roomsim.sim.metrics import NS
 from roomsim.world import AUDIO, VIDEO, World
@@ -82,8 +83,7 @@ class Extensions:
     def _egress_cores(self, model: Topology, i: int, spec: EgressSpec) -> float:
         """Composite + output encode + audio mix + audio encode, cores on the egress host."""
         w = self.world
-        subs = getattr(model, "subs", None)
-        received = subs.stream[subs.sub == i].tolist() if subs is not None else []
+        received = received_streams(model, i)
         tiles = sum(1 for s in received if w.streams.kind[s] == VIDEO)
         audio_inputs = sum(1 for s in received if w.streams.kind[s] == AUDIO)
         costs = w.costs

@@ -134,7 +134,7 @@ def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, rate_bps, d
         p = loss[q]
         j = jitter_ns[q]
         s = stream[i]
-        mode = recover[s]
+        mode = recover[s] if fseq[i] >= 0 else RECOVER_NONE  # probe padding is not repaired
         repaired = False
         if p > 0.0 or j > 0.0:
             u = _uniform(key[q], n)

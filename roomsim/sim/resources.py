@@ -35,17 +35,18 @@ class Counters:
         if name not in self.total:
             self.total[name] = np.zeros(self.size, dtype=np.int64)
             self.measured[name] = np.zeros(self.size, dtype=np.int64)
-            self.series[name] = np.zeros((self.size, self.windows), dtype=np.int64)
+            # window-major, so one tick's counts land in one contiguous row
+            self.series[name] = np.zeros((self.windows, self.size), dtype=np.int64)
         self.total[name] += counts
         if measuring:
             self.measured[name] += counts
-        self.series[name][:, window] += counts
+        self.series[name][window] += counts
 
     def get(self, kind: str, name: str) -> npt.NDArray[np.int64]:
         """`kind` is "total", "measured" or "series"; absent counters read as zero."""
         table: dict[str, npt.NDArray[np.int64]] = getattr(self, kind)
         if name in table:
-            return table[name]
+            return table[name].T if kind == "series" else table[name]
         shape = (self.size, self.windows) if kind == "series" else (self.size,)
         return np.zeros(shape, dtype=np.int64)
 
@@ -86,13 +87,15 @@ class LinkTable:
         n = len(batch)
         out_t = np.empty(n, dtype=np.int64)
         status = np.empty(n, dtype=np.int8)
-        counts = np.zeros((len(self.rate_bps), len(LINK_COUNTERS)), dtype=np.int64)
+        # column-major: each counter's per-link column is contiguous for Counters.add
+        counts = np.zeros((len(LINK_COUNTERS), len(self.rate_bps)), dtype=np.int64).T
         transmit_links(batch["res"], batch["t"], batch["size"], batch["payload"], self.rate_bps,
                        self.delay_ns, self.jitter_ns, self.loss, self.queue_ns, self.key,
                        self.busy_until, self.last_out, self.sequence, out_t, status, counts)
         for column, name in enumerate(LINK_COUNTERS):
             self.counters.add(name, counts[:, column], window, measuring)
         sent = status == SENT
+        self.last_sent = sent  # which packets of the last batch crossed (the SFU's feedback)
         if sent.all():
             batch["t"] = out_t
             return batch, batch[:0]

@@ -9,6 +9,9 @@ zip:                                    # ... times each group, whose lists move
   - rooms.0.participants.0.count: [4, 8, 16]
     duration_s: [60, 30, 15]
 seeds: [1, 2, 3]                        # or: replicates: 10 + seed: 7
+description: Where does each topology break?   # optional: the question, for reports
+prices: {egress_usd_per_gb: 0.05, core_hour_usd: 0.04}   # optional: for cost charts
+gate: {loss_pct: 2, latency_p95_ms: 150, cpu_pct: 80}     # optional: for the capacity knee
 ```
 
 Validation happens once, here, into frozen objects the expander trusts; every problem is
@@ -25,6 +28,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
+from roomsim.analysis.settings import Prices, QualityGate
 from roomsim.sweep.canonical import canonical_json
 from roomsim.sweep.errors import SweepError
 from roomsim.sweep.paths import PathNotFound, get_path, overlaps, parse_path
@@ -39,6 +43,7 @@ class SweepSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     name: str | None = None
+    description: str | None = None
     base: str = Field(min_length=1)
     grid: dict[str, Values] = Field(default_factory=dict)
     zip_groups: list[Annotated[dict[str, Values], Field(min_length=1)]] = Field(
@@ -47,6 +52,8 @@ class SweepSpec(BaseModel):
     seeds: Annotated[list[Seed], Field(min_length=1)] | None = None
     replicates: Annotated[StrictInt, Field(ge=1)] | None = None
     seed: Seed | None = None
+    prices: Prices | None = None
+    gate: QualityGate | None = None
 
     def axes(self) -> list[Axis]:
         """Grid paths first (file order), then zip groups: the product's outer-to-inner order."""

@@ -201,17 +201,27 @@ class Topology(ABC):
 
     def _apply_dtx(self, frames: npt.NDArray[np.void], silent: npt.NDArray[np.bool_]) -> npt.NDArray[np.void]:
         """While silent, a DTX audio stream sends only its periodic comfort-noise frames."""
-        from roomsim.codecs import get_codec
-
-        w = self.world
+        every, size = self._dtx_tables()
+        stream = frames["stream"][silent]
         keep = np.ones(len(frames), dtype=bool)
-        for s in np.unique(frames["stream"][silent]):
-            spec = get_codec(w.streams.specs[s].codec)
-            every = max(1, round(spec.dtx_interval_ms * 1e6 / w.streams.period_ns[s]))
-            rows = silent & (frames["stream"] == s)
-            keep[rows] = frames["fseq"][rows] % every == 0
-            frames["payload"][rows] = spec.dtx_frame_bytes
+        keep[silent] = frames["fseq"][silent] % every[stream] == 0
+        frames["payload"][silent] = size[stream]
         return rows(frames, keep)
+
+    def _dtx_tables(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Per stream: comfort-noise cadence (in frames) and frame bytes (computed once)."""
+        if not hasattr(self, "_dtx_every"):
+            from roomsim.codecs import get_codec
+
+            st = self.world.streams
+            every = np.ones(len(st), dtype=np.int64)
+            size = np.zeros(len(st), dtype=np.int64)
+            for s in np.flatnonzero(st.dtx):
+                spec = get_codec(st.specs[s].codec)
+                every[s] = max(1, round(spec.dtx_interval_ms * 1e6 / st.period_ns[s]))
+                size[s] = spec.dtx_frame_bytes
+            self._dtx_every, self._dtx_size = every, size
+        return self._dtx_every, self._dtx_size
 
     def encode(self, frames: npt.NDArray[np.void], window: int, measuring: bool) -> npt.NDArray[np.void]:
         """Run frames (in capture order) through their publisher's encoder; return the

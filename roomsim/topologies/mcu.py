@@ -6,7 +6,10 @@ participant per mixer tick an audio mix (per input) + Opus encode, and a composi
 tile) + video encode. Decodes and mixer jobs share the node's cores in one FIFO, so an
 overloaded MCU shows queueing delay and dropped work. The mixer reads from a jitter
 buffer: an input frame is mixed `jitter_buffer_ms` after it was decoded. A receiver's
-latency is counted per included input: input capture -> mix tick -> output decoded.
+latency is counted per included input: input capture -> mix tick -> output decoded. In
+the speaker layout the composite follows the speaker the MCU detects in the audio it
+decodes (roomsim.sfu.speakers: the detected speaker large, the next most recent speakers
+as thumbnails), so only those inputs reach a viewer.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import numpy.typing as npt
 
 from roomsim.codecs.video_presets import VIDEO_PRESETS
 from roomsim.expected import closed_form
+from roomsim.sfu.cascade import RegionGraph
+from roomsim.sfu.speakers import Recency, SpeakerDetector
 from roomsim.sim.metrics import NS
 from roomsim.sim.packets import Packets, rows
 from roomsim.sim.rng import generator
@@ -84,7 +89,11 @@ class McuTopology(Topology):
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
         super().start()
-        self.servers.start()
+        n = len(self.world.participants)
+        self.detector = SpeakerDetector(n, self.world.scenario.topology.speakers)
+        self.recency = Recency(self.world.room_members)
+        regions = self.world.scenario.regions
+        self.servers.start(RegionGraph(regions) if regions is not None else None)
         w = self.world
         st = w.streams
         costs = w.costs
@@ -126,6 +135,22 @@ class McuTopology(Topology):
         self.subs = Subscriptions(len(st), len(w.participants), self.live_outputs, st.owner[self.live_outputs])
         self._dirty = False
 
+    def _observe_speech(self, frames: npt.NDArray[np.void]) -> None:
+        """The MCU hears who speaks in the audio it decodes (levels per frame)."""
+        st = self.world.streams
+        audio = st.kind[frames["stream"]] == AUDIO
+        pub = st.pub[frames["stream"][audio]]
+        loud = self.world.speaking[pub]
+        self.detector.observe(pub[loud], st.period_ns[frames["stream"][audio][loud]])
+
+    def _shown(self, j: int) -> set[int] | None:
+        """Speaker layout: the inputs on j's composite, the detected speaker (most recent)
+        first and the next most recent as thumbnails; None in grid layout (everyone)."""
+        if self.options.layout != "speaker":
+            return None
+        order = self.recency.order[self.world.participants[j].room]
+        return set([p for p in order if p != j][:SPEAKER_LAYOUT_TILES])
+
     def _tiles(self, j: int) -> int:
         others = [p for p in self.inputs[(self.world.participants[j].room, VIDEO)] if p != j]
         if self.options.layout == "speaker":
@@ -146,9 +171,14 @@ class McuTopology(Topology):
         w = self.world
         if self._dirty:
             self._plan()
+        while self.detector.due(t0):
+            levels = self.detector.update(self.detector.next_update_ns)
+            self.recency.promote(levels, self.detector.active() & w.present)
         window, measuring = self.window(t0)
         if capturing:
-            frames = self.encode(self.capture(t0, t1, self.sent_streams), window, measuring)
+            frames = self.capture(t0, t1, self.sent_streams)
+            self._observe_speech(frames)
+            frames = self.encode(frames, window, measuring)
             packets = self.packetize(frames)
             packets["res"] = w.uplink[w.streams.pub[packets["stream"]]]
             self.uplinks.push(packets)
@@ -256,6 +286,9 @@ class McuTopology(Topology):
             k = round((t_mix - int(st.phase_ns[s])) / st.period_ns[s])
             _, ages = self.ages.get((w.participants[j].room, int(st.kind[s]), k), (0, empty))
             mixed = ages[ages[:, 0] != j]
+            shown = self._shown(j) if int(st.kind[s]) == VIDEO else None
+            if shown is not None:
+                mixed = mixed[np.isin(mixed[:, 0], list(shown))]
             tables.append(mixed)
             frames.append(np.full(len(mixed), i, dtype=np.int64))
         table = np.concatenate(tables) if tables else empty

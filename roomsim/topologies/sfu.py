@@ -1,8 +1,17 @@
 """SFU: one copy of every layer up; the node forwards one copy per receiver.
 
 The node never decodes media. It pays a per-packet cost on receive and per copy on send
-(from the cost profile's `forwarding`, derived from published SFU benchmarks), and picks
-for each receiver the simulcast layer of each video track that fits its downlink.
+(from the cost profile's `forwarding`, derived from published SFU benchmarks). What each
+receiver gets is decided by the control plane (roomsim.sfu.controller): per-subscriber
+bandwidth estimates from transport feedback, layouts and last-N from active-speaker
+detection, simulcast/SVC layer allocation, keyframe-gated switches and dynacast. Rooms
+live on nodes placed through a routing store (roomsim.cluster) and, with cascading, span
+one node per region with one copy of each track per backbone hop (roomsim.sfu.cascade).
+Participants may reach their node through TURN relays (roomsim.sfu.relays).
+
+Pipeline per tick: capture -> encode -> uplink [-> relay] -> node NIC in -> node CPU (fan
+out to local subscribers and relay segments) -> node NIC out -> [backbone -> next node]
+[-> relay] -> downlink (recording transport feedback) -> client decode.
 """
 
 from __future__ import annotations
@@ -10,160 +19,663 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from roomsim.expected import closed_form, stream_rate
-from roomsim.sim.packets import Packets, rows
-from roomsim.topologies.base import Subscriptions, Topology
+from roomsim.expected import closed_form
+from roomsim.sfu.cascade import RegionGraph, Segments, relay_tree
+from roomsim.sfu.controller import PADDING_WIRE_BYTES, SfuController
+from roomsim.sfu.feedback import FeedbackBuffer
+from roomsim.sfu.plan import INF, ForwardingTable
+from roomsim.sfu.relays import Relays
+from roomsim.sim.kernels_sfu import address_copies
+from roomsim.sim.metrics import NS, LatencyHistograms, percentile_ms
+from roomsim.sim.packets import PACKET, Packets, concat, empty_packets, rows
+from roomsim.sim.stage import Stage
+from roomsim.topologies.base import FrameDamage, Topology
 from roomsim.topologies.servers import ServerSide
 from roomsim.world import AUDIO, World
 
+IntArray = npt.NDArray[np.int64]
+
+#: Bound on how long a packet can still be on its way to a node after its capture: the
+#: deepest access queue, RTT and node queue of the presets stay far below (modelling choice).
+IN_FLIGHT_GRACE_NS = 3 * NS
+
 
 class SfuTopology(Topology):
-    """Selective forwarding through one node per room."""
+    """Selective forwarding through the nodes hosting each room."""
 
     name = "sfu"
 
     def __init__(self, world: World) -> None:
         super().__init__(world)
-        self.options = world.scenario.topology.sfu
-        self.servers = ServerSide(world)
+        scenario = world.scenario
+        self.options = scenario.topology.sfu
+        self.cascade = self.options.cascade
+        self.regions = RegionGraph(scenario.regions) if scenario.regions is not None else None
+        self.servers = ServerSide(world, cascade=self.cascade)
+        if self.cascade and self.regions is not None:
+            self.regions.add_links(world.links, world.seed)
+        relays = scenario.relays
+        wants_relay = relays is not None and (
+            relays.share > 0 or any(g.relay for r in scenario.rooms for g in r.participants)
+        )
+        self.relays = Relays(world, relays) if wants_relay and relays is not None else None
         self.uplinks = self.stage("uplink", merging=True)
+        self.relay_up = self.stage("relay-to-node", merging=True)
         self.node_in = self.stage("node-in", merging=True)
-        self.node_cpu = self.stage("node-cpu")
+        self.node_cpu = self.stage("node-cpu", merging=True)  # probe padding joins here
         self.node_out = self.stage("node-out")
+        self.backbone = self.stage("backbone", merging=True)
+        self.relay_down = self.stage("relay-to-client", merging=True)
         self.downlinks = self.stage("downlink")
         self.clients = self.stage("client")
         self._dirty = True
 
+    # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         super().start()
-        self.servers.start()
-        self.rate_bps = [stream_rate(self.world, s).bps for s in range(len(self.world.streams))]
-        fwd = self.world.costs.forwarding
-        self.ingress_ns = round(fwd.ingress_us_per_packet * 1e3)
-        self.egress_ns = round(fwd.egress_us_per_packet * 1e3)
-
-    # -- planning ---------------------------------------------------------------------
-    def replan(self) -> None:
-        """Mark the plan stale; it is rebuilt once at the next tick (joins come in bursts)."""
-        self._dirty = True
-
-    def _plan(self) -> None:
         w = self.world
         st = w.streams
-        self.sent_streams = np.flatnonzero(
-            (st.pub >= 0) & w.present[np.maximum(st.pub, 0)] & (self.options.simulcast | st.top))
-        pairs_stream: list[int] = []
-        pairs_sub: list[int] = []
-        for members in w.room_members:
-            present = [p for p in members if w.present[p]]
-            for sub in present:
-                if not w.participants[sub].group.subscribe:
-                    continue
-                for s in self.choose_layers(sub, [p for p in present if p != sub]):
-                    pairs_stream.append(s)
-                    pairs_sub.append(sub)
-        self.subs = Subscriptions(len(st), len(w.participants),
-                                  np.array(pairs_stream, dtype=np.int64), np.array(pairs_sub, dtype=np.int64))
+        n, m = len(w.participants), len(st)
+        self.servers.start(self.regions)
+        self.control = SfuController(
+            w, self.options, w.scenario.topology.speakers, IN_FLIGHT_GRACE_NS
+        )
+        fwd = w.costs.forwarding
+        self.ingress_ns = round(fwd.ingress_us_per_packet * 1e3)
+        self.egress_ns = round(fwd.egress_us_per_packet * 1e3)
+        self.node_of_link = np.full(len(w.links.rate_bps), -1, dtype=np.int64)
+        self.node_of_link[self.servers.nic_in] = np.arange(len(self.servers.nodes))
+        self.node_of_cpu = np.full(len(w.cpus.cores), -1, dtype=np.int64)
+        self.node_of_cpu[self.servers.cpu] = np.arange(len(self.servers.nodes))
+        self.n_streams = m
+        self.segments = Segments()
+        region_names = self.regions_list()
+        self.region_index = {name: i for i, name in enumerate(region_names)}
+        self.segment_flow_base = w.flow_count
+        if self.cascade:
+            self.damage = FrameDamage(w.flow_count + m * len(region_names))
+        self.backbone_packets = (
+            np.zeros((len(w.links.rate_bps), m), dtype=np.int64) if self.cascade else None
+        )
+        self.origin_packets = np.zeros(m, dtype=np.int64)
+        self.pair_latency = (
+            LatencyHistograms(len(region_names) ** 2) if self.regions is not None else None
+        )
+        self.participant_region = np.zeros(n, dtype=np.int64)
+        self.feedback = FeedbackBuffer()
+        self.control_ns = self.control.feedback_ns
+        self.next_control = 0
+        self.stats_ns = round(w.scenario.cluster.stats_interval_s * NS) if w.scenario.cluster else 0
+        self.next_stats = 0
+        self._busy_at_report = np.zeros(len(self.servers.nodes))
+        self.estimate_series: dict[int, list[float]] = {}
+        self.traced = self._traced_participants()
+        self.stream_room = np.array(
+            [w.participants[max(int(p), 0)].room for p in st.pub], dtype=np.int64
+        )
+        self.relay_fan = np.zeros(0, dtype=np.int64)
+        self._tables(0)
+
+    def regions_list(self) -> list[str]:
+        """Region names (graph order), or the nodes' regions without a graph."""
+        if self.regions is not None:
+            return list(self.regions.graph.nodes)
+        return sorted({node.region for node in self.servers.nodes})
+
+    def _traced_participants(self) -> list[int]:
+        """Participants whose access links a trace changes: their estimates are reported."""
+        from roomsim.traces import traced_links
+
+        w = self.world
+        links = set()
+        for trace in w.scenario.traces:
+            links.update(traced_links(w.links, trace.link).tolist())
+        return [
+            i
+            for i in range(len(w.participants))
+            if int(w.downlink[i]) in links or int(w.uplink[i]) in links
+        ][:50]
+
+    def replan(self) -> None:
+        """Mark the plan stale; it is rebuilt at the next tick (joins come in bursts)."""
+        self._dirty = True
+
+    # -- control plane -------------------------------------------------------------------------
+    def _membership(self, now: int) -> None:
+        self.servers.place(now)
+        w = self.world
+        joined = [int(p) for p in np.flatnonzero(w.present & ~self.control.started)]
+        for p in joined:
+            self.participant_region[p] = self.region_index.get(
+                self.servers.participant_region(p), 0
+            )
+        self.control.join(now, joined)
+        if self.control.allocate(now):
+            self._tables(now)
+        w = self.world
+        pub = np.maximum(w.streams.pub, 0)
+        self.capture_streams = np.flatnonzero(self.control.candidates & w.present[pub])
         self._dirty = False
 
-    def choose_layers(self, sub: int, publishers: list[int]) -> list[int]:
-        """Streams `sub` receives: every audio track, and per video track the highest
-        layers that fit `headroom` x downlink, upgraded round-robin from the lowest."""
-        w = self.world
-        budget = self.options.headroom * w.networks[sub].downlink_kbps * 1e3
-        chosen: list[int] = []
-        video: list[list[int]] = []
-        publishing = set(publishers)
-        for t, pub in enumerate(w.track_pub):
-            if pub not in publishing:
-                continue
-            layers = w.track_streams[t] if self.options.simulcast else w.track_streams[t][-1:]
-            if w.track_kind[t] == AUDIO:
-                chosen.append(layers[0])
-                budget -= self.rate_bps[layers[0]]
-            else:
-                video.append(layers)
-        level = [0] * len(video)
-        used = sum(self.rate_bps[layers[0]] for layers in video)
-        upgraded = True
-        while upgraded:
-            upgraded = False
-            for i, layers in enumerate(video):
-                if level[i] + 1 < len(layers):
-                    step = self.rate_bps[layers[level[i] + 1]] - self.rate_bps[layers[level[i]]]
-                    if used + step <= budget:
-                        level[i] += 1
-                        used += step
-                        upgraded = True
-        return chosen + [layers[level[i]] for i, layers in enumerate(video)]
+    def _control(self, now: int, capturing: bool) -> None:
+        c = self.control
+        if c.gcc:
+            c.feedback(now, self.feedback)
+        c.speakers(now)
+        changed = c.allocate(now) if c.wants_dirty or (c.gcc and c.adaptive.any()) else False
+        c.dynacast(now)
+        if capturing:  # no probing while the run drains (its end depends on the tick)
+            c.start_probes(now)
+        if changed or c.plan.purge(now) or (not self.credit.exact and not c.plan.unsettled(now)):
+            self._tables(now)
+        for i in self.traced:
+            self.estimate_series.setdefault(i, []).append(round(float(c.bwe.estimate[i]) / 1e3, 1))
+        if self.stats_ns and now >= self.next_stats:
+            self._report_stats(now)
+            self.next_stats = now + self.stats_ns
 
-    # -- the tick -----------------------------------------------------------------------
+    def _report_stats(self, now: int) -> None:
+        cpus = self.world.cpus
+        busy = cpus.counters.get("total", "busy_ns")[self.servers.cpu].astype(np.float64)
+        span = max(1, self.stats_ns if now >= self.stats_ns else now)
+        load = (busy - self._busy_at_report) / (span * cpus.cores[self.servers.cpu])
+        self._busy_at_report = busy
+        self.servers.report_stats(now, load)
+
+    def _tables(self, now: int) -> None:
+        """Rebuild the credit table (by stream) and the fan-out table (by node, stream)."""
+        c = self.control
+        plan = c.plan
+        self.credit = plan.table(now)
+        m = self.n_streams
+        home = self.servers.home[plan.sub]
+        keys, targets, starts, ends = [home * m + plan.stream], [plan.sub], [plan.start], [plan.end]
+        if self.cascade:
+            extra = self._segment_entries(now)
+            for part, values in zip((keys, targets, starts, ends), extra, strict=True):
+                part.append(values)
+        self.fanout = ForwardingTable(
+            len(self.servers.nodes) * m,
+            np.concatenate(keys),
+            np.concatenate(targets),
+            np.concatenate(starts),
+            np.concatenate(ends),
+            now - IN_FLIGHT_GRACE_NS,
+        )
+
+    def _segment_entries(self, now: int) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+        """Cascade: for every stream, the segments of its relay tree towards the nodes whose
+        subscribers want it (one entry per segment at the segment's start node)."""
+        assert self.regions is not None
+        plan = self.control.plan
+        srv = self.servers
+        m = self.n_streams
+        keys, targets = [], []
+        by_stream: dict[int, set[int]] = {}
+        for s, sub in zip(plan.stream.tolist(), plan.sub.tolist(), strict=True):
+            by_stream.setdefault(s, set()).add(int(srv.home[sub]))
+        for s, nodes in by_stream.items():
+            origin = int(srv._stream_node[s])
+            room = int(self.stream_room[s])
+            room_nodes = srv.room_region_node[room]
+            node_region = {k: srv.nodes[k].region for k in room_nodes.values()}
+            needed = sorted({node_region[k] for k in nodes if k != origin and k in node_region})
+            if not needed:
+                continue
+            origin_region = srv.nodes[origin].region
+            for start_region, path in relay_tree(self.regions, origin_region, needed, room_nodes):
+                first = self.segments.segment(self.regions, path, room_nodes[path[-1]])
+                keys.append(room_nodes[start_region] * m + s)
+                targets.append(-(first + 1))
+        k = np.array(keys, dtype=np.int64)
+        return (
+            k,
+            np.array(targets, dtype=np.int64),
+            np.full(len(k), np.iinfo(np.int64).min),
+            np.full(len(k), INF, dtype=np.int64),
+        )
+
+    # -- the tick ------------------------------------------------------------------------------
     def step(self, t0: int, t1: int, capturing: bool) -> None:
         w = self.world
         if self._dirty:
-            self._plan()
+            self._membership(t0)
+        if t0 >= self.next_control:
+            self._control(t0, capturing)
+            self.next_control = t0 + self.control_ns
         window, measuring = self.window(t0)
         if capturing:
-            frames = self.encode(self.capture(t0, t1, self.sent_streams), window, measuring)
-            packets = self.packetize(frames)
-            packets["res"] = w.uplink[w.streams.pub[packets["stream"]]]
-            self.count_offered(packets, self.subs)
-            self.uplinks.push(packets)
-        arrived = self.send(self.uplinks, t1, window, measuring)
+            self._capture(t0, t1, window, measuring)
+        arrived = self._send(self.uplinks, t1, window, measuring)
+        if self.relays is not None:
+            relayed = self.relays.server[w.streams.pub[arrived["stream"]]] >= 0
+            if relayed.any():
+                via = rows(arrived, relayed)
+                via["res"] = self.relays.to_node[self.relays.server[w.streams.pub[via["stream"]]]]
+                self.relay_up.push(via)
+                arrived = rows(arrived, ~relayed)
+            from_relay = self._send(self.relay_up, t1, window, measuring)
+            # the relay strips the TURN framing: plain RTP/UDP again towards the node
+            from_relay["size"] = (
+                from_relay["payload"] + w.streams.header_bytes[from_relay["stream"]]
+            )
+            arrived = concat([arrived, from_relay]) if len(from_relay) else arrived
         arrived["res"] = self.servers.nic_in_of(arrived["stream"])
         self.node_in.push(arrived)
-        at_cpu = self.send(self.node_in, t1, window, measuring)
-        at_cpu["res"] = self.servers.cpu_of(at_cpu["stream"])
-        self.node_cpu.push(at_cpu)
+        at_node = self._send(self.node_in, t1, window, measuring)
+        at_node["res"] = self.servers.cpu[self.node_of_link[at_node["res"]]]
+        self.node_cpu.push(at_node)
+        if capturing:
+            self.node_cpu.push(self._padding(t0, t1))
         self.node_out.push(self._forward(self.node_cpu.take(t1), window, measuring))
-        out = self.send(self.node_out, t1, window, measuring)
+        out = self._send(self.node_out, t1, window, measuring)
+        if self.cascade:
+            hop = out["sub"] < 0
+            if hop.any():
+                self._enter_backbone(rows(out, hop))
+                out = rows(out, ~hop)
+            self._cross_backbone(t1, window, measuring)
+        if self.relays is not None:
+            relayed = self.relays.server[out["sub"]] >= 0
+            if relayed.any():
+                via = rows(out, relayed)
+                via["size"] += self._framing(via)
+                via["res"] = self.relays.to_client[self.relays.server[via["sub"]]]
+                self.relay_down.push(via)
+                out = rows(out, ~relayed)
+            from_relay = self._send(self.relay_down, t1, window, measuring)
+            out = concat([out, from_relay]) if len(from_relay) else out
         out["res"] = w.downlink[out["sub"]]
         self.downlinks.push(out)
-        received = self.send(self.downlinks, t1, window, measuring)
+        received = self._send_downlinks(t1, window, measuring)
         received["res"] = received["sub"]
         self.clients.push(received)
         self.deliver(self.clients.take(t1), window, measuring)
 
+    def _framing(self, packets: Packets) -> npt.NDArray[np.int32]:
+        """TURN framing bytes the client <-> relay leg adds to these (plain UDP) packets."""
+        assert self.relays is not None
+        return self.relays.framing_bytes(packets["size"]).astype(np.int32)
+
+    def _capture(self, t0: int, t1: int, window: int, measuring: bool) -> None:
+        w = self.world
+        st = w.streams
+        c = self.control
+        frames = c.publishers.filter(self.capture(t0, t1, self.capture_streams), t0, t1)
+        audio = st.kind[frames["stream"]] == AUDIO
+        if audio.any():
+            pub = st.pub[frames["stream"][audio]]
+            loud = w.speaking[pub]
+            c.detector.observe(pub[loud], st.period_ns[frames["stream"][audio][loud]])
+        packets = self.packetize(self.encode(frames, window, measuring))
+        pub = st.pub[packets["stream"]]
+        packets["res"] = w.uplink[pub]
+        if self.relays is not None:
+            relayed = self.relays.server[pub] >= 0
+            if relayed.any():
+                packets["size"][relayed] += self._framing(rows(packets, relayed))
+        self._credit(packets)
+        self.uplinks.push(packets)
+
+    def _credit(self, packets: Packets) -> None:
+        """Credit every receiver with the packets and frames sent toward it (loss basis)."""
+        w = self.world
+        n, m = len(w.participants), self.n_streams
+        table = self.credit
+        audio = w.streams.kind == AUDIO  # audio frames: the loss basis of the E-model MOS
+        if table.exact:
+            w.expected_packets += table.per_target(np.bincount(packets["stream"], minlength=m), n)
+            markers = packets["stream"][packets["marker"]]
+            frames = np.bincount(markers, minlength=m)
+            w.expected_frames += table.per_target(frames, n)
+            w.audio_expected_frames += table.per_target(np.where(audio[:m], frames, 0), n)
+            return
+        item, target = table.expand(packets["stream"].astype(np.int64), self._captured(packets))
+        w.expected_packets += np.bincount(target, minlength=n)
+        marked = packets["marker"][item]
+        w.expected_frames += np.bincount(target[marked], minlength=n)
+        w.audio_expected_frames += np.bincount(target[marked & audio[packets["stream"][item]]], minlength=n)
+
+    def _captured(self, packets: Packets) -> IntArray:
+        """When each packet's frame was captured (frame k of a stream at phase + k x period):
+        forwarding windows are in capture time, while a packet's `capture` field holds when
+        its frame left the encoder."""
+        st = self.world.streams
+        s = packets["stream"]
+        return st.phase_ns[s] + np.floor(packets["fseq"] * st.period_ns[s]).astype(np.int64)
+
+    def _send(self, stage: Stage, t1: int, window: int, measuring: bool) -> Packets:
+        """Release a stage onto its links; media drops damage their frames (padding has
+        no frame)."""
+        batch = stage.take(t1)
+        out, dropped = self.links.transmit(stage.name, batch, t1, window, measuring)
+        if len(dropped):
+            self.damage.record_drops(rows(dropped, dropped["fseq"] >= 0))
+        return out
+
+    def _send_downlinks(self, t1: int, window: int, measuring: bool) -> Packets:
+        """Downlinks, recording transport feedback for subscribers the SFU adapts to."""
+        w = self.world
+        batch = self.downlinks.take(t1)
+        c = self.control
+        watch = c.gcc and c.adaptive.any() and len(batch) > 0
+        send_t = batch["t"].copy() if watch else None
+        out, dropped = self.links.transmit(self.downlinks.name, batch, t1, window, measuring)
+        if send_t is not None:
+            delays = w.links.delay_ns
+            self.feedback.record(
+                batch,
+                send_t,
+                w.links.last_sent,
+                out["t"],
+                c.adaptive,
+                delays[w.downlink],
+                delays[w.uplink],
+            )
+        if len(dropped):
+            self.damage.record_drops(rows(dropped, dropped["fseq"] >= 0))
+        padding = out["fseq"] < 0
+        return rows(out, ~padding) if padding.any() else out
+
     def _forward(self, batch: Packets, window: int, measuring: bool) -> Packets:
         """CPU work at the node, one job per received packet: receive it, then send one
-        copy per receiver. The pool works through a job at `cores` times one core's speed
-        (receivers are served in parallel), so copy j leaves after receive + (j+1) sends."""
+        copy per receiver (local subscriber or relay segment). The pool works through a job
+        at `cores` times one core's speed (receivers are served in parallel), so copy j
+        leaves after receive + (j+1) sends. Probe padding (fseq -1, already addressed) costs
+        one send."""
         w = self.world
         if len(batch) == 0:
             return batch
-        stream = batch["stream"]
-        receivers = self.subs.count[stream]
+        padding = batch["fseq"] < 0
+        any_padding = bool(padding.any())
+        node = self.node_of_cpu[batch["res"]]
+        if self.cascade:
+            first_hop = ~padding & (batch["flow"] == batch["stream"])
+            self.origin_packets += np.bincount(batch["stream"][first_hop], minlength=self.n_streams)
+        keys = node * self.n_streams + batch["stream"]
+        if any_padding:
+            keys[padding] = 0
+        # windows are checked in capture time; an exact table needs no capture times
+        capture = batch["t"] if self.fanout.exact else self._captured(batch)
+        item, target = self.fanout.expand(keys, capture)
+        if any_padding:
+            media = ~padding[item]
+            item, target = item[media], target[media]
+        copies_per_packet = np.bincount(item, minlength=len(batch))
         pool = batch["res"].astype(np.int64)
-        work = self.ingress_ns + receivers * self.egress_ns
+        work = self.ingress_ns + copies_per_packet * self.egress_ns
+        if any_padding:
+            work[padding] = self.egress_ns
         start, ok = w.cpus.serve_fluid(pool, batch["t"], work, window, measuring)
-        self.damage.record_drops(rows(batch, ~ok))
-        batch, start, pool = rows(batch, ok), start[ok], pool[ok]
-        markers = batch["marker"]
-        if markers.any():
+        all_ok = bool(ok.all())
+        if not all_ok:
+            self.damage.record_drops(rows(batch, ~ok & ~padding))
+        markers = np.flatnonzero(batch["marker"] & ok)
+        if len(markers):
             batch["damaged"][markers] = self.damage.settle(rows(batch, markers))
-        copies, item, rank = self.to_receivers(batch, self.subs)
-        cores = w.cpus.cores[pool[item]]
-        spread = np.rint((self.ingress_ns + (rank + 1) * self.egress_ns) / cores).astype(np.int64)
-        copies["t"] = np.maximum(start[item] + spread,
-                                 copies["t"] + self.ingress_ns + self.egress_ns)
-        copies["res"] = self.servers.nic_out_of(copies["stream"])
-        return copies
+        if not all_ok:
+            served = ok[item]
+            item, target = item[served], target[served]
+        copies = rows(batch, item)
+        t_out = np.empty(len(item), dtype=np.int64)
+        flow = np.empty(len(item), dtype=np.int64)
+        address_copies(
+            item,
+            target,
+            batch["stream"],
+            batch["t"],
+            start,
+            w.cpus.cores[pool],
+            self.ingress_ns,
+            self.egress_ns,
+            w.down_flow_base,
+            w.local_index,
+            t_out,
+            flow,
+        )
+        copies["t"] = t_out
+        copies["sub"] = target
+        relay = target < 0
+        if relay.any():
+            step = -target[relay] - 1
+            regions = self.segment_region()[step]
+            flow[relay] = (
+                self.segment_flow_base
+                + copies["stream"][relay].astype(np.int64) * len(self.region_index)
+                + regions
+            )
+        copies["flow"] = flow
+        copies["res"] = self.servers.nic_out[node[item]]
+        if not any_padding:
+            return copies
+        sent_padding = np.flatnonzero(padding & ok)
+        if len(sent_padding) == 0:
+            return copies
+        pad = rows(batch, sent_padding)
+        pad["t"] = np.maximum(
+            start[sent_padding]
+            + np.rint(self.egress_ns / w.cpus.cores[pool[sent_padding]]).astype(np.int64),
+            pad["t"] + self.egress_ns,
+        )
+        pad["res"] = self.servers.nic_out[node[sent_padding]]
+        merged = concat([copies, pad])
+        return rows(merged, np.argsort(merged["t"], kind="stable"))
 
-    # -- closed forms -------------------------------------------------------------------
-    def expected(self) -> dict[str, Any]:
-        """Uplink = every sent layer once; downlink = received layers; node CPU = receive
-        cost x ingress pps + send cost x egress pps."""
-        if self._dirty:
-            self._plan()
+    def segment_region(self) -> IntArray:
+        """Index of the end region of every relay step."""
+        return np.array(
+            [self.region_index[r] for r in self.segments.end_region] or [0], dtype=np.int64
+        )
+
+    def _padding(self, t0: int, t1: int) -> Packets:
+        """Probe padding to send in [t0, t1), addressed and waiting for the node's CPU."""
+        sub, times = self.control.padding(t0, t1)
+        if len(sub) == 0:
+            return empty_packets()
+        order = np.argsort(times, kind="stable")
+        sub, times = sub[order], times[order]
+        packets = np.zeros(len(sub), dtype=PACKET)
+        packets["t"] = times
+        packets["capture"] = times
+        packets["sub"] = sub
+        packets["fseq"] = -1
+        packets["size"] = PADDING_WIRE_BYTES
+        packets["res"] = self.servers.cpu[self.servers.home[sub]]
+        return packets
+
+    # -- cascade ----------------------------------------------------------------------------------
+    def _enter_backbone(self, hop: Packets) -> None:
+        link, _, _ = self.segments.arrays()
+        step = -hop["sub"].astype(np.int64) - 1
+        hop["res"] = link[step]
+        self.backbone.push(hop)
+
+    def _cross_backbone(self, t1: int, window: int, measuring: bool) -> None:
+        """Move copies along their segment; at the segment's end they enter its node."""
+        crossed = self._send(self.backbone, t1, window, measuring)
+        if len(crossed) == 0:
+            return
+        assert self.backbone_packets is not None
+        np.add.at(self.backbone_packets, (crossed["res"], crossed["stream"]), 1)
+        link, nxt, end_node = self.segments.arrays()
+        step = -crossed["sub"].astype(np.int64) - 1
+        onward = nxt[step] >= 0
+        if onward.any():
+            more = rows(crossed, onward)
+            more["sub"] = -(nxt[step[onward]] + 1)
+            more["res"] = link[nxt[step[onward]]]
+            self.backbone.push(more)
+        done = rows(crossed, ~onward)
+        if len(done):
+            done["res"] = self.servers.nic_in[end_node[step[~onward]]]
+            done["sub"] = -1
+            self.node_in.push(done)
+
+    # -- latency per region pair -----------------------------------------------------------------
+    def record_latency(
+        self, sub: IntArray, stream: npt.NDArray[np.integer], latency: IntArray, captured: IntArray,
+        stages: IntArray | None = None, source: IntArray | None = None,
+    ) -> None:
+        super().record_latency(sub, stream, latency, captured, stages=stages, source=source)
+        if self.pair_latency is None:
+            return
         w = self.world
-        nodes = [w.scenario.node_of(room).id for room in w.scenario.rooms]
-        sent = [(int(s), 1) for s in self.sent_streams]
-        figures = closed_form(w, uplink=sent, receive=list(zip(self.subs.stream.tolist(),
-                              self.subs.sub.tolist(), strict=True)), encode=sent,
-                              server_cpu_cores={}, node_of_room=nodes)
+        inside = (captured >= w.warmup_ns) & (captured < w.end_capture_ns)
+        pub = w.streams.pub[stream[inside]]
+        regions = len(self.region_index)
+        owner = self.participant_region[pub] * regions + self.participant_region[sub[inside]]
+        self.pair_latency.add(owner, w.streams.kind[stream[inside]], latency[inside])
+
+    # -- closed forms and details ---------------------------------------------------------------
+    def expected(self) -> dict[str, Any]:
+        """Uplink = every layer still sent (dynacast pauses the unwanted ones); downlink = the
+        settled (stream, receiver) entries; node CPU = receive cost x ingress pps + send cost
+        x egress pps (see roomsim.expected for how DTX, last-N and dynacast enter)."""
+        if self._dirty:
+            self._membership(0)
+        w = self.world
+        receive, sending = self.control.closed_form_plan()
+        sent = [(s, 1) for s in sending]
+        figures = closed_form(
+            w,
+            uplink=sent,
+            receive=receive,
+            encode=sent,
+            server_cpu_cores={},
+            node_of_room=None if self.cascade else self.servers.node_ids_of_rooms(),
+        )
+        if self.cascade:
+            figures["servers"] = self._cascade_servers(figures)
         for server in figures["servers"].values():
-            server["cpu_cores"] = (server["ingress_pps"] * self.ingress_ns
-                                   + server["egress_pps"] * self.egress_ns) / 1e9
-        figures["totals"]["server_cpu_cores"] = sum(v["cpu_cores"] for v in figures["servers"].values())
+            server["cpu_cores"] = (
+                server["ingress_pps"] * self.ingress_ns + server["egress_pps"] * self.egress_ns
+            ) / 1e9
+        figures["totals"]["server_cpu_cores"] = sum(
+            v["cpu_cores"] for v in figures["servers"].values()
+        )
         return figures
+
+    def _cascade_servers(self, figures: dict[str, Any]) -> dict[str, dict[str, float]]:
+        """Per node: its participants' up/down traffic plus one copy per relay segment."""
+        from roomsim.expected import stream_rate
+
+        w = self.world
+        out = {
+            node.id: {
+                "ingress_mbps": 0.0,
+                "egress_mbps": 0.0,
+                "ingress_pps": 0.0,
+                "egress_pps": 0.0,
+            }
+            for node in self.servers.nodes
+        }
+        for i, p in enumerate(w.participants):
+            home = self.servers.home[i]
+            if home < 0:
+                continue
+            f = figures["participants"][p.id]
+            node = out[self.servers.nodes[home].id]
+            node["ingress_mbps"] += f["uplink_kbps"] / 1e3
+            node["ingress_pps"] += f["uplink_pps"]
+            node["egress_mbps"] += f["downlink_kbps"] / 1e3
+            node["egress_pps"] += f["downlink_pps"]
+        _, _, end_node = self.segments.arrays()
+        table = self.fanout
+        m = self.n_streams
+        for key, target in zip(table.key.tolist(), table.target.tolist(), strict=True):
+            if target >= 0:
+                continue
+            rate = stream_rate(w, key % m)
+            start, end = (
+                self.servers.nodes[key // m].id,
+                self.servers.nodes[end_node[-target - 1]].id,
+            )
+            out[start]["egress_mbps"] += rate.bps / 1e6
+            out[start]["egress_pps"] += rate.pps
+            out[end]["ingress_mbps"] += rate.bps / 1e6
+            out[end]["ingress_pps"] += rate.pps
+        return out
+
+    def details(self) -> dict[str, Any]:
+        """SFU figures beyond the common result: adaptation, keyframes, speakers, placement,
+        relays and cascading."""
+        w = self.world
+        out = self.control.summary()
+        out["estimate_kbps_series"] = {
+            "interval_s": self.control_ns / NS,
+            "participants": {w.participants[i].id: v for i, v in self.estimate_series.items()},
+        }
+        out["placement"] = [
+            {"t_s": t, "room": room, "node": node} for t, room, node in self.servers.store.log
+        ]
+        seconds = (w.end_capture_ns - w.warmup_ns) / NS
+        bytes_measured = w.links.counters.get("measured", "bytes")
+        if self.relays is not None:
+            out["relays"] = self._relay_details(bytes_measured, seconds)
+        if self.cascade and self.backbone_packets is not None:
+            out["backbone"] = self._backbone_details(bytes_measured, seconds)
+        if self.pair_latency is not None:
+            out["region_pair_latency_ms"] = self._pair_latency()
+        return out
+
+    def _relay_details(self, measured: IntArray, seconds: float) -> dict[str, Any]:
+        assert self.relays is not None
+        r = self.relays
+        w = self.world
+        total = w.links.counters.get("total", "bytes")
+        servers = []
+        for k in range(len(r.to_node)):
+            to_node, to_client = int(r.to_node[k]), int(r.to_client[k])
+            egress_gb = float(total[to_node] + total[to_client]) / 1e9
+            servers.append(
+                {
+                    "id": f"turn-{k + 1}",
+                    "to_node_mbps": round(float(measured[to_node]) * 8e-6 / seconds, 4),
+                    "to_client_mbps": round(float(measured[to_client]) * 8e-6 / seconds, 4),
+                    "relayed_gb": round(egress_gb, 6),
+                    "cost_usd": round(egress_gb * r.options.price_usd_per_gb, 6),
+                }
+            )
+        return {
+            "transport": r.options.transport,
+            "relayed": [w.participants[i].id for i in np.flatnonzero(r.relayed)],
+            "servers": servers,
+        }
+
+    def _backbone_details(self, measured: IntArray, seconds: float) -> dict[str, Any]:
+        """Per backbone link: measured rate, streams carried, and copies of each stream's
+        packets relative to the packets its origin node received (1.0 = one copy)."""
+        assert self.regions is not None and self.backbone_packets is not None
+        links: list[dict[str, Any]] = []
+        for (a, b), link in sorted(self.regions.link_of.items()):
+            per_stream = self.backbone_packets[link]
+            carried = np.flatnonzero(per_stream)
+            copies = per_stream[carried] / np.maximum(self.origin_packets[carried], 1)
+            links.append(
+                {
+                    "link": f"{a}>{b}",
+                    "mbps": round(float(measured[link]) * 8e-6 / seconds, 4),
+                    "streams": len(carried),
+                    "max_copies_per_stream": round(float(copies.max()), 4) if len(carried) else 0.0,
+                }
+            )
+        return {"links": links, "total_mbps": round(sum(float(x["mbps"]) for x in links), 4)}
+
+    def _pair_latency(self) -> dict[str, Any]:
+        assert self.pair_latency is not None
+        names = list(self.region_index)
+        regions = len(names)
+        out = {}
+        for owner in range(regions * regions):
+            hist = self.pair_latency.counts[owner].sum(axis=0)
+            if hist.sum() == 0:
+                continue
+            a, b = names[owner // regions], names[owner % regions]
+            out[f"{a}>{b}"] = {
+                "p50": round(percentile_ms(hist, 50) or 0.0, 3),
+                "p95": round(percentile_ms(hist, 95) or 0.0, 3),
+                "samples": int(hist.sum()),
+            }
+        return out

@@ -98,15 +98,24 @@ class LinkTransports:
 
     def transmit(self, stage: str, batch: Packets, t1: int, window: int, measuring: bool
                  ) -> tuple[Packets, Packets]:
-        """Send a stage's batch over its links; return (arrived, dropped)."""
+        """Send a stage's batch over its links; return (arrived, dropped). As
+        `LinkTable.transmit`, `links.last_sent` tells which rows of the batch crossed a UDP
+        link, and the arrived rows start with those, in batch order (TCP deliveries, which
+        may stem from earlier batches, follow)."""
+        table = self.world.links
         if not self.any_tcp:
             if len(batch) == 0:
+                table.last_sent = np.zeros(0, dtype=bool)
                 return batch, batch
             out, dropped = self._udp(batch, window, measuring)
             return self._stamp(out), dropped
         on_tcp = self.tcp_link[batch["res"]] if len(batch) else np.zeros(0, dtype=bool)
         udp = batch if not on_tcp.any() else rows(batch, ~on_tcp)
         out, dropped = self._udp(udp, window, measuring) if len(udp) else (udp, udp)
+        crossed = np.zeros(len(batch), dtype=bool)
+        if len(udp):
+            crossed[~on_tcp] = table.last_sent
+        table.last_sent = crossed
         tcp_out = self.tcp.advance(stage, rows(batch, on_tcp) if on_tcp.any() else empty_packets(), t1, window,
                                    measuring)
         if len(tcp_out):
@@ -131,6 +140,7 @@ class LinkTransports:
             table.counters.add(name, counts[:, column], window, measuring)
         self.repair += repair
         sent = status == SENT
+        table.last_sent = sent
         if sent.all():
             batch["t"] = out_t
             return batch, batch[:0]

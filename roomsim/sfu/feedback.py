@@ -1,0 +1,86 @@
+"""Transport-wide feedback in flight: per downlink packet, when it was sent and when (if at
+all) it arrived, held until its report reaches the node.
+
+The node learns a packet's fate one uplink delay after the packet's arrival (or after it
+would have arrived, for a loss); the estimators at a control instant see exactly the
+reports that have reached the node by then, however the engine batched its ticks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from roomsim.sim.kernels_sfu import record_feedback
+from roomsim.sim.packets import Packets
+
+IntArray = npt.NDArray[np.int64]
+
+
+class FeedbackBuffer:
+    """Growable columns of pending feedback records."""
+
+    sub: npt.NDArray[np.int64]
+    send: npt.NDArray[np.int64]
+    arrive: npt.NDArray[np.int64]
+    size: npt.NDArray[np.int64]
+    probe: npt.NDArray[np.bool_]
+    report: npt.NDArray[np.int64]
+
+    def __init__(self, capacity: int = 1 << 16) -> None:
+        self.n = 0
+        self._alloc(capacity)
+
+    def _alloc(self, capacity: int) -> None:
+        old = getattr(self, "sub", None)
+        columns = {
+            "sub": np.int64,
+            "send": np.int64,
+            "arrive": np.int64,
+            "size": np.int64,
+            "probe": np.bool_,
+            "report": np.int64,
+        }
+        for name, dtype in columns.items():
+            fresh: npt.NDArray[np.generic] = np.empty(capacity, dtype=dtype)
+            if old is not None:
+                fresh[: self.n] = getattr(self, name)[: self.n]
+            setattr(self, name, fresh)
+
+    def record(
+        self,
+        batch: Packets,
+        send: IntArray,
+        sent: npt.NDArray[np.bool_],
+        arrived_t: IntArray,
+        watched: npt.NDArray[np.bool_],
+        down_delay: IntArray,
+        up_delay: IntArray,
+    ) -> None:
+        """Add a downlink batch (send times taken before the links overwrote `t`)."""
+        need = self.n + len(batch)
+        if need > len(self.sub):
+            self._alloc(max(need, 2 * len(self.sub)))
+        self.n = record_feedback(
+            batch["sub"],
+            send,
+            sent,
+            arrived_t,
+            batch["size"],
+            batch["fseq"],
+            watched,
+            down_delay,
+            up_delay,
+            self.sub,
+            self.send,
+            self.arrive,
+            self.size,
+            self.probe,
+            self.report,
+            self.n,
+        )
+
+    def pending(self) -> tuple[npt.NDArray[np.generic], ...]:
+        """The buffer's columns (sub, send, arrive, size, probe, report) and fill level are
+        consumed in place by the estimators (`DownlinkEstimators.update`)."""
+        return self.sub, self.send, self.arrive, self.size, self.probe, self.report

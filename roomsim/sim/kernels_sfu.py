@@ -1,0 +1,402 @@
+"""Compiled inner loops of the SFU's control plane: layer allocation and the delay-based
+congestion detector, over every subscriber at once.
+
+Both run at the SFU's control instants (every transport-feedback interval), not per tick,
+and both take their state as arrays: nothing here reads a clock (`now` is passed in).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+NORMAL, OVERUSING, UNDERUSING = 0, 1, 2
+
+#: libwebrtc goog_cc TrendlineEstimator defaults (modules/congestion_controller/goog_cc/
+#: trendline_estimator.cc/.h): window 20 groups, smoothing 0.9, threshold gain 4, initial
+#: threshold 12.5, k_up 0.0087, k_down 0.039, overuse time 10 ms, kMinNumDeltas 60,
+#: kMaxAdaptOffsetMs 15, threshold clamped to [6, 600], at most 100 ms of adaptation a step.
+TRENDLINE_WINDOW = 20
+_SMOOTHING = 0.9
+_GAIN = 4.0
+INITIAL_THRESHOLD = 12.5
+_K_UP = 0.0087
+_K_DOWN = 0.039
+_OVERUSE_MS = 10.0
+_MIN_NUM_DELTAS = 60
+_MAX_ADAPT_OFFSET = 15.0
+_DELTA_COUNTER_MAX = 1000
+#: Packets sent within 5 ms form one group (InterArrival kTimestampGroupLengthMs = 5).
+GROUP_NS = 5_000_000
+#: InterArrival kBurstDeltaThresholdMs = 5 and kMaxBurstDurationMs = 100.
+BURST_NS = 5_000_000
+MAX_BURST_NS = 100_000_000
+
+
+@njit(cache=True)
+def allocate_layers(
+    sub_ptr,
+    pair_track,
+    pair_cap,
+    budget,
+    track_ptr,
+    point_rate,
+    point_spatial,
+    track_audio,
+    allow_pause,
+    level,
+):  # type: ignore[no-untyped-def]
+    """Layers for every (subscriber, track) pair, pairs of one subscriber in priority order.
+
+    Audio is always taken and paid first. Each wanted video track starts at its lowest
+    operating point (or, with `allow_pause`, is paused when even that does not fit); then
+    tracks are upgraded one point at a time, round-robin in priority order, while the
+    total fits the subscriber's budget. `pair_cap` is the highest spatial layer a pair may
+    reach (-1: not wanted). Writes `level[pair]` = operating point index within the
+    track, or -1.
+    """
+    for s in range(len(sub_ptr) - 1):
+        lo, hi = sub_ptr[s], sub_ptr[s + 1]
+        left = budget[s]
+        for p in range(lo, hi):
+            level[p] = -1
+            t = pair_track[p]
+            if track_audio[t] and pair_cap[p] >= 0:
+                level[p] = 0
+                left -= point_rate[track_ptr[t]]
+        used = 0.0
+        for p in range(lo, hi):
+            t = pair_track[p]
+            if track_audio[t] or pair_cap[p] < 0:
+                continue
+            first = point_rate[track_ptr[t]]
+            if allow_pause and used + first > left:
+                continue
+            level[p] = 0
+            used += first
+        upgraded = True
+        while upgraded:
+            upgraded = False
+            for p in range(lo, hi):
+                t = pair_track[p]
+                if track_audio[t] or level[p] < 0:
+                    continue
+                base = track_ptr[t]
+                current = base + level[p]
+                nxt = current + 1
+                while nxt < track_ptr[t + 1] and point_spatial[nxt] > pair_cap[p]:
+                    nxt += 1
+                if nxt >= track_ptr[t + 1]:
+                    continue
+                step = point_rate[nxt] - point_rate[current]
+                if used + step <= left:
+                    level[p] = nxt - base
+                    used += step
+                    upgraded = True
+
+
+#: Columns of the per-subscriber trendline state `trend` (float64, one row each).
+(
+    T_NUM_DELTAS,
+    T_FIRST_ARRIVAL,
+    T_ACCUMULATED,
+    T_SMOOTHED,
+    T_HIST_N,
+    T_PREV_TREND,
+    T_TIME_OVER,
+    T_OVERUSE_COUNT,
+    T_THRESHOLD,
+    T_LAST_UPDATE,
+    T_HYPOTHESIS,
+    T_COLUMNS,
+) = range(12)
+
+
+def new_trend_state(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fresh trendline state for n subscribers: (state rows, history rings of (x, y))."""
+    trend = np.zeros((n, T_COLUMNS))
+    trend[:, T_FIRST_ARRIVAL] = -1.0
+    trend[:, T_TIME_OVER] = -1.0
+    trend[:, T_THRESHOLD] = INITIAL_THRESHOLD
+    trend[:, T_LAST_UPDATE] = -1.0
+    trend[:, T_HYPOTHESIS] = NORMAL
+    return trend, np.zeros((n, 2, TRENDLINE_WINDOW))
+
+
+@njit(cache=True)
+def _ring_slope(xs, ys, last):  # type: ignore[no-untyped-def]
+    """Least-squares slope of the points in a full ring (x taken relative to the newest
+    point, so sums stay small and exact enough)."""
+    n = len(xs)
+    x0 = xs[last]
+    sx = 0.0
+    sy = 0.0
+    sxx = 0.0
+    sxy = 0.0
+    for i in range(n):
+        dx = xs[i] - x0
+        sx += dx
+        sy += ys[i]
+        sxx += dx * dx
+        sxy += dx * ys[i]
+    den = n * sxx - sx * sx
+    if den == 0.0:
+        return np.nan
+    return (n * sxy - sx * sy) / den
+
+
+@njit(cache=True)
+def _trendline(t, hist, recv_delta_ms, send_delta_ms, arrival_ms):  # type: ignore[no-untyped-def]
+    """TrendlineEstimator::Update + Detect + UpdateThreshold on one subscriber's row."""
+    delta = recv_delta_ms - send_delta_ms
+    t[T_NUM_DELTAS] = min(t[T_NUM_DELTAS] + 1, _DELTA_COUNTER_MAX)
+    if t[T_FIRST_ARRIVAL] < 0:
+        t[T_FIRST_ARRIVAL] = arrival_ms
+    t[T_ACCUMULATED] += delta
+    t[T_SMOOTHED] = _SMOOTHING * t[T_SMOOTHED] + (1 - _SMOOTHING) * t[T_ACCUMULATED]
+    window = hist.shape[1]
+    count = np.int64(t[T_HIST_N])
+    slot = count % window
+    hist[0, slot] = arrival_ms - t[T_FIRST_ARRIVAL]
+    hist[1, slot] = t[T_SMOOTHED]
+    t[T_HIST_N] = count + 1
+    trend = t[T_PREV_TREND]
+    if count + 1 >= window:
+        slope = _ring_slope(hist[0], hist[1], slot)
+        if not np.isnan(slope):
+            trend = slope
+    if t[T_NUM_DELTAS] < 2:
+        t[T_HYPOTHESIS] = NORMAL
+        return
+    modified = min(t[T_NUM_DELTAS], _MIN_NUM_DELTAS) * trend * _GAIN
+    threshold = t[T_THRESHOLD]
+    if modified > threshold:
+        if t[T_TIME_OVER] == -1.0:
+            t[T_TIME_OVER] = send_delta_ms / 2
+        else:
+            t[T_TIME_OVER] += send_delta_ms
+        t[T_OVERUSE_COUNT] += 1
+        if t[T_TIME_OVER] > _OVERUSE_MS and t[T_OVERUSE_COUNT] > 1 and trend >= t[T_PREV_TREND]:
+            t[T_TIME_OVER] = 0.0
+            t[T_OVERUSE_COUNT] = 0
+            t[T_HYPOTHESIS] = OVERUSING
+    elif modified < -threshold:
+        t[T_TIME_OVER] = -1.0
+        t[T_OVERUSE_COUNT] = 0
+        t[T_HYPOTHESIS] = UNDERUSING
+    else:
+        t[T_TIME_OVER] = -1.0
+        t[T_OVERUSE_COUNT] = 0
+        t[T_HYPOTHESIS] = NORMAL
+    t[T_PREV_TREND] = trend
+    if t[T_LAST_UPDATE] < 0:
+        t[T_LAST_UPDATE] = arrival_ms
+    if abs(modified) > threshold + _MAX_ADAPT_OFFSET:
+        t[T_LAST_UPDATE] = arrival_ms
+        return
+    k = _K_DOWN if abs(modified) < threshold else _K_UP
+    dt = min(arrival_ms - t[T_LAST_UPDATE], 100.0)
+    threshold += k * (abs(modified) - threshold) * dt
+    t[T_THRESHOLD] = min(max(threshold, 6.0), 600.0)
+    t[T_LAST_UPDATE] = arrival_ms
+
+
+#: Columns of the per-subscriber packet state `hot` (one row per subscriber, so one feedback
+#: record touches one or two cache lines).
+(
+    H_GROUP_FIRST,
+    H_GROUP_FIRST_ARRIVE,
+    H_GROUP_LAST_SEND,
+    H_GROUP_LAST_ARRIVE,
+    H_PREV_SEND,
+    H_PREV_ARRIVE,
+    H_BYTES,
+    H_RECEIVED,
+    H_LOST,
+    H_PROBE_FIRST,
+    H_PROBE_LAST,
+    H_PROBE_BYTES,
+    H_PROBE_RUNNING,
+    H_OVERUSED,
+    H_COLUMNS,
+) = range(15)
+
+
+@njit(cache=True)
+def gcc_feedback(now, n, sub, send, arrive, size, probe, report, hot, trend, hist):  # type: ignore[no-untyped-def]
+    """Feed transport-feedback records (one subscriber's in send order) to its detector.
+
+    Packets are grouped by send time (5 ms), and a packet arriving within 5 ms of its
+    group's last one while its delay shrank (a queue draining in a burst) joins that group
+    (InterArrival::BelongsToBurst, at most 100 ms of bursting); each completed group gives one
+    (arrival delta, send delta) sample to the trendline. Per subscriber, `hot` counts
+    received bytes and packets and losses, flags overuse seen in this batch, and, once a
+    probe's first padding packet arrived, every byte received up to its latest padding
+    packet (the probe's receive rate, media included).
+
+    Only the first `n` records of the buffer are pending; those whose report reached the
+    node by `now` are consumed in order, the others are moved to the front. Returns how
+    many remain.
+    """
+    left = 0
+    for i in range(n):
+        if report[i] > now:
+            sub[left] = sub[i]
+            send[left] = send[i]
+            arrive[left] = arrive[i]
+            size[left] = size[i]
+            probe[left] = probe[i]
+            report[left] = report[i]
+            left += 1
+            continue
+        r = sub[i]
+        h = hot[r]
+        a = arrive[i]
+        if a < 0:
+            h[H_LOST] += 1
+            continue
+        h[H_RECEIVED] += 1
+        h[H_BYTES] += size[i]
+        if h[H_PROBE_FIRST] >= 0:
+            h[H_PROBE_RUNNING] += size[i]
+        if probe[i]:
+            if h[H_PROBE_FIRST] < 0:
+                h[H_PROBE_FIRST] = a
+                h[H_PROBE_RUNNING] = 0
+            else:
+                h[H_PROBE_BYTES] = h[H_PROBE_RUNNING]
+            h[H_PROBE_LAST] = a
+        sent = send[i]
+        if h[H_GROUP_FIRST] < 0:
+            h[H_GROUP_FIRST] = sent
+            h[H_GROUP_FIRST_ARRIVE] = a
+            h[H_GROUP_LAST_SEND] = sent
+            h[H_GROUP_LAST_ARRIVE] = a
+            continue
+        arrival_delta = a - h[H_GROUP_LAST_ARRIVE]
+        burst = (
+            arrival_delta - (sent - h[H_GROUP_LAST_SEND]) < 0
+            and arrival_delta <= BURST_NS
+            and a - h[H_GROUP_FIRST_ARRIVE] < MAX_BURST_NS
+        )
+        if sent - h[H_GROUP_FIRST] <= GROUP_NS or burst:
+            if sent > h[H_GROUP_LAST_SEND]:
+                h[H_GROUP_LAST_SEND] = sent
+            h[H_GROUP_LAST_ARRIVE] = a
+            continue
+        if h[H_PREV_SEND] >= 0:
+            send_delta = (h[H_GROUP_LAST_SEND] - h[H_PREV_SEND]) / 1e6
+            recv_delta = (h[H_GROUP_LAST_ARRIVE] - h[H_PREV_ARRIVE]) / 1e6
+            _trendline(trend[r], hist[r], recv_delta, send_delta, h[H_GROUP_LAST_ARRIVE] / 1e6)
+            if trend[r, T_HYPOTHESIS] == OVERUSING:
+                h[H_OVERUSED] = 1
+        h[H_PREV_SEND] = h[H_GROUP_LAST_SEND]
+        h[H_PREV_ARRIVE] = h[H_GROUP_LAST_ARRIVE]
+        h[H_GROUP_FIRST] = sent
+        h[H_GROUP_FIRST_ARRIVE] = a
+        h[H_GROUP_LAST_SEND] = sent
+        h[H_GROUP_LAST_ARRIVE] = a
+    return left
+
+
+@njit(cache=True)
+def expand_entries(keys, capture, indptr, target, start, end, exact):  # type: ignore[no-untyped-def]
+    """Fan items out to the entries of their key whose [start, end) holds the item's
+    capture time (every entry when `exact`): returns (item index, target) per copy."""
+    total = 0
+    for i in range(len(keys)):
+        total += indptr[keys[i] + 1] - indptr[keys[i]]
+    item_out = np.empty(total, dtype=np.int64)
+    target_out = np.empty(total, dtype=np.int64)
+    n = 0
+    for i in range(len(keys)):
+        c = capture[i]
+        for j in range(indptr[keys[i]], indptr[keys[i] + 1]):
+            if exact or (start[j] <= c and c < end[j]):
+                item_out[n] = i
+                target_out[n] = target[j]
+                n += 1
+    return item_out[:n], target_out[:n]
+
+
+@njit(cache=True)
+def address_copies(
+    item,
+    target,
+    stream,
+    t_in,
+    start,
+    cores,
+    ingress_ns,
+    egress_ns,
+    down_flow_base,
+    local_index,
+    t_out,
+    flow_out,
+):  # type: ignore[no-untyped-def]
+    """Times and frame-damage flows of a node's copies (items sorted): copy j of a packet
+    leaves after receive + (j+1) sends at `cores` x one core's speed, and no sooner than one
+    receive + one send after the packet arrived. Local copies get their receiver's flow;
+    relay copies get -1 (set by the caller)."""
+    previous = -1
+    rank = 0
+    for c in range(len(item)):
+        i = item[c]
+        if i != previous:
+            rank = 0
+            previous = i
+        else:
+            rank += 1
+        spread = np.int64(np.rint((ingress_ns + (rank + 1) * egress_ns) / cores[i]))
+        earliest = t_in[i] + ingress_ns + egress_ns
+        leave = start[i] + spread
+        t_out[c] = leave if leave > earliest else earliest
+        r = target[c]
+        if r >= 0:
+            flow_out[c] = down_flow_base[stream[i]] + local_index[r]
+        else:
+            flow_out[c] = -1
+
+
+@njit(cache=True)
+def record_feedback(
+    sub,
+    send,
+    sent,
+    out_t,
+    size,
+    fseq,
+    watched,
+    down_delay,
+    up_delay,
+    buf_sub,
+    buf_send,
+    buf_arrive,
+    buf_size,
+    buf_probe,
+    buf_report,
+    n,
+):  # type: ignore[no-untyped-def]
+    """Append one downlink batch to the feedback buffer: per packet of a watched subscriber,
+    its send time, arrival (-1 if lost), size, whether it was probe padding, and when its
+    report reaches the node (arrival, or when it would have arrived, plus the subscriber's
+    uplink delay). `out_t` holds the arrivals of the sent packets, in order. Returns the
+    new fill level."""
+    j = 0
+    for i in range(len(sub)):
+        arrive = -1
+        if sent[i]:
+            arrive = out_t[j]
+            j += 1
+        r = sub[i]
+        if not watched[r]:
+            continue
+        buf_sub[n] = r
+        buf_send[n] = send[i]
+        buf_arrive[n] = arrive
+        buf_size[n] = size[i]
+        buf_probe[n] = fseq[i] < 0
+        base = arrive if arrive >= 0 else send[i] + down_delay[r]
+        buf_report[n] = base + up_delay[r]
+        n += 1
+    return n
