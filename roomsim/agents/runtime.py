@@ -93,11 +93,9 @@ class AgentRuntime:
         self._key_agent_hears = {c.agent * n + c.user: c for c in self.conversations}
         self._key_user_hears = {c.user * n + c.agent: c for c in self.conversations}
         self._keys = np.array(sorted({*self._key_agent_hears, *self._key_user_hears}), dtype=np.int64)
-        for c in self.conversations:
-            world.schedule_speech(c.agent, 0, 0)
-            world.schedule_speech(c.user, 0, 0)
-        for u in self.lone_users:
-            world.schedule_speech(u, 0, 0)
+        for i in [*(c.agent for c in self.conversations), *(c.user for c in self.conversations), *self.lone_users]:
+            world.schedule_speech(i, 0, 0)  # silent until their first interval
+            world.speaking[i] = False
         world.play_listeners.append(self.on_played)
 
     # -- the engine tells us what was played ----------------------------------------------
@@ -146,7 +144,7 @@ class AgentRuntime:
                 conv.turns.append(Turn(start, end))
                 conv.utterance_done = w.env.event()
                 conv.reply_done = w.env.event()
-            yield w.env.timeout(max(0.0, end / NS - w.env.now))
+            yield from self._speak(u, start, end)
             pause_ns = round(spec.pause_after_reply.draw_ms(rng) * 1e6)
             if conv is None:
                 start = end + round(spec.reply_timeout_s * NS) + pause_ns
@@ -161,6 +159,14 @@ class AgentRuntime:
                 back = turn.played - turn.reply if turn.played >= 0 else 0
                 yield w.env.timeout(max(0.0, (turn.reply_end + back) / NS - w.env.now))
             start = self._now_ns() + pause_ns
+
+    def _speak(self, i: int, start: int, end: int) -> Generator[simpy.Event, object, None]:
+        """Keep `World.speaking` (read by speaker detection) in step with the schedule."""
+        w = self.world
+        yield w.env.timeout(max(0.0, start / NS - w.env.now))
+        w.speaking[i] = True
+        yield w.env.timeout(max(0.0, end / NS - w.env.now))
+        w.speaking[i] = False
 
     def _period_floor(self, conv: Conversation | None) -> int:
         return conv.period_ns if conv is not None else 20_000_000
@@ -206,7 +212,7 @@ class AgentRuntime:
                               "stt": stt, "llm_ttft": llm, "tts_ttfa": tts}
             w.schedule_speech(conv.agent, turn.reply, turn.reply_end)
             conv.utterance_done = None
-            yield w.env.timeout(max(0.0, turn.reply_end / NS - w.env.now))
+            yield from self._speak(conv.agent, turn.reply, turn.reply_end)
             assert conv.reply_done is not None
             conv.reply_done.succeed()
 
