@@ -94,8 +94,8 @@ def _jitter(jitter_ns: float, r: float) -> np.int64:
 
 @njit(cache=True)
 def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, rate_bps, delay_ns, jitter_ns, loss, queue_ns,
-                 key, busy_until, last_out, sequence, recover, period_ns, hop, frame_last, ready_t, ready_fseq,
-                 max_retries, out_t, status, counts, repair):  # type: ignore[no-untyped-def]
+                 key, busy_until, last_out, sequence, recover, period_ns, hop, frame_last, holds, ready_t,
+                 ready_fseq, max_retries, out_t, status, counts, repair):  # type: ignore[no-untyped-def]
     """Send packets (in time order) over their links, repairing random losses per the
     stream's `recover` mode. Like `transmit_links`, plus:
 
@@ -105,9 +105,10 @@ def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, rate_bps, d
     * RED: the lost frame rides in the next frame's packet, one frame period later, unless
       that packet is lost too (an independent draw: exact in distribution for the links'
       independent losses).
-    * On a hop before the receiver's downlink, the rest of a frame behind a repaired
-      packet leaves the hop after it (`frame_last[flow, hop]` holds (frame, arrival)), so
-      the frame still completes with its marker.
+    * On a hop before the receiver's downlink, the rest of a frame behind a NACK-repaired
+      packet leaves the hop after it (`frame_last[flow, hop]` holds (frame, arrival);
+      `holds[link]` counts the open ones, so links without any skip the check), so the
+      frame still completes with its marker.
     * On the receiver's downlink the repaired packet keeps its place in line and the time
       the repair arrives goes to `ready_t[flow, fseq & 63]`: the receiver completes the
       frame then (kernels.receive_frames). Packets so reach receivers in time order.
@@ -133,13 +134,14 @@ def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, rate_bps, d
         arrive = done + delay_ns[q]
         p = loss[q]
         j = jitter_ns[q]
-        s = stream[i]
-        mode = recover[s] if fseq[i] >= 0 else RECOVER_NONE  # probe padding is not repaired
         repaired = False
+        hold = False
         if p > 0.0 or j > 0.0:
             u = _uniform(key[q], n)
             if u < p:
                 counts[q, DROPPED_LOSS] += 1
+                s = stream[i]
+                mode = recover[s] if fseq[i] >= 0 else RECOVER_NONE  # probe padding is not repaired
                 if mode == RECOVER_RED:
                     v = _uniform(key[q] ^ _RED_SALT, n)
                     if v < p:
@@ -177,20 +179,32 @@ def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, rate_bps, d
                     arrive = done + delay_ns[q]  # keeps its place in line; its frame waits
                 else:
                     repaired = True
+                    hold = mode == RECOVER_NACK  # the rest of its frame waits for it
             else:
                 arrive += _jitter(j, (u - p) / (1.0 - p))
         if arrive < last_out[q]:
             arrive = last_out[q]  # delay variation on one path never reorders it
-        if not repaired:  # a repair is sent later: what was sent before it may arrive first
+        if repaired:  # sent later: what was sent before it may arrive first
+            if hold:
+                f = flow[i]
+                h = hop[q]
+                if frame_last[f, h, 0] < 0:
+                    holds[q] += 1
+                if frame_last[f, h, 0] != fseq[i] or frame_last[f, h, 1] < arrive:
+                    frame_last[f, h, 0] = fseq[i]
+                    frame_last[f, h, 1] = arrive
+        else:
             last_out[q] = arrive
-        if mode == RECOVER_NACK:
-            f = flow[i]
-            h = hop[q]
-            if repaired:
-                frame_last[f, h, 0] = fseq[i]
-                frame_last[f, h, 1] = arrive
-            elif frame_last[f, h, 0] == fseq[i] and arrive < frame_last[f, h, 1]:
-                arrive = frame_last[f, h, 1]
+            if holds[q] > 0:  # the rest of a frame behind a NACK repair leaves after it
+                f = flow[i]
+                h = hop[q]
+                if frame_last[f, h, 0] >= 0:
+                    if frame_last[f, h, 0] == fseq[i]:
+                        if arrive < frame_last[f, h, 1]:
+                            arrive = frame_last[f, h, 1]
+                    else:
+                        frame_last[f, h, 0] = -1
+                        holds[q] -= 1
         out_t[i] = arrive
         status[i] = SENT
 

@@ -327,9 +327,12 @@ class Topology(ABC):
         decoded = done >= 0
         if not decoded.any():
             return
-        frames = rows(batch, decoded)
-        done = done[decoded]
-        ready = ready[decoded]
+        if decoded.all():  # every packet completed a frame (single-packet audio frames)
+            frames = batch
+        else:
+            frames = rows(batch, decoded)
+            done = done[decoded]
+            ready = ready[decoded]
         sub = frames["sub"].astype(np.int64)
         capture = frames["capture"]
         playout = self.playout.play(sub, frames["flow"].astype(np.int64), frames["stream"], capture, ready, done)

@@ -72,6 +72,7 @@ class LinkTransports:
             self.max_retries = max(self.max_retries, group.transport.webrtc.max_nack_retries)
         #: per (flow, hop): the frame of the last repaired packet and its arrival
         self.frame_last = np.full((max(1, world.flow_count), 3, 2), -1, dtype=np.int64)
+        self.holds = np.zeros(n_links, dtype=np.int64)
         #: per (flow, frame & 63): when a frame repaired on the receiver's downlink is complete
         self.ready_t = np.zeros((max(1, world.flow_count), 64), dtype=np.int64)
         self.ready_fseq = np.full((max(1, world.flow_count), 64), -1, dtype=np.int64)
@@ -133,7 +134,8 @@ class LinkTransports:
         transmit_rtp(batch["res"], batch["t"], batch["size"], batch["payload"], batch["stream"], batch["flow"],
                      batch["fseq"], batch["marker"], table.rate_bps, table.delay_ns, table.jitter_ns, table.loss,
                      table.queue_ns, table.key, table.busy_until, table.last_out, table.sequence, self.recover,
-                     self.world.streams.period_ns, self.hop, self.frame_last, self.ready_t, self.ready_fseq,
+                     self.world.streams.period_ns, self.hop, self.frame_last, self.holds, self.ready_t,
+                     self.ready_fseq,
                      self.max_retries, out_t, status,
                      counts, repair)
         for column, name in enumerate(LINK_COUNTERS):
