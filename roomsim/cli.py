@@ -5,11 +5,7 @@ Bad input of any kind ends in one line on stderr and exit status 2, never a trac
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
@@ -27,27 +23,11 @@ from roomsim.analysis.realmedia_text import describe
 from roomsim.analysis.table import comparison_table, participants_table
 from roomsim.capacity import capacity_command
 from roomsim.codecs.calibrate import run_calibrate
-from roomsim.errors import ScenarioError
+from roomsim.errors import ScenarioError, one_line_errors
 from roomsim.media_run import run_real_media
 from roomsim.results import Report, write_report
 from roomsim.scenario import TOPOLOGIES, Scenario
 from roomsim.sweep.cli import sweep_command
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _one_line_errors(func: F) -> F:
-    """Turn ScenarioError into 'roomsim: <file:line: field: what>' + exit 2."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ScenarioError as exc:
-            click.echo(f"roomsim: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _topology_list(value: str) -> list[str]:
@@ -103,7 +83,7 @@ def main() -> None:
 @click.option("--real-media", is_flag=True,
               help="MCU only: decode, mix and re-encode real media with PyAV; writes what each "
                    "participant receives, per-stage CPU and PSNR/SSIM into -o DIR.")
-@_one_line_errors
+@one_line_errors
 def run(scenario: Path, topology: str | None, seed: int | None, duration: float | None,
         as_json: bool, out_dir: Path | None, real_media: bool) -> None:
     """Run one topology on SCENARIO and print per-participant results."""
@@ -140,7 +120,7 @@ def _run_real_media(scenario: Scenario, topology: str | None, out_dir: Path | No
 @json_opt
 @out_opt
 @click.option("--no-plots", is_flag=True, help=NO_PLOTS_HELP)
-@_one_line_errors
+@one_line_errors
 def compare(scenario: Path, topologies: str, seed: int | None, duration: float | None,
             as_json: bool, out_dir: Path | None, no_plots: bool) -> None:
     """Run SCENARIO through several topologies and print them side by side (with -o, also
@@ -155,7 +135,7 @@ def compare(scenario: Path, topologies: str, seed: int | None, duration: float |
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
               default=Path("roomsim-costs.json"), show_default=True, help="Profile file to write.")
 @click.option("--quick", is_flag=True, help="Fewer frames and sizes: a rough profile in seconds.")
-@_one_line_errors
+@one_line_errors
 def calibrate(output: Path, quick: bool) -> None:
     """Measure codec, mixing and compositing CPU costs on this machine with real PyAV codecs
     and write a cost profile (use it with `costs: PATH` in a scenario)."""
@@ -171,7 +151,7 @@ def calibrate(output: Path, quick: bool) -> None:
 
 @main.command()
 @scenario_arg
-@_one_line_errors
+@one_line_errors
 def validate(scenario: Path) -> None:
     """Check SCENARIO without running it."""
     loaded = api.load_scenario(scenario)

@@ -6,30 +6,16 @@ and page functions, print where the files went. Bad input is one stderr line, ex
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from roomsim.analysis.settings import Prices, QualityGate
-from roomsim.errors import ScenarioError
+from roomsim.errors import ScenarioError, one_line_errors
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _one_line_errors(func: F) -> F:
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ScenarioError as exc:
-            click.echo(f"roomsim: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _setting_options(func: F) -> F:
@@ -93,7 +79,7 @@ def _listing(charts: list[Any]) -> str:
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               default=None, help="Where to write the charts (default: DIR/charts).")
 @_setting_options
-@_one_line_errors
+@one_line_errors
 def plot_command(directory: Path, out_dir: Path | None, animate: bool,
                  **options: float | None) -> None:
     """Draw the charts of stored results: a run's or compare's -o DIR, or a sweep's DIR."""
@@ -110,7 +96,7 @@ def plot_command(directory: Path, out_dir: Path | None, animate: bool,
 @click.option("-o", "--out", "out_file", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="The HTML file (default: DIR/report.html).")
 @_setting_options
-@_one_line_errors
+@one_line_errors
 def report_command(directory: Path, out_file: Path | None, animate: bool,
                    **options: float | None) -> None:
     """Write one self-contained HTML page about the experiment stored in DIRECTORY."""
