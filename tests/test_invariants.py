@@ -66,3 +66,25 @@ def test_join_and_leave_change_what_flows() -> None:
     early = next(p for p in result.participants if p.id == "p-1")
     # the late joiner sends for 3 of the 5 measured seconds, so ~60 % of a full uplink
     assert 0.5 * early.uplink_kbps < late.uplink_kbps < 0.7 * early.uplink_kbps
+
+
+def test_same_seed_same_bytes_across_processes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Identical JSON from two interpreters with different string-hash seeds: no result may
+    depend on set or dict iteration order."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    raw = room(4, TRACKS, network=LOSSY, voice={"model": "conversation"})
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    outputs = []
+    for hash_seed in ("1", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run([sys.executable, "-m", "roomsim.cli", "compare", str(path), "--json",
+                               "--duration", "3"], capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1]
