@@ -17,6 +17,7 @@ from roomsim.results import (
 )
 from roomsim.runtimes import attach, refuse
 from roomsim.scenario import Scenario
+from roomsim.sim.allocator import keep_freed_memory
 from roomsim.sim.engine import run_ticks
 from roomsim.sim.metrics import LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS, NS, percentile_ms
 from roomsim.topologies import TOPOLOGY_CLASSES
@@ -30,6 +31,7 @@ def simulate(scenario: Scenario, topology: str, seed: int, duration_s: float) ->
         raise ScenarioError(f"unknown topology {topology!r}; choose from {', '.join(TOPOLOGY_CLASSES)}",
                             field="topology")
     refuse(scenario, topology)
+    keep_freed_memory()
     world = World(scenario, seed, duration_s)
     model = TOPOLOGY_CLASSES[topology](world)
     world.freeze()
