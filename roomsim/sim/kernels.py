@@ -14,6 +14,8 @@ each link has its own stream and adding a link or a participant changes no other
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -128,13 +130,67 @@ def ordered_per_resource(res, t, resources):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def latency_into(cells, owner, kind, latency_ns, kinds, bins, bins_per_decade, min_ms):  # type: ignore[no-untyped-def]
-    """Count each latency into cells[owner, kind, log bin] (flattened), bin 0 = underflow."""
+def log_latency_bin(latency_ns, bins, bins_per_decade, min_ms):  # type: ignore[no-untyped-def]
+    """The latency histogram's definition: bin 1 + floor(log10(ms / min_ms) x bins a decade),
+    0 = underflow, bins - 1 = overflow. Only used to derive `latency_bin_tables`."""
+    ms = max(latency_ns, 1) / 1e6
+    b = int(np.floor(np.log10(ms / min_ms) * bins_per_decade)) + 1
+    return min(max(b, 0), bins - 1)
+
+
+#: Cells per octave of the latency bin lookup (`latency_bin`): a cell spans 1/32 of an
+#: octave (2.2 %), less than one bin (5.9 %), so the cell's first bin is off by at most one.
+OCTAVE_CELLS = 32
+
+
+@njit(cache=True)
+def latency_bin_tables(bins, bins_per_decade, min_ms):  # type: ignore[no-untyped-def]
+    """Integer thresholds equivalent to `log_latency_bin`: (lower, first) where lower[b] is
+    the smallest latency (ns) of bin b (lower[bins] = int64 max) and first[e, c] the bin of
+    the smallest latency of cell c of octave e (x = m 2^e, m in [0.5, 1), c = (m - 0.5) 64).
+    Found by bisection on the log formula itself, so bins are the same to the nanosecond."""
+    lower = np.empty(bins + 1, dtype=np.int64)
+    lower[0] = np.iinfo(np.int64).min
+    lower[bins] = np.iinfo(np.int64).max
+    for b in range(1, bins):
+        lo, hi = np.int64(1), np.int64(1) << np.int64(62)
+        while lo < hi:
+            mid = lo + (hi - lo) // 2
+            if log_latency_bin(mid, bins, bins_per_decade, min_ms) >= b:
+                hi = mid
+            else:
+                lo = mid + 1
+        lower[b] = lo
+    first = np.zeros((64, OCTAVE_CELLS), dtype=np.int64)
+    for e in range(1, 63):
+        for c in range(OCTAVE_CELLS):
+            x = np.int64(np.ceil(math.ldexp(0.5 + c / (2 * OCTAVE_CELLS), e)))
+            b = 0
+            while b < bins - 1 and x >= lower[b + 1]:
+                b += 1
+            first[e, c] = b
+    return lower, first
+
+
+@njit(cache=True, inline="always")
+def latency_bin(latency_ns, lower, first):  # type: ignore[no-untyped-def]
+    """`log_latency_bin` without a logarithm: the octave and cell of the latency (exact in
+    float64 below 2^53 ns) give a bin at most one too low, one comparison corrects it."""
+    x = latency_ns if latency_ns > 1 else np.int64(1)
+    m, e = math.frexp(float(x))
+    b = first[e, int((m - 0.5) * (2 * OCTAVE_CELLS))]
+    last = len(lower) - 2
+    while b < last and x >= lower[b + 1]:
+        b += 1
+    return b
+
+
+@njit(cache=True)
+def latency_into(cells, owner, kind, latency_ns, kinds, lower, first):  # type: ignore[no-untyped-def]
+    """Count each latency into cells[owner, kind, bin] (flattened; bins as `latency_bin`)."""
+    bins = len(lower) - 1
     for i in range(len(latency_ns)):
-        ms = max(latency_ns[i], 1) / 1e6
-        b = int(np.floor(np.log10(ms / min_ms) * bins_per_decade)) + 1
-        b = min(max(b, 0), bins - 1)
-        cells[(owner[i] * kinds + kind[i]) * bins + b] += 1
+        cells[(owner[i] * kinds + kind[i]) * bins + latency_bin(latency_ns[i], lower, first)] += 1
 
 
 @njit(cache=True)

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.kernels import latency_into
+from roomsim.sim.kernels import latency_bin_tables, latency_into
 
 NS = 1_000_000_000
 
@@ -20,6 +20,8 @@ LATENCY_BINS_PER_DECADE = 40
 LATENCY_MIN_MS = 0.1
 LATENCY_DECADES = 6
 LATENCY_BINS = LATENCY_BINS_PER_DECADE * LATENCY_DECADES + 2  # + underflow, overflow
+#: Integer bin thresholds (ns) and the octave lookup that replace a logarithm per sample.
+LATENCY_LOWER_NS, LATENCY_FIRST_BIN = latency_bin_tables(LATENCY_BINS, LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS)
 
 
 def latency_bin(latency_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -65,13 +67,18 @@ class LatencyHistograms:
         self.kinds = kinds
         self.counts = np.zeros((owners, kinds, LATENCY_BINS), dtype=np.int64)
 
+    def state(self) -> tuple[npt.NDArray[np.int64], int, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(cells flattened, kinds, bin thresholds, octave table) for compiled passes that
+        count samples themselves (`kernels_transport.play_frames`)."""
+        return self.counts.reshape(-1), self.kinds, LATENCY_LOWER_NS, LATENCY_FIRST_BIN
+
     def add(self, owner: npt.NDArray[np.integer], kind: npt.NDArray[np.integer],
             latency_ns: npt.NDArray[np.int64]) -> None:
         """Count one sample per element."""
         if len(latency_ns) == 0:
             return
-        latency_into(self.counts.reshape(-1), owner, kind, latency_ns, self.kinds, LATENCY_BINS,
-                     LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS)
+        latency_into(self.counts.reshape(-1), owner, kind, latency_ns, self.kinds, LATENCY_LOWER_NS,
+                     LATENCY_FIRST_BIN)
 
 
 class Windows:

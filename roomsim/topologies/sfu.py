@@ -514,11 +514,15 @@ class SfuTopology(Topology):
             self.node_in.push(done)
 
     # -- latency per region pair -----------------------------------------------------------------
-    def record_latency(
+    def observes_plays(self) -> bool:
+        return super().observes_plays() or self.pair_latency is not None
+
+    def observe_plays(
         self, sub: IntArray, stream: npt.NDArray[np.integer], latency: IntArray, captured: IntArray,
-        stages: IntArray | None = None, source: IntArray | None = None,
+        source: IntArray | None = None,
     ) -> None:
-        super().record_latency(sub, stream, latency, captured, stages=stages, source=source)
+        """Besides the play listeners: latency per (publisher region, receiver region)."""
+        super().observe_plays(sub, stream, latency, captured, source)
         if self.pair_latency is None:
             return
         w = self.world
