@@ -320,24 +320,14 @@ def expand_entries(keys, capture, indptr, target, start, end, exact):  # type: i
 
 
 @njit(cache=True)
-def address_copies(
-    item,
-    target,
-    stream,
-    t_in,
-    start,
-    cores,
-    ingress_ns,
-    egress_ns,
-    down_flow_base,
-    local_index,
-    t_out,
-    flow_out,
-):  # type: ignore[no-untyped-def]
-    """Times and frame-damage flows of a node's copies (items sorted): copy j of a packet
-    leaves after receive + (j+1) sends at `cores` x one core's speed, and no sooner than one
-    receive + one send after the packet arrived. Local copies get their receiver's flow;
-    relay copies get -1 (set by the caller)."""
+def address_copies(batch, item, target, start, cores, ingress_ns, egress_ns, nic_out, down_flow_base, local_index,
+                   copies):  # type: ignore[no-untyped-def]
+    """Write a node's copies (items sorted): copy c is packet `item[c]` of the batch (PACKET
+    rows) sent to `target[c]` through the node's NIC-out `nic_out[item]`. Copy j of a packet
+    leaves after receive + (j+1) sends at `cores[item]` x one core's speed, and no sooner
+    than one receive + one send after the packet arrived (`start`: when the node began
+    serving it). Local copies get their receiver's flow; relay copies get -1 (set by the
+    caller). Only the fields that change are computed; the rest is one record copy."""
     previous = -1
     rank = 0
     for c in range(len(item)):
@@ -347,15 +337,16 @@ def address_copies(
             previous = i
         else:
             rank += 1
+        copies[c] = batch[i]
+        out = copies[c]
         spread = np.int64(np.rint((ingress_ns + (rank + 1) * egress_ns) / cores[i]))
-        earliest = t_in[i] + ingress_ns + egress_ns
+        earliest = out.t + ingress_ns + egress_ns
         leave = start[i] + spread
-        t_out[c] = leave if leave > earliest else earliest
+        out.t = leave if leave > earliest else earliest
         r = target[c]
-        if r >= 0:
-            flow_out[c] = down_flow_base[stream[i]] + local_index[r]
-        else:
-            flow_out[c] = -1
+        out.sub = r
+        out.flow = down_flow_base[out.stream] + local_index[r] if r >= 0 else -1
+        out.res = nic_out[i]
 
 
 @njit(cache=True)

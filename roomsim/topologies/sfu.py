@@ -418,36 +418,29 @@ class SfuTopology(Topology):
         if not all_ok:
             served = ok[item]
             item, target = item[served], target[served]
-        copies = rows(batch, item)
-        t_out = np.empty(len(item), dtype=np.int64)
-        flow = np.empty(len(item), dtype=np.int64)
+        copies = empty_packets(len(item))
         address_copies(
+            batch,
             item,
             target,
-            batch["stream"],
-            batch["t"],
             start,
             w.cpus.cores[pool],
             self.ingress_ns,
             self.egress_ns,
+            self.servers.nic_out[node],
             w.down_flow_base,
             w.local_index,
-            t_out,
-            flow,
+            copies,
         )
-        copies["t"] = t_out
-        copies["sub"] = target
         relay = target < 0
         if relay.any():
             step = -target[relay] - 1
             regions = self.segment_region()[step]
-            flow[relay] = (
+            copies["flow"][relay] = (
                 self.segment_flow_base
                 + copies["stream"][relay].astype(np.int64) * len(self.region_index)
                 + regions
             )
-        copies["flow"] = flow
-        copies["res"] = self.servers.nic_out[node[item]]
         if not any_padding:
             return copies
         sent_padding = np.flatnonzero(padding & ok)
