@@ -320,6 +320,25 @@ def expand_entries(keys, capture, indptr, target, start, end, exact):  # type: i
 
 
 @njit(cache=True)
+def credit_entries(keys, capture, marker, audio, indptr, target, start, end, exact, packets, frames,
+                   audio_frames):  # type: ignore[no-untyped-def]
+    """Credit the targets of the entries each item is forwarded on (windows as
+    `expand_entries`): one packet each, and at a frame's last packet (`marker`) one frame,
+    counted apart for audio too. Targets below 0 (relay segments) are not receivers."""
+    for i in range(len(keys)):
+        c = capture[i]
+        for j in range(indptr[keys[i]], indptr[keys[i] + 1]):
+            r = target[j]
+            if r < 0 or not (exact or (start[j] <= c and c < end[j])):
+                continue
+            packets[r] += 1
+            if marker[i]:
+                frames[r] += 1
+                if audio[i]:
+                    audio_frames[r] += 1
+
+
+@njit(cache=True)
 def address_copies(batch, item, target, start, cores, ingress_ns, egress_ns, nic_out, down_flow_base, local_index,
                    copies):  # type: ignore[no-untyped-def]
     """Write a node's copies (items sorted): copy c is packet `item[c]` of the batch (PACKET

@@ -320,23 +320,14 @@ class SfuTopology(Topology):
         self.uplinks.push(packets)
 
     def _credit(self, packets: Packets) -> None:
-        """Credit every receiver with the packets and frames sent toward it (loss basis)."""
+        """Credit every receiver with the packets and frames sent toward it (loss basis;
+        audio frames are the loss basis of the E-model MOS)."""
         w = self.world
-        n, m = len(w.participants), self.n_streams
         table = self.credit
-        audio = w.streams.kind == AUDIO  # audio frames: the loss basis of the E-model MOS
-        if table.exact:
-            w.expected_packets += table.per_target(np.bincount(packets["stream"], minlength=m), n)
-            markers = packets["stream"][packets["marker"]]
-            frames = np.bincount(markers, minlength=m)
-            w.expected_frames += table.per_target(frames, n)
-            w.audio_expected_frames += table.per_target(np.where(audio[:m], frames, 0), n)
-            return
-        item, target = table.expand(packets["stream"].astype(np.int64), self._captured(packets))
-        w.expected_packets += np.bincount(target, minlength=n)
-        marked = packets["marker"][item]
-        w.expected_frames += np.bincount(target[marked], minlength=n)
-        w.audio_expected_frames += np.bincount(target[marked & audio[packets["stream"][item]]], minlength=n)
+        stream = packets["stream"].astype(np.int64)
+        capture = packets["t"] if table.exact else self._captured(packets)
+        table.credit(stream, capture, packets["marker"], w.streams.kind[stream] == AUDIO, w.expected_packets,
+                     w.expected_frames, w.audio_expected_frames)
 
     def _captured(self, packets: Packets) -> IntArray:
         """When each packet's frame was captured (frame k of a stream at phase + k x period):
