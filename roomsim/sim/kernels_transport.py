@@ -93,6 +93,19 @@ def _jitter(jitter_ns: float, r: float) -> np.int64:
     return np.int64(np.rint(-jitter_ns * np.log1p(-r)))
 
 
+@njit(cache=True, inline="always")
+def _hidden(jitter_ns: float, r: float, slack: np.int64) -> bool:
+    """Whether the jitter `_jitter(jitter_ns, r)` surely stays below `slack`, the time until
+    the previous packet on the link arrives: the packet then arrives right behind that one
+    whatever its jitter, and the logarithm can be skipped (on a busy link most packets are
+    held back so). Uses -ln(1 - r) <= r / (1 - r), with a margin for rounding."""
+    if slack <= 0:
+        return False
+    if r > 1.0 - 1e-16:
+        r = 1.0 - 1e-16
+    return bool(jitter_ns * r / (1.0 - r) * (1.0 + 1e-9) + 1.0 < slack)
+
+
 @njit(cache=True)
 def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, rate_bps, delay_ns, jitter_ns, loss, queue_ns,
                  key, busy_until, last_out, sequence, recover, period_ns, hop, frame_last, holds, ready_t,
@@ -182,7 +195,9 @@ def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, rate_bps, d
                     repaired = True
                     hold = mode == RECOVER_NACK  # the rest of its frame waits for it
             else:
-                arrive += _jitter(j, (u - p) / (1.0 - p))
+                r = (u - p) / (1.0 - p)
+                if not _hidden(j, r, last_out[q] - arrive):
+                    arrive += _jitter(j, r)
         if arrive < last_out[q]:
             arrive = last_out[q]  # delay variation on one path never reorders it
         if repaired:  # sent later: what was sent before it may arrive first
@@ -208,6 +223,22 @@ def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, rate_bps, d
                         holds[q] -= 1
         out_t[i] = arrive
         status[i] = SENT
+
+
+@njit(cache=True)
+def split_sent(batch, status, out_t, out, dropped):  # type: ignore[no-untyped-def]
+    """Split a batch (PACKET rows) after its links, in batch order: rows that crossed
+    (`status` SENT) to `out` with `t` = their arrival `out_t`, the others to `dropped`."""
+    n = 0
+    m = 0
+    for i in range(len(batch)):
+        if status[i] == SENT:
+            out[n] = batch[i]
+            out[n].t = out_t[i]
+            n += 1
+        else:
+            dropped[m] = batch[i]
+            m += 1
 
 
 @njit(cache=True)

@@ -28,6 +28,7 @@ from roomsim.sim.kernels_transport import (
     RECOVER_NACK,
     RECOVER_NONE,
     RECOVER_RED,
+    split_sent,
     stamp_crossings,
     transmit_rtp,
 )
@@ -143,12 +144,13 @@ class LinkTransports:
         self.repair += repair
         sent = status == SENT
         table.last_sent = sent
-        if sent.all():
+        crossed = int(np.count_nonzero(sent))
+        if crossed == n:
             batch["t"] = out_t
             return batch, batch[:0]
-        out = rows(batch, sent)
-        out["t"] = out_t[sent]
-        return out, rows(batch, ~sent)
+        out, dropped = empty_packets(crossed), empty_packets(n - crossed)
+        split_sent(batch, status, out_t, out, dropped)
+        return out, dropped
 
     def _stamp(self, out: Packets) -> Packets:
         """Breakdown stamps for packets that just crossed an uplink or a server NIC-out."""
