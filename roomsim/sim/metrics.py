@@ -42,22 +42,33 @@ def bin_edges_ms() -> npt.NDArray[np.float64]:
 
 def percentile_ms(histogram: npt.NDArray[np.int64], q: float) -> float | None:
     """The q-th percentile (0-100) of a latency histogram, log-interpolated in its bin."""
+    return percentiles_ms(histogram, (q,))[0]
+
+
+def percentiles_ms(histogram: npt.NDArray[np.int64], qs: tuple[float, ...]) -> list[float | None]:
+    """`percentile_ms` for several q over one cumulative sum (results report p50/p95/p99 of
+    thousands of histograms)."""
     total = int(histogram.sum())
     if total == 0:
-        return None
+        return [None] * len(qs)
     cumulative = np.cumsum(histogram)
-    target = q / 100.0 * total
-    index = int(np.searchsorted(cumulative, target, side="left"))
     edges = bin_edges_ms()
-    if index == 0:
-        return float(edges[0])
-    if index >= LATENCY_BINS - 1:
-        return float(edges[-1])
-    before = cumulative[index - 1] if index > 0 else 0
-    inside = histogram[index]
-    fraction = (target - before) / inside if inside else 0.0
-    low, high = edges[index - 1], edges[index]
-    return float(low * (high / low) ** fraction)
+    out: list[float | None] = []
+    for q in qs:
+        target = q / 100.0 * total
+        index = int(np.searchsorted(cumulative, target, side="left"))
+        if index == 0:
+            out.append(float(edges[0]))
+            continue
+        if index >= LATENCY_BINS - 1:
+            out.append(float(edges[-1]))
+            continue
+        before = cumulative[index - 1]
+        inside = histogram[index]
+        fraction = (target - before) / inside if inside else 0.0
+        low, high = edges[index - 1], edges[index]
+        out.append(float(low * (high / low) ** fraction))
+    return out
 
 
 class LatencyHistograms:
