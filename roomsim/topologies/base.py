@@ -338,16 +338,13 @@ class Topology(ABC):
         breakdown in the playout pass."""
         w = self.world
         cpus = w.cpus
-        size = len(cpus.cores)
-        busy, jobs, dropped = (np.zeros(size, dtype=np.int64) for _ in range(3))
+        busy, jobs, dropped = cpus.pending(window, measuring)
         done, ready = (np.empty(len(batch), dtype=np.int64) for _ in range(2))
         receive_frames(batch["sub"], batch["stream"], batch["fseq"], batch["flow"], batch["marker"],
                        batch["damaged"], batch["t"], self.damage.bits, w.decoder, self.decode_ns,
                        w.speed, cpus.cores, cpus.queue_ns, cpus.busy_until, w.received_packets,
                        w.frames_lost, w.frames_decoded, w.frames_dropped_cpu, busy, jobs, dropped,
                        done, self.links.ready_t, self.links.ready_fseq, ready)
-        for name, counts in (("busy_ns", busy), ("jobs", jobs), ("dropped", dropped)):
-            cpus.counters.add(name, counts, window, measuring)
         recording = (w.warmup_ns, w.end_capture_ns, *w.breakdown.state(), *w.latency.state()) if record else None
         return done, ready, self.playout.play(batch, ready, done, recording)
 

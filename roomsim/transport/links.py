@@ -130,18 +130,14 @@ class LinkTransports:
         n = len(batch)
         out_t = np.empty(n, dtype=np.int64)
         status = np.empty(n, dtype=np.int8)
-        counts = np.zeros((len(table.rate_bps), len(LINK_COUNTERS)), dtype=np.int64)
-        repair = np.zeros_like(self.repair)
+        counts = table.counters.pending(LINK_COUNTERS, window, measuring)
         transmit_rtp(batch["res"], batch["t"], batch["size"], batch["payload"], batch["stream"], batch["flow"],
                      batch["fseq"], batch["marker"], table.rate_bps, table.delay_ns, table.jitter_ns, table.loss,
                      table.queue_ns, table.key, table.busy_until, table.last_out, table.sequence, self.recover,
                      self.world.streams.period_ns, self.hop, self.frame_last, self.holds, self.ready_t,
                      self.ready_fseq,
                      self.max_retries, out_t, status,
-                     counts, repair)
-        for column, name in enumerate(LINK_COUNTERS):
-            table.counters.add(name, counts[:, column], window, measuring)
-        self.repair += repair
+                     counts, self.repair)
         sent = status == SENT
         table.last_sent = sent
         crossed = int(np.count_nonzero(sent))
