@@ -228,15 +228,17 @@ def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, rate_bps, d
 @njit(cache=True)
 def split_sent(batch, status, out_t, out, dropped):  # type: ignore[no-untyped-def]
     """Split a batch (PACKET rows) after its links, in batch order: rows that crossed
-    (`status` SENT) to `out` with `t` = their arrival `out_t`, the others to `dropped`."""
+    (`status` SENT) to `out` with `t` = their arrival `out_t`, the others to `dropped`.
+    Two loops: with both record copies in one loop numba's copies run ~8x slower."""
     n = 0
-    m = 0
     for i in range(len(batch)):
         if status[i] == SENT:
             out[n] = batch[i]
             out[n].t = out_t[i]
             n += 1
-        else:
+    m = 0
+    for i in range(len(batch)):
+        if status[i] != SENT:
             dropped[m] = batch[i]
             m += 1
 
