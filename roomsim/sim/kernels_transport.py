@@ -88,9 +88,16 @@ _INF = np.iinfo(np.int64).max
 
 @njit(cache=True, inline="always")
 def _jitter(jitter_ns: float, r: float) -> np.int64:
+    """Exponential delay variation, rint(-jitter ln(1 - r)) ns. log(1 - r) is ~2x faster
+    than log1p(-r) and within 1e-14 of it (1 - r is exact above 0.5 and within 2^-54
+    below), so the two round alike unless the product lies within a hair of a half
+    nanosecond: only then is log1p taken."""
     if r > 1.0 - 1e-16:
         r = 1.0 - 1e-16
-    return np.int64(np.rint(-jitter_ns * np.log1p(-r)))
+    y = -jitter_ns * np.log(1.0 - r)
+    if abs(y - np.floor(y) - 0.5) <= jitter_ns * 1e-12 + 1e-9:
+        y = -jitter_ns * np.log1p(-r)
+    return np.int64(np.rint(y))
 
 
 @njit(cache=True, inline="always")
