@@ -234,6 +234,9 @@ def gcc_feedback(now, n, sub, send, arrive, size, probe, report, hot, trend, his
     probe's first padding packet arrived, every byte received up to its latest padding
     packet (the probe's receive rate, media included).
 
+    State is indexed as hot[r, column], not through a row view: a view per record costs a
+    reference count each (~20 %).
+
     Only the first `n` records of the buffer are pending; those whose report reached the
     node by `now` are consumed in order, the others are moved to the front. Returns how
     many remain.
@@ -250,52 +253,51 @@ def gcc_feedback(now, n, sub, send, arrive, size, probe, report, hot, trend, his
             left += 1
             continue
         r = sub[i]
-        h = hot[r]
         a = arrive[i]
         if a < 0:
-            h[H_LOST] += 1
+            hot[r, H_LOST] += 1
             continue
-        h[H_RECEIVED] += 1
-        h[H_BYTES] += size[i]
-        if h[H_PROBE_FIRST] >= 0:
-            h[H_PROBE_RUNNING] += size[i]
+        hot[r, H_RECEIVED] += 1
+        hot[r, H_BYTES] += size[i]
+        if hot[r, H_PROBE_FIRST] >= 0:
+            hot[r, H_PROBE_RUNNING] += size[i]
         if probe[i]:
-            if h[H_PROBE_FIRST] < 0:
-                h[H_PROBE_FIRST] = a
-                h[H_PROBE_RUNNING] = 0
+            if hot[r, H_PROBE_FIRST] < 0:
+                hot[r, H_PROBE_FIRST] = a
+                hot[r, H_PROBE_RUNNING] = 0
             else:
-                h[H_PROBE_BYTES] = h[H_PROBE_RUNNING]
-            h[H_PROBE_LAST] = a
+                hot[r, H_PROBE_BYTES] = hot[r, H_PROBE_RUNNING]
+            hot[r, H_PROBE_LAST] = a
         sent = send[i]
-        if h[H_GROUP_FIRST] < 0:
-            h[H_GROUP_FIRST] = sent
-            h[H_GROUP_FIRST_ARRIVE] = a
-            h[H_GROUP_LAST_SEND] = sent
-            h[H_GROUP_LAST_ARRIVE] = a
+        if hot[r, H_GROUP_FIRST] < 0:
+            hot[r, H_GROUP_FIRST] = sent
+            hot[r, H_GROUP_FIRST_ARRIVE] = a
+            hot[r, H_GROUP_LAST_SEND] = sent
+            hot[r, H_GROUP_LAST_ARRIVE] = a
             continue
-        arrival_delta = a - h[H_GROUP_LAST_ARRIVE]
+        arrival_delta = a - hot[r, H_GROUP_LAST_ARRIVE]
         burst = (
-            arrival_delta - (sent - h[H_GROUP_LAST_SEND]) < 0
+            arrival_delta - (sent - hot[r, H_GROUP_LAST_SEND]) < 0
             and arrival_delta <= BURST_NS
-            and a - h[H_GROUP_FIRST_ARRIVE] < MAX_BURST_NS
+            and a - hot[r, H_GROUP_FIRST_ARRIVE] < MAX_BURST_NS
         )
-        if sent - h[H_GROUP_FIRST] <= GROUP_NS or burst:
-            if sent > h[H_GROUP_LAST_SEND]:
-                h[H_GROUP_LAST_SEND] = sent
-            h[H_GROUP_LAST_ARRIVE] = a
+        if sent - hot[r, H_GROUP_FIRST] <= GROUP_NS or burst:
+            if sent > hot[r, H_GROUP_LAST_SEND]:
+                hot[r, H_GROUP_LAST_SEND] = sent
+            hot[r, H_GROUP_LAST_ARRIVE] = a
             continue
-        if h[H_PREV_SEND] >= 0:
-            send_delta = (h[H_GROUP_LAST_SEND] - h[H_PREV_SEND]) / 1e6
-            recv_delta = (h[H_GROUP_LAST_ARRIVE] - h[H_PREV_ARRIVE]) / 1e6
-            _trendline(trend[r], hist[r], recv_delta, send_delta, h[H_GROUP_LAST_ARRIVE] / 1e6)
+        if hot[r, H_PREV_SEND] >= 0:
+            send_delta = (hot[r, H_GROUP_LAST_SEND] - hot[r, H_PREV_SEND]) / 1e6
+            recv_delta = (hot[r, H_GROUP_LAST_ARRIVE] - hot[r, H_PREV_ARRIVE]) / 1e6
+            _trendline(trend[r], hist[r], recv_delta, send_delta, hot[r, H_GROUP_LAST_ARRIVE] / 1e6)
             if trend[r, T_HYPOTHESIS] == OVERUSING:
-                h[H_OVERUSED] = 1
-        h[H_PREV_SEND] = h[H_GROUP_LAST_SEND]
-        h[H_PREV_ARRIVE] = h[H_GROUP_LAST_ARRIVE]
-        h[H_GROUP_FIRST] = sent
-        h[H_GROUP_FIRST_ARRIVE] = a
-        h[H_GROUP_LAST_SEND] = sent
-        h[H_GROUP_LAST_ARRIVE] = a
+                hot[r, H_OVERUSED] = 1
+        hot[r, H_PREV_SEND] = hot[r, H_GROUP_LAST_SEND]
+        hot[r, H_PREV_ARRIVE] = hot[r, H_GROUP_LAST_ARRIVE]
+        hot[r, H_GROUP_FIRST] = sent
+        hot[r, H_GROUP_FIRST_ARRIVE] = a
+        hot[r, H_GROUP_LAST_SEND] = sent
+        hot[r, H_GROUP_LAST_ARRIVE] = a
     return left
 
 
