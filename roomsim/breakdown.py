@@ -25,7 +25,6 @@ import numpy.typing as npt
 
 from roomsim.sim.kernels_transport import (
     STAGE_BINS,
-    breakdown_frames,
     breakdown_into,
     stage_bin_edges_ms,
     stage_percentiles,
@@ -77,15 +76,10 @@ class StageBreakdown:
         if len(sub):
             breakdown_into(self.hist, self.sum_ns, self.count, sub, kind, stages)
 
-    def add_frames(self, sub: npt.NDArray[np.int64], kind: npt.NDArray[np.integer], capture: npt.NDArray[np.int64],
-                   enc_us: npt.NDArray[np.integer], up_us: npt.NDArray[np.integer], out_us: npt.NDArray[np.integer],
-                   ready: npt.NDArray[np.int64], done: npt.NDArray[np.int64], playout: npt.NDArray[np.int64],
-                   first: int, end: int) -> None:
-        """As `add(sub, kind, stage_durations(...))` for the played frames captured in
-        [first, end), without building the stage table."""
-        if len(sub):
-            breakdown_frames(self.hist, self.sum_ns, self.count, sub, kind, capture, enc_us, up_us, out_us, ready,
-                             done, playout, first, end)
+    def state(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(hist, sums, counts) for playout (`kernels_transport.play_frames`), which counts the
+        frames played straight from their packets."""
+        return self.hist, self.sum_ns, self.count
 
     def receiver_means(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
         """(means [receiver, kind, stage] ms, frames [receiver, kind])."""

@@ -107,9 +107,11 @@ def transport_of(world: World, model: Topology, i: int) -> TransportResult:
         tcp_fast_retransmits=int(stats["fast_retransmits"][conns].sum()) if conns else 0)
 
 
-def participant_extras(world: World, model: Topology, i: int) -> dict[str, Any]:
-    """Keyword arguments for ParticipantResult beyond the core fields."""
-    means, count = world.breakdown.receiver_means()
+def participant_extras(world: World, model: Topology, i: int,
+                       breakdown: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]) -> dict[str, Any]:
+    """Keyword arguments for ParticipantResult beyond the core fields (`breakdown`: the
+    stage means and frame counts of every receiver, `StageBreakdown.receiver_means`)."""
+    means, count = breakdown
     extras: dict[str, Any] = {
         "kind": world.participants[i].group.kind,
         "transport": transport_of(world, model, i),

@@ -17,8 +17,9 @@ from roomsim.results import (
 )
 from roomsim.runtimes import attach, refuse
 from roomsim.scenario import Scenario
+from roomsim.sim.allocator import keep_freed_memory
 from roomsim.sim.engine import run_ticks
-from roomsim.sim.metrics import LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS, NS, percentile_ms
+from roomsim.sim.metrics import LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS, NS, percentiles_ms
 from roomsim.topologies import TOPOLOGY_CLASSES
 from roomsim.topologies.base import Topology
 from roomsim.world import AUDIO, VIDEO, World
@@ -30,6 +31,7 @@ def simulate(scenario: Scenario, topology: str, seed: int, duration_s: float) ->
         raise ScenarioError(f"unknown topology {topology!r}; choose from {', '.join(TOPOLOGY_CLASSES)}",
                             field="topology")
     refuse(scenario, topology)
+    keep_freed_memory()
     world = World(scenario, seed, duration_s)
     model = TOPOLOGY_CLASSES[topology](world)
     world.freeze()
@@ -42,8 +44,8 @@ def simulate(scenario: Scenario, topology: str, seed: int, duration_s: float) ->
 
 
 def _percentiles(histogram: np.ndarray) -> Percentiles:
-    return Percentiles(p50=_round(percentile_ms(histogram, 50)), p95=_round(percentile_ms(histogram, 95)),
-                       p99=_round(percentile_ms(histogram, 99)), samples=int(histogram.sum()))
+    p50, p95, p99 = percentiles_ms(histogram, (50, 95, 99))
+    return Percentiles(p50=_round(p50), p95=_round(p95), p99=_round(p99), samples=int(histogram.sum()))
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -65,6 +67,7 @@ def collect(world: World, model: Topology, end_ns: int) -> RunResult:
         return float(links.get("measured", name)[index]) * scale / seconds
 
     participants = []
+    breakdown = world.breakdown.receiver_means()
     for i, p in enumerate(world.participants):
         up, down = int(world.uplink[i]), int(world.downlink[i])
         hist = world.latency.counts[i]
@@ -95,7 +98,7 @@ def collect(world: World, model: Topology, end_ns: int) -> RunResult:
             expected_uplink_kbps=round(want["uplink_kbps"], 3),
             expected_downlink_kbps=round(want["downlink_kbps"], 3),
             expected_client_cpu_cores=round(want["client_cpu_cores"], 5),
-            **participant_extras(world, model, i)))
+            **participant_extras(world, model, i, breakdown)))
     servers = _servers(world, model, seconds)
     delivered = world.links.delivered()
     link_results = [LinkResult(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.kernels_sfu import expand_entries
+from roomsim.sim.kernels_sfu import credit_entries, expand_entries
 
 IntArray = npt.NDArray[np.int64]
 INF = np.iinfo(np.int64).max
@@ -51,12 +51,12 @@ class ForwardingTable:
             keys, capture, self.indptr, self.target, self.start, self.end, self.exact
         )
 
-    def per_target(self, per_key: IntArray, n_targets: int) -> IntArray:
-        """Sum a per-key count over each target's entries (valid when `exact`)."""
-        weights = per_key[self.key].astype(np.float64)
-        ok = self.target >= 0
-        totals = np.bincount(self.target[ok], weights=weights[ok], minlength=n_targets)
-        return np.rint(totals).astype(np.int64)
+    def credit(self, keys: IntArray, capture: IntArray, marker: npt.NDArray[np.bool_], audio: npt.NDArray[np.bool_],
+               packets: IntArray, frames: IntArray, audio_frames: IntArray) -> None:
+        """Add to each target the packets, frames (at markers) and audio frames of the items
+        its entries forward (capture times matter only when not `exact`)."""
+        credit_entries(keys, capture, marker, audio, self.indptr, self.target, self.start, self.end, self.exact,
+                       packets, frames, audio_frames)
 
 
 class ForwardingPlan:

@@ -234,6 +234,9 @@ def gcc_feedback(now, n, sub, send, arrive, size, probe, report, hot, trend, his
     probe's first padding packet arrived, every byte received up to its latest padding
     packet (the probe's receive rate, media included).
 
+    State is indexed as hot[r, column], not through a row view: a view per record costs a
+    reference count each (~20 %).
+
     Only the first `n` records of the buffer are pending; those whose report reached the
     node by `now` are consumed in order, the others are moved to the front. Returns how
     many remain.
@@ -250,52 +253,51 @@ def gcc_feedback(now, n, sub, send, arrive, size, probe, report, hot, trend, his
             left += 1
             continue
         r = sub[i]
-        h = hot[r]
         a = arrive[i]
         if a < 0:
-            h[H_LOST] += 1
+            hot[r, H_LOST] += 1
             continue
-        h[H_RECEIVED] += 1
-        h[H_BYTES] += size[i]
-        if h[H_PROBE_FIRST] >= 0:
-            h[H_PROBE_RUNNING] += size[i]
+        hot[r, H_RECEIVED] += 1
+        hot[r, H_BYTES] += size[i]
+        if hot[r, H_PROBE_FIRST] >= 0:
+            hot[r, H_PROBE_RUNNING] += size[i]
         if probe[i]:
-            if h[H_PROBE_FIRST] < 0:
-                h[H_PROBE_FIRST] = a
-                h[H_PROBE_RUNNING] = 0
+            if hot[r, H_PROBE_FIRST] < 0:
+                hot[r, H_PROBE_FIRST] = a
+                hot[r, H_PROBE_RUNNING] = 0
             else:
-                h[H_PROBE_BYTES] = h[H_PROBE_RUNNING]
-            h[H_PROBE_LAST] = a
+                hot[r, H_PROBE_BYTES] = hot[r, H_PROBE_RUNNING]
+            hot[r, H_PROBE_LAST] = a
         sent = send[i]
-        if h[H_GROUP_FIRST] < 0:
-            h[H_GROUP_FIRST] = sent
-            h[H_GROUP_FIRST_ARRIVE] = a
-            h[H_GROUP_LAST_SEND] = sent
-            h[H_GROUP_LAST_ARRIVE] = a
+        if hot[r, H_GROUP_FIRST] < 0:
+            hot[r, H_GROUP_FIRST] = sent
+            hot[r, H_GROUP_FIRST_ARRIVE] = a
+            hot[r, H_GROUP_LAST_SEND] = sent
+            hot[r, H_GROUP_LAST_ARRIVE] = a
             continue
-        arrival_delta = a - h[H_GROUP_LAST_ARRIVE]
+        arrival_delta = a - hot[r, H_GROUP_LAST_ARRIVE]
         burst = (
-            arrival_delta - (sent - h[H_GROUP_LAST_SEND]) < 0
+            arrival_delta - (sent - hot[r, H_GROUP_LAST_SEND]) < 0
             and arrival_delta <= BURST_NS
-            and a - h[H_GROUP_FIRST_ARRIVE] < MAX_BURST_NS
+            and a - hot[r, H_GROUP_FIRST_ARRIVE] < MAX_BURST_NS
         )
-        if sent - h[H_GROUP_FIRST] <= GROUP_NS or burst:
-            if sent > h[H_GROUP_LAST_SEND]:
-                h[H_GROUP_LAST_SEND] = sent
-            h[H_GROUP_LAST_ARRIVE] = a
+        if sent - hot[r, H_GROUP_FIRST] <= GROUP_NS or burst:
+            if sent > hot[r, H_GROUP_LAST_SEND]:
+                hot[r, H_GROUP_LAST_SEND] = sent
+            hot[r, H_GROUP_LAST_ARRIVE] = a
             continue
-        if h[H_PREV_SEND] >= 0:
-            send_delta = (h[H_GROUP_LAST_SEND] - h[H_PREV_SEND]) / 1e6
-            recv_delta = (h[H_GROUP_LAST_ARRIVE] - h[H_PREV_ARRIVE]) / 1e6
-            _trendline(trend[r], hist[r], recv_delta, send_delta, h[H_GROUP_LAST_ARRIVE] / 1e6)
+        if hot[r, H_PREV_SEND] >= 0:
+            send_delta = (hot[r, H_GROUP_LAST_SEND] - hot[r, H_PREV_SEND]) / 1e6
+            recv_delta = (hot[r, H_GROUP_LAST_ARRIVE] - hot[r, H_PREV_ARRIVE]) / 1e6
+            _trendline(trend[r], hist[r], recv_delta, send_delta, hot[r, H_GROUP_LAST_ARRIVE] / 1e6)
             if trend[r, T_HYPOTHESIS] == OVERUSING:
-                h[H_OVERUSED] = 1
-        h[H_PREV_SEND] = h[H_GROUP_LAST_SEND]
-        h[H_PREV_ARRIVE] = h[H_GROUP_LAST_ARRIVE]
-        h[H_GROUP_FIRST] = sent
-        h[H_GROUP_FIRST_ARRIVE] = a
-        h[H_GROUP_LAST_SEND] = sent
-        h[H_GROUP_LAST_ARRIVE] = a
+                hot[r, H_OVERUSED] = 1
+        hot[r, H_PREV_SEND] = hot[r, H_GROUP_LAST_SEND]
+        hot[r, H_PREV_ARRIVE] = hot[r, H_GROUP_LAST_ARRIVE]
+        hot[r, H_GROUP_FIRST] = sent
+        hot[r, H_GROUP_FIRST_ARRIVE] = a
+        hot[r, H_GROUP_LAST_SEND] = sent
+        hot[r, H_GROUP_LAST_ARRIVE] = a
     return left
 
 
@@ -320,24 +322,33 @@ def expand_entries(keys, capture, indptr, target, start, end, exact):  # type: i
 
 
 @njit(cache=True)
-def address_copies(
-    item,
-    target,
-    stream,
-    t_in,
-    start,
-    cores,
-    ingress_ns,
-    egress_ns,
-    down_flow_base,
-    local_index,
-    t_out,
-    flow_out,
-):  # type: ignore[no-untyped-def]
-    """Times and frame-damage flows of a node's copies (items sorted): copy j of a packet
-    leaves after receive + (j+1) sends at `cores` x one core's speed, and no sooner than one
-    receive + one send after the packet arrived. Local copies get their receiver's flow;
-    relay copies get -1 (set by the caller)."""
+def credit_entries(keys, capture, marker, audio, indptr, target, start, end, exact, packets, frames,
+                   audio_frames):  # type: ignore[no-untyped-def]
+    """Credit the targets of the entries each item is forwarded on (windows as
+    `expand_entries`): one packet each, and at a frame's last packet (`marker`) one frame,
+    counted apart for audio too. Targets below 0 (relay segments) are not receivers."""
+    for i in range(len(keys)):
+        c = capture[i]
+        for j in range(indptr[keys[i]], indptr[keys[i] + 1]):
+            r = target[j]
+            if r < 0 or not (exact or (start[j] <= c and c < end[j])):
+                continue
+            packets[r] += 1
+            if marker[i]:
+                frames[r] += 1
+                if audio[i]:
+                    audio_frames[r] += 1
+
+
+@njit(cache=True)
+def address_copies(batch, item, target, start, cores, ingress_ns, egress_ns, nic_out, down_flow_base, local_index,
+                   copies):  # type: ignore[no-untyped-def]
+    """Write a node's copies (items sorted): copy c is packet `item[c]` of the batch (PACKET
+    rows) sent to `target[c]` through the node's NIC-out `nic_out[item]`. Copy j of a packet
+    leaves after receive + (j+1) sends at `cores[item]` x one core's speed, and no sooner
+    than one receive + one send after the packet arrived (`start`: when the node began
+    serving it). Local copies get their receiver's flow; relay copies get -1 (set by the
+    caller). Only the fields that change are computed; the rest is one record copy."""
     previous = -1
     rank = 0
     for c in range(len(item)):
@@ -347,15 +358,16 @@ def address_copies(
             previous = i
         else:
             rank += 1
+        copies[c] = batch[i]
+        out = copies[c]
         spread = np.int64(np.rint((ingress_ns + (rank + 1) * egress_ns) / cores[i]))
-        earliest = t_in[i] + ingress_ns + egress_ns
+        earliest = out.t + ingress_ns + egress_ns
         leave = start[i] + spread
-        t_out[c] = leave if leave > earliest else earliest
+        out.t = leave if leave > earliest else earliest
         r = target[c]
-        if r >= 0:
-            flow_out[c] = down_flow_base[stream[i]] + local_index[r]
-        else:
-            flow_out[c] = -1
+        out.sub = r
+        out.flow = down_flow_base[out.stream] + local_index[r] if r >= 0 else -1
+        out.res = nic_out[i]
 
 
 @njit(cache=True)

@@ -17,7 +17,7 @@ clocks, no globals), in the style of `kernels`:
   2.6.19) and only grows while the sender is window-limited (tcp_is_cwnd_limited; RFC
   7661), so an application-limited audio stream keeps its initial window; the RTO is
   SRTT + max(4 RTTVAR, TCP_RTO_MIN) (tcp_set_rto/tcp_rtt_estimator, net/ipv4/tcp_input.c).
-* `playout_frames`: the receiver's jitter buffer. Audio follows NetEq's delay manager
+* `play_frames`: the receiver's jitter buffer. Audio follows NetEq's delay manager
   (libwebrtc modules/audio_coding/neteq): the delay of each packet relative to the fastest
   packet of the last 2 s is histogrammed in 20 ms buckets (the maximum of every 500 ms
   interval, forget factor 0.983, start weight 2), and the target delay is the bucket of
@@ -44,6 +44,7 @@ from roomsim.sim.kernels import (
     QUEUE_DROP,
     SENT,
     _uniform,
+    latency_bin,
 )
 
 RECOVER_NONE, RECOVER_NACK, RECOVER_RED = 0, 1, 2
@@ -87,9 +88,29 @@ _INF = np.iinfo(np.int64).max
 
 @njit(cache=True, inline="always")
 def _jitter(jitter_ns: float, r: float) -> np.int64:
+    """Exponential delay variation, rint(-jitter ln(1 - r)) ns. log(1 - r) is ~2x faster
+    than log1p(-r) and within 1e-14 of it (1 - r is exact above 0.5 and within 2^-54
+    below), so the two round alike unless the product lies within a hair of a half
+    nanosecond: only then is log1p taken."""
     if r > 1.0 - 1e-16:
         r = 1.0 - 1e-16
-    return np.int64(np.rint(-jitter_ns * np.log1p(-r)))
+    y = -jitter_ns * np.log(1.0 - r)
+    if abs(y - np.floor(y) - 0.5) <= jitter_ns * 1e-12 + 1e-9:
+        y = -jitter_ns * np.log1p(-r)
+    return np.int64(np.rint(y))
+
+
+@njit(cache=True, inline="always")
+def _hidden(jitter_ns: float, r: float, slack: np.int64) -> bool:
+    """Whether the jitter `_jitter(jitter_ns, r)` surely stays below `slack`, the time until
+    the previous packet on the link arrives: the packet then arrives right behind that one
+    whatever its jitter, and the logarithm can be skipped (on a busy link most packets are
+    held back so). Uses -ln(1 - r) <= r / (1 - r), with a margin for rounding."""
+    if slack <= 0:
+        return False
+    if r > 1.0 - 1e-16:
+        r = 1.0 - 1e-16
+    return bool(jitter_ns * r / (1.0 - r) * (1.0 + 1e-9) + 1.0 < slack)
 
 
 @njit(cache=True)
@@ -181,7 +202,9 @@ def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, rate_bps, d
                     repaired = True
                     hold = mode == RECOVER_NACK  # the rest of its frame waits for it
             else:
-                arrive += _jitter(j, (u - p) / (1.0 - p))
+                r = (u - p) / (1.0 - p)
+                if not _hidden(j, r, last_out[q] - arrive):
+                    arrive += _jitter(j, r)
         if arrive < last_out[q]:
             arrive = last_out[q]  # delay variation on one path never reorders it
         if repaired:  # sent later: what was sent before it may arrive first
@@ -207,6 +230,24 @@ def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, rate_bps, d
                         holds[q] -= 1
         out_t[i] = arrive
         status[i] = SENT
+
+
+@njit(cache=True)
+def split_sent(batch, status, out_t, out, dropped):  # type: ignore[no-untyped-def]
+    """Split a batch (PACKET rows) after its links, in batch order: rows that crossed
+    (`status` SENT) to `out` with `t` = their arrival `out_t`, the others to `dropped`.
+    Two loops: with both record copies in one loop numba's copies run ~8x slower."""
+    n = 0
+    for i in range(len(batch)):
+        if status[i] == SENT:
+            out[n] = batch[i]
+            out[n].t = out_t[i]
+            n += 1
+    m = 0
+    for i in range(len(batch)):
+        if status[i] != SENT:
+            dropped[m] = batch[i]
+            m += 1
 
 
 @njit(cache=True)
@@ -444,64 +485,98 @@ def _neteq_quantile(hist, b):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def playout_frames(sub, flow, is_audio, capture, arrival, done, jb_of_flow, discard_late, hist, forget, adds,
-                   iv_start, iv_max, target, min_target, max_target, blk_start, blk_min, blk_head,
-                   video_last, playout, played, late):  # type: ignore[no-untyped-def]
-    """Playout time of each decoded frame (in time order per receiver), or -1 when a late
-    RTP audio frame is discarded. Counts audio frames played and discarded per receiver.
+def play_frames(sub, flow, stream, capture, arrival, done, enc_us, up_us, out_us, stream_audio, stream_kind,
+                jb_of_flow, discard_late, hist, forget, adds, iv_start, iv_max, target, min_target, max_target,
+                blk_start, blk_min, blk_head, video_last, audio_played, audio_late, video_played, record, first, end,
+                stage_hist, stage_sums, stage_counts, cells, kinds, lower, first_bin, playout):  # type: ignore[no-untyped-def]
+    """Play out the frames that packets completed (`done` >= 0: decode completion; packets
+    in time order per receiver) and record them, in one pass over the batch.
+
+    `playout` gets each frame's playout time, -1 when a late RTP audio frame is discarded
+    (and for packets that complete no frame). Audio frames played and discarded and video
+    frames played are counted per receiver. With `record`, a played frame captured in
+    [first, end) goes into the stage breakdown (`stage_*`, stages as
+    `breakdown.stage_durations`) and the latency histogram (`cells` [receiver, kind, bin]
+    flattened, bins as `kernels.latency_bin`). One pass, with no copies of the decoded
+    frames between playout and recording: at ~500k frames a second (a webinar) those
+    copies cost more than the work.
 
     The fastest transit of the last 2 s (NetEq's PacketArrivalHistory) is kept as minima of
     500 ms blocks of media time: the current block and the four before it, so the window
     spans 2-2.5 s (a memory-saving approximation: 5 numbers a buffer, not one per packet).
     """
     blocks = blk_min.shape[1]
+    bins = len(lower) - 1
     for i in range(len(capture)):
+        playout[i] = -1
+        if done[i] < 0:
+            continue
         r = sub[i]
         f = flow[i]
+        s = stream[i]
         b = jb_of_flow[f]
-        if not is_audio[i] or b < 0:
+        c = capture[i]
+        if not stream_audio[s]:
+            video_played[r] += 1
+        if not stream_audio[s] or b < 0:
             p = done[i] if done[i] > video_last[f] else video_last[f]
             video_last[f] = p
             playout[i] = p
-            continue
-        c = capture[i]
-        a = arrival[i]
-        transit = a - c
-        if blk_start[b] < 0 or c >= blk_start[b] + blocks * NETEQ_BLOCK_NS:
-            blk_start[b] = c if blk_start[b] < 0 else c - (c - blk_start[b]) % NETEQ_BLOCK_NS
-            for k in range(blocks):
-                blk_min[b, k] = _INF
-        while c >= blk_start[b] + NETEQ_BLOCK_NS:
-            blk_head[b] = (blk_head[b] + 1) % blocks
-            blk_min[b, blk_head[b]] = _INF
-            blk_start[b] += NETEQ_BLOCK_NS
-        if transit < blk_min[b, blk_head[b]]:
-            blk_min[b, blk_head[b]] = transit
-        fastest = blk_min[b, 0]
-        for k in range(1, blocks):
-            if blk_min[b, k] < fastest:
-                fastest = blk_min[b, k]
-        relative = transit - fastest
-        deadline = c + fastest + target[b]
-        if a > deadline and discard_late[r]:
-            playout[i] = -1
-            late[r] += 1
         else:
-            playout[i] = deadline if deadline > done[i] else done[i]
-            played[r] += 1
-        # NetEq UnderrunOptimizer::Update with a 500 ms resample interval
-        if iv_start[b] < 0:
-            iv_start[b] = a
-        elif a - iv_start[b] > NETEQ_RESAMPLE_NS:
-            bucket = iv_max[b] // NETEQ_BUCKET_NS
-            if bucket < NETEQ_BUCKETS:  # NetEq registers delays up to 2,000 ms only
-                _neteq_add(hist, b, bucket, adds, forget)
-            t = (1 + _neteq_quantile(hist, b)) * NETEQ_BUCKET_NS
-            target[b] = min(max(t, min_target[b]), max_target[b])
-            iv_start[b] = a
-            iv_max[b] = 0
-        if relative > iv_max[b]:
-            iv_max[b] = relative
+            a = arrival[i]
+            transit = a - c
+            if blk_start[b] < 0 or c >= blk_start[b] + blocks * NETEQ_BLOCK_NS:
+                blk_start[b] = c if blk_start[b] < 0 else c - (c - blk_start[b]) % NETEQ_BLOCK_NS
+                for k in range(blocks):
+                    blk_min[b, k] = _INF
+            while c >= blk_start[b] + NETEQ_BLOCK_NS:
+                blk_head[b] = (blk_head[b] + 1) % blocks
+                blk_min[b, blk_head[b]] = _INF
+                blk_start[b] += NETEQ_BLOCK_NS
+            if transit < blk_min[b, blk_head[b]]:
+                blk_min[b, blk_head[b]] = transit
+            fastest = blk_min[b, 0]
+            for k in range(1, blocks):
+                if blk_min[b, k] < fastest:
+                    fastest = blk_min[b, k]
+            relative = transit - fastest
+            deadline = c + fastest + target[b]
+            if a > deadline and discard_late[r]:
+                late = True
+                audio_late[r] += 1
+            else:
+                late = False
+                playout[i] = deadline if deadline > done[i] else done[i]
+                audio_played[r] += 1
+            # NetEq UnderrunOptimizer::Update with a 500 ms resample interval
+            if iv_start[b] < 0:
+                iv_start[b] = a
+            elif a - iv_start[b] > NETEQ_RESAMPLE_NS:
+                bucket = iv_max[b] // NETEQ_BUCKET_NS
+                if bucket < NETEQ_BUCKETS:  # NetEq registers delays up to 2,000 ms only
+                    _neteq_add(hist, b, bucket, adds, forget)
+                t = (1 + _neteq_quantile(hist, b)) * NETEQ_BUCKET_NS
+                target[b] = min(max(t, min_target[b]), max_target[b])
+                iv_start[b] = a
+                iv_max[b] = 0
+            if relative > iv_max[b]:
+                iv_max[b] = relative
+            if late:
+                continue
+        if not record or c < first or c >= end:
+            continue
+        k = stream_kind[s]
+        stage_counts[r, k] += 1
+        enc = np.int64(enc_us[i]) * 1000
+        up = np.int64(up_us[i]) * 1000
+        out = np.int64(out_us[i]) * 1000
+        _stage_into(stage_hist, stage_sums, r, k, 0, enc)
+        _stage_into(stage_hist, stage_sums, r, k, 1, up - enc)
+        _stage_into(stage_hist, stage_sums, r, k, 2, out - up)
+        _stage_into(stage_hist, stage_sums, r, k, 3, arrival[i] - c - out)
+        _stage_into(stage_hist, stage_sums, r, k, 4, playout[i] - done[i])
+        _stage_into(stage_hist, stage_sums, r, k, 5, done[i] - arrival[i])
+        cells[(r * kinds + k) * bins + latency_bin(playout[i] - c, lower, first_bin)] += 1
 
 
 #: Stage histograms: bin 0 holds exact zeros; then 0.1 ms bins up to 100 ms, 1 ms bins up
@@ -569,29 +644,6 @@ def breakdown_into(hist, sums, counts, sub, kind, stages):  # type: ignore[no-un
         counts[sub[i], kind[i]] += 1
         for s in range(stages.shape[1]):
             _stage_into(hist, sums, sub[i], kind[i], s, stages[i, s])
-
-
-@njit(cache=True)
-def breakdown_frames(hist, sums, counts, sub, kind, capture, enc_us, up_us, out_us, ready, done, playout, first,
-                     end):  # type: ignore[no-untyped-def]
-    """`breakdown_into` for frames played straight from their packets (stages as
-    `breakdown.stage_durations`), for those captured in [first, end) and played."""
-    for i in range(len(sub)):
-        c = capture[i]
-        if c < first or c >= end or playout[i] < 0:
-            continue
-        r = sub[i]
-        k = kind[i]
-        counts[r, k] += 1
-        enc = np.int64(enc_us[i]) * 1000
-        up = np.int64(up_us[i]) * 1000
-        out = np.int64(out_us[i]) * 1000
-        _stage_into(hist, sums, r, k, 0, enc)
-        _stage_into(hist, sums, r, k, 1, up - enc)
-        _stage_into(hist, sums, r, k, 2, out - up)
-        _stage_into(hist, sums, r, k, 3, ready[i] - c - out)
-        _stage_into(hist, sums, r, k, 4, playout[i] - done[i])
-        _stage_into(hist, sums, r, k, 5, done[i] - ready[i])
 
 
 @njit(cache=True)

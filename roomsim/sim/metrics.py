@@ -11,7 +11,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.kernels import latency_into
+from roomsim.sim.kernels import latency_bin_tables, latency_into
 
 NS = 1_000_000_000
 
@@ -20,6 +20,8 @@ LATENCY_BINS_PER_DECADE = 40
 LATENCY_MIN_MS = 0.1
 LATENCY_DECADES = 6
 LATENCY_BINS = LATENCY_BINS_PER_DECADE * LATENCY_DECADES + 2  # + underflow, overflow
+#: Integer bin thresholds (ns) and the octave lookup that replace a logarithm per sample.
+LATENCY_LOWER_NS, LATENCY_FIRST_BIN = latency_bin_tables(LATENCY_BINS, LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS)
 
 
 def latency_bin(latency_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -40,22 +42,33 @@ def bin_edges_ms() -> npt.NDArray[np.float64]:
 
 def percentile_ms(histogram: npt.NDArray[np.int64], q: float) -> float | None:
     """The q-th percentile (0-100) of a latency histogram, log-interpolated in its bin."""
+    return percentiles_ms(histogram, (q,))[0]
+
+
+def percentiles_ms(histogram: npt.NDArray[np.int64], qs: tuple[float, ...]) -> list[float | None]:
+    """`percentile_ms` for several q over one cumulative sum (results report p50/p95/p99 of
+    thousands of histograms)."""
     total = int(histogram.sum())
     if total == 0:
-        return None
+        return [None] * len(qs)
     cumulative = np.cumsum(histogram)
-    target = q / 100.0 * total
-    index = int(np.searchsorted(cumulative, target, side="left"))
     edges = bin_edges_ms()
-    if index == 0:
-        return float(edges[0])
-    if index >= LATENCY_BINS - 1:
-        return float(edges[-1])
-    before = cumulative[index - 1] if index > 0 else 0
-    inside = histogram[index]
-    fraction = (target - before) / inside if inside else 0.0
-    low, high = edges[index - 1], edges[index]
-    return float(low * (high / low) ** fraction)
+    out: list[float | None] = []
+    for q in qs:
+        target = q / 100.0 * total
+        index = int(np.searchsorted(cumulative, target, side="left"))
+        if index == 0:
+            out.append(float(edges[0]))
+            continue
+        if index >= LATENCY_BINS - 1:
+            out.append(float(edges[-1]))
+            continue
+        before = cumulative[index - 1]
+        inside = histogram[index]
+        fraction = (target - before) / inside if inside else 0.0
+        low, high = edges[index - 1], edges[index]
+        out.append(float(low * (high / low) ** fraction))
+    return out
 
 
 class LatencyHistograms:
@@ -65,13 +78,18 @@ class LatencyHistograms:
         self.kinds = kinds
         self.counts = np.zeros((owners, kinds, LATENCY_BINS), dtype=np.int64)
 
+    def state(self) -> tuple[npt.NDArray[np.int64], int, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(cells flattened, kinds, bin thresholds, octave table) for compiled passes that
+        count samples themselves (`kernels_transport.play_frames`)."""
+        return self.counts.reshape(-1), self.kinds, LATENCY_LOWER_NS, LATENCY_FIRST_BIN
+
     def add(self, owner: npt.NDArray[np.integer], kind: npt.NDArray[np.integer],
             latency_ns: npt.NDArray[np.int64]) -> None:
         """Count one sample per element."""
         if len(latency_ns) == 0:
             return
-        latency_into(self.counts.reshape(-1), owner, kind, latency_ns, self.kinds, LATENCY_BINS,
-                     LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS)
+        latency_into(self.counts.reshape(-1), owner, kind, latency_ns, self.kinds, LATENCY_LOWER_NS,
+                     LATENCY_FIRST_BIN)
 
 
 class Windows:

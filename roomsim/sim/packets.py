@@ -86,7 +86,7 @@ def in_queue_order(batch: Packets) -> Packets:
     if len(batch) < 2:
         return batch
     res, t = batch["res"], batch["t"]
-    resources = int(res.max()) + 1
-    if ordered_per_resource(res, t, resources):
+    ordered, resources = ordered_per_resource(res, t)
+    if ordered:
         return batch
     return rows(batch, order_by_resource(res, t, resources))

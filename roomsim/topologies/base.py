@@ -307,60 +307,71 @@ class Topology(ABC):
     def deliver(self, batch: Packets, window: int, measuring: bool) -> None:
         """Packets reaching receivers (each receiver's in time order): reassemble frames at
         their marker, decode whole frames on the receiver's decoder, play them out through
-        the receiver's jitter buffer, record latency and its breakdown (per-packet work in
-        compiled passes)."""
-        w = self.world
+        the receiver's jitter buffer, record latency and its breakdown (compiled passes over
+        the batch, no copies between them). Where a played frame stands for several inputs (the MCU) the
+        samples are recorded here instead; frames also go to whoever observes plays."""
         if len(batch) == 0:
             return
+        in_kernel = not self.breakdown_per_input
+        done, ready, playout = self._receive(batch, window, measuring, in_kernel)
+        if in_kernel and not self.observes_plays():
+            return
+        played = np.flatnonzero(playout >= 0)
+        if len(played) == 0:
+            return
+        frames = rows(batch, played)
+        sub = frames["sub"].astype(np.int64)
+        capture = frames["capture"]
+        latency = playout[played] - capture
+        if in_kernel:
+            self.observe_plays(sub, frames["stream"], latency, capture)
+            return
+        stages = stage_durations(capture, frames["enc_us"], frames["up_us"], frames["out_us"], ready[played],
+                                 done[played], playout[played])
+        self.record_latency(sub, frames["stream"], latency, capture, stages=stages)
+
+    def _receive(self, batch: Packets, window: int, measuring: bool, record: bool
+                 ) -> tuple[IntArray, IntArray, IntArray]:
+        """Reception (frame reassembly, damage, decode) then playout of a batch, one compiled
+        pass each; returns per packet (decode done or -1, frame complete, playout or -1).
+        With `record`, played frames are counted into the latency histograms and the stage
+        breakdown in the playout pass."""
+        w = self.world
         cpus = w.cpus
-        size = len(cpus.cores)
-        busy, jobs, dropped = (np.zeros(size, dtype=np.int64) for _ in range(3))
-        done = np.empty(len(batch), dtype=np.int64)
-        ready = np.empty(len(batch), dtype=np.int64)
+        busy, jobs, dropped = cpus.pending(window, measuring)
+        done, ready = (np.empty(len(batch), dtype=np.int64) for _ in range(2))
         receive_frames(batch["sub"], batch["stream"], batch["fseq"], batch["flow"], batch["marker"],
                        batch["damaged"], batch["t"], self.damage.bits, w.decoder, self.decode_ns,
                        w.speed, cpus.cores, cpus.queue_ns, cpus.busy_until, w.received_packets,
                        w.frames_lost, w.frames_decoded, w.frames_dropped_cpu, busy, jobs, dropped,
                        done, self.links.ready_t, self.links.ready_fseq, ready)
-        for name, counts in (("busy_ns", busy), ("jobs", jobs), ("dropped", dropped)):
-            cpus.counters.add(name, counts, window, measuring)
-        decoded = done >= 0
-        if not decoded.any():
-            return
-        if decoded.all():  # every packet completed a frame (single-packet audio frames)
-            frames = batch
-        else:
-            frames = rows(batch, decoded)
-            done = done[decoded]
-            ready = ready[decoded]
-        sub = frames["sub"].astype(np.int64)
-        capture = frames["capture"]
-        playout = self.playout.play(sub, frames["flow"].astype(np.int64), frames["stream"], capture, ready, done)
-        played = playout >= 0
-        if self.breakdown_per_input:
-            stages = stage_durations(capture, frames["enc_us"], frames["up_us"], frames["out_us"], ready, done,
-                                     playout)
-            self.record_latency(sub[played], frames["stream"][played], playout[played] - capture[played],
-                                capture[played], stages=stages[played])
-            return
-        w.breakdown.add_frames(sub, w.streams.kind[frames["stream"]], capture, frames["enc_us"], frames["up_us"],
-                               frames["out_us"], ready, done, playout, w.warmup_ns, w.end_capture_ns)
-        self.record_latency(sub[played], frames["stream"][played], playout[played] - capture[played],
-                            capture[played])
+        recording = (w.warmup_ns, w.end_capture_ns, *w.breakdown.state(), *w.latency.state()) if record else None
+        return done, ready, self.playout.play(batch, ready, done, recording)
+
+    def observes_plays(self) -> bool:
+        """Whether played frames go anywhere beyond the receivers' own histograms."""
+        return bool(self.world.play_listeners)
+
+    def observe_plays(self, sub: IntArray, stream: npt.NDArray[np.integer], latency: IntArray,
+                      captured: IntArray, source: IntArray | None = None) -> None:
+        """Every played frame goes to the world's play listeners. `source` is the
+        participant whose media each frame carries (default: the stream's publisher)."""
+        w = self.world
+        if w.play_listeners and len(sub):
+            origin = w.streams.pub[stream] if source is None else source
+            kind = w.streams.kind[stream]
+            for listener in w.play_listeners:
+                listener(sub, origin, kind, captured, captured + latency)
 
     def record_latency(self, sub: IntArray, stream: npt.NDArray[np.integer],
                        latency: IntArray, captured: IntArray, stages: IntArray | None = None,
                        source: IntArray | None = None) -> None:
-        """Latency samples (and their stage breakdown) of frames captured inside the
-        measurement interval; every played frame goes to the world's play listeners.
-        `source` is the participant whose media each sample carries (default: the
-        stream's publisher)."""
+        """Latency samples (and their stage breakdown) recorded outside the delivery kernel:
+        those of frames captured inside the measurement interval are counted, and every
+        sample is observed (`observe_plays`)."""
         w = self.world
+        self.observe_plays(sub, stream, latency, captured, source)
         kind = w.streams.kind[stream]
-        if w.play_listeners and len(sub):
-            origin = w.streams.pub[stream] if source is None else source
-            for listener in w.play_listeners:
-                listener(sub, origin, kind, captured, captured + latency)
         inside = (captured >= w.warmup_ns) & (captured < w.end_capture_ns)
         w.latency.add(sub[inside], kind[inside], latency[inside])
         if stages is not None:

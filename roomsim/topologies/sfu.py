@@ -320,23 +320,14 @@ class SfuTopology(Topology):
         self.uplinks.push(packets)
 
     def _credit(self, packets: Packets) -> None:
-        """Credit every receiver with the packets and frames sent toward it (loss basis)."""
+        """Credit every receiver with the packets and frames sent toward it (loss basis;
+        audio frames are the loss basis of the E-model MOS)."""
         w = self.world
-        n, m = len(w.participants), self.n_streams
         table = self.credit
-        audio = w.streams.kind == AUDIO  # audio frames: the loss basis of the E-model MOS
-        if table.exact:
-            w.expected_packets += table.per_target(np.bincount(packets["stream"], minlength=m), n)
-            markers = packets["stream"][packets["marker"]]
-            frames = np.bincount(markers, minlength=m)
-            w.expected_frames += table.per_target(frames, n)
-            w.audio_expected_frames += table.per_target(np.where(audio[:m], frames, 0), n)
-            return
-        item, target = table.expand(packets["stream"].astype(np.int64), self._captured(packets))
-        w.expected_packets += np.bincount(target, minlength=n)
-        marked = packets["marker"][item]
-        w.expected_frames += np.bincount(target[marked], minlength=n)
-        w.audio_expected_frames += np.bincount(target[marked & audio[packets["stream"][item]]], minlength=n)
+        stream = packets["stream"].astype(np.int64)
+        capture = packets["t"] if table.exact else self._captured(packets)
+        table.credit(stream, capture, packets["marker"], w.streams.kind[stream] == AUDIO, w.expected_packets,
+                     w.expected_frames, w.audio_expected_frames)
 
     def _captured(self, packets: Packets) -> IntArray:
         """When each packet's frame was captured (frame k of a stream at phase + k x period):
@@ -418,36 +409,29 @@ class SfuTopology(Topology):
         if not all_ok:
             served = ok[item]
             item, target = item[served], target[served]
-        copies = rows(batch, item)
-        t_out = np.empty(len(item), dtype=np.int64)
-        flow = np.empty(len(item), dtype=np.int64)
+        copies = empty_packets(len(item))
         address_copies(
+            batch,
             item,
             target,
-            batch["stream"],
-            batch["t"],
             start,
             w.cpus.cores[pool],
             self.ingress_ns,
             self.egress_ns,
+            self.servers.nic_out[node],
             w.down_flow_base,
             w.local_index,
-            t_out,
-            flow,
+            copies,
         )
-        copies["t"] = t_out
-        copies["sub"] = target
         relay = target < 0
         if relay.any():
             step = -target[relay] - 1
             regions = self.segment_region()[step]
-            flow[relay] = (
+            copies["flow"][relay] = (
                 self.segment_flow_base
                 + copies["stream"][relay].astype(np.int64) * len(self.region_index)
                 + regions
             )
-        copies["flow"] = flow
-        copies["res"] = self.servers.nic_out[node[item]]
         if not any_padding:
             return copies
         sent_padding = np.flatnonzero(padding & ok)
@@ -514,11 +498,15 @@ class SfuTopology(Topology):
             self.node_in.push(done)
 
     # -- latency per region pair -----------------------------------------------------------------
-    def record_latency(
+    def observes_plays(self) -> bool:
+        return super().observes_plays() or self.pair_latency is not None
+
+    def observe_plays(
         self, sub: IntArray, stream: npt.NDArray[np.integer], latency: IntArray, captured: IntArray,
-        stages: IntArray | None = None, source: IntArray | None = None,
+        source: IntArray | None = None,
     ) -> None:
-        super().record_latency(sub, stream, latency, captured, stages=stages, source=source)
+        """Besides the play listeners: latency per (publisher region, receiver region)."""
+        super().observe_plays(sub, stream, latency, captured, source)
         if self.pair_latency is None:
             return
         w = self.world

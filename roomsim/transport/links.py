@@ -28,6 +28,7 @@ from roomsim.sim.kernels_transport import (
     RECOVER_NACK,
     RECOVER_NONE,
     RECOVER_RED,
+    split_sent,
     stamp_crossings,
     transmit_rtp,
 )
@@ -129,26 +130,23 @@ class LinkTransports:
         n = len(batch)
         out_t = np.empty(n, dtype=np.int64)
         status = np.empty(n, dtype=np.int8)
-        counts = np.zeros((len(table.rate_bps), len(LINK_COUNTERS)), dtype=np.int64)
-        repair = np.zeros_like(self.repair)
+        counts = table.counters.pending(LINK_COUNTERS, window, measuring)
         transmit_rtp(batch["res"], batch["t"], batch["size"], batch["payload"], batch["stream"], batch["flow"],
                      batch["fseq"], batch["marker"], table.rate_bps, table.delay_ns, table.jitter_ns, table.loss,
                      table.queue_ns, table.key, table.busy_until, table.last_out, table.sequence, self.recover,
                      self.world.streams.period_ns, self.hop, self.frame_last, self.holds, self.ready_t,
                      self.ready_fseq,
                      self.max_retries, out_t, status,
-                     counts, repair)
-        for column, name in enumerate(LINK_COUNTERS):
-            table.counters.add(name, counts[:, column], window, measuring)
-        self.repair += repair
+                     counts, self.repair)
         sent = status == SENT
         table.last_sent = sent
-        if sent.all():
+        crossed = int(np.count_nonzero(sent))
+        if crossed == n:
             batch["t"] = out_t
             return batch, batch[:0]
-        out = rows(batch, sent)
-        out["t"] = out_t[sent]
-        return out, rows(batch, ~sent)
+        out, dropped = empty_packets(crossed), empty_packets(n - crossed)
+        split_sent(batch, status, out_t, out, dropped)
+        return out, dropped
 
     def _stamp(self, out: Packets) -> Packets:
         """Breakdown stamps for packets that just crossed an uplink or a server NIC-out."""

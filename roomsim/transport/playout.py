@@ -1,6 +1,6 @@
 """Receiver playout: one adaptive jitter buffer per received audio flow, in-order video.
 
-The buffers' state lives in arrays (see `kernels_transport.playout_frames` for the
+The buffers' state lives in arrays (see `kernels_transport.play_frame` for the
 algorithm, after libwebrtc's NetEq delay manager); `JitterBuffer` wraps one buffer for
 direct use, with `now` passed in as every algorithm here takes it.
 """
@@ -10,8 +10,19 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.kernels_transport import NETEQ_BUCKETS, NETEQ_HISTORY_BLOCKS, NETEQ_START_DELAY_NS, playout_frames
+from roomsim.sim.kernels_transport import NETEQ_BUCKETS, NETEQ_HISTORY_BLOCKS, NETEQ_START_DELAY_NS, play_frames
+from roomsim.sim.packets import Packets
 from roomsim.world import AUDIO, World
+
+IntArray = npt.NDArray[np.int64]
+
+#: Where `play_frames` records played frames: the capture window [first, end), the stage
+#: breakdown (`StageBreakdown.state`) and the latency histogram (`LatencyHistograms.state`).
+Recording = tuple[int, int, IntArray, IntArray, IntArray, IntArray, int, IntArray, IntArray]
+#: Arrays of the right shapes for a call that records nothing (one compiled variant).
+_NOTHING: Recording = (0, 0, np.zeros((1, 1, 1), dtype=np.int64), np.zeros((1, 1, 1), dtype=np.int64),
+                       np.zeros((1, 1), dtype=np.int64), np.zeros(1, dtype=np.int64), 1,
+                       np.zeros(2, dtype=np.int64), np.zeros((1, 1), dtype=np.int64))
 
 
 def _reset_histogram(count: int) -> npt.NDArray[np.float64]:
@@ -36,17 +47,23 @@ class JitterBuffers:
         self.blk_min = np.zeros((count, NETEQ_HISTORY_BLOCKS), dtype=np.int64)
         self.blk_head = np.zeros(count, dtype=np.int64)
 
-    def play(self, sub: npt.NDArray[np.int64], flow: npt.NDArray[np.int64], is_audio: npt.NDArray[np.bool_],
-             capture: npt.NDArray[np.int64], arrival: npt.NDArray[np.int64], done: npt.NDArray[np.int64],
-             jb_of_flow: npt.NDArray[np.int64], discard_late: npt.NDArray[np.bool_],
-             video_last: npt.NDArray[np.int64], played: npt.NDArray[np.int64], late: npt.NDArray[np.int64]
-             ) -> npt.NDArray[np.int64]:
-        """Playout times (-1 = discarded late) of frames given in time order per receiver."""
+    def play(self, sub: npt.NDArray[np.integer], flow: npt.NDArray[np.integer], stream: npt.NDArray[np.integer],
+             capture: IntArray, arrival: IntArray, done: IntArray, stamps: tuple[npt.NDArray[np.integer], ...],
+             streams: tuple[npt.NDArray[np.bool_], npt.NDArray[np.integer]],
+             receivers: tuple[npt.NDArray[np.generic], ...], recording: Recording | None) -> IntArray:
+        """Playout time of each frame (`done` >= 0: its decode completion; frames in time
+        order per receiver), -1 where there is no frame or a late RTP audio frame is
+        dropped. `stamps` = (enc_us, up_us, out_us); `streams` = (is audio, kind) per stream;
+        `receivers` = (buffer of each flow, discards late per receiver, last playout per flow,
+        audio played, audio late, video played per receiver). With a `recording`, played
+        frames are counted into its histograms in the same pass."""
         playout = np.empty(len(capture), dtype=np.int64)
-        playout_frames(sub, flow, is_audio, capture, arrival, done, jb_of_flow, discard_late, self.hist,
-                       self.forget, self.adds, self.iv_start, self.iv_max, self.target, self.min_target,
-                       self.max_target, self.blk_start, self.blk_min, self.blk_head, video_last,
-                       playout, played, late)
+        jb_of_flow, discard_late, video_last, audio_played, audio_late, video_played = receivers
+        play_frames(  # type: ignore[call-arg]  # numba dispatcher stub
+                    sub, flow, stream, capture, arrival, done, *stamps, *streams, jb_of_flow, discard_late, self.hist,
+                    self.forget, self.adds, self.iv_start, self.iv_max, self.target, self.min_target,
+                    self.max_target, self.blk_start, self.blk_min, self.blk_head, video_last, audio_played,
+                    audio_late, video_played, recording is not None, *(recording or _NOTHING), playout)
         return playout
 
 
@@ -68,9 +85,11 @@ class JitterBuffer:
 
     def push(self, now: int, capture: int) -> int | None:
         """A frame captured at `capture` arrives (and decodes) at `now` (both ns)."""
-        out = self._state.play(self._zero, self._zero, np.array([True]), np.array([capture], dtype=np.int64),
-                               np.array([now], dtype=np.int64), np.array([now], dtype=np.int64), self._jb,
-                               self._discard, self._zero.copy(), self.played, self.late)
+        zero = self._zero
+        receivers = (self._jb, self._discard, zero.copy(), self.played, self.late, zero.copy())
+        at = np.array([now], dtype=np.int64)
+        out = self._state.play(zero, zero, zero, np.array([capture], dtype=np.int64), at, at, (zero, zero, zero),
+                               (np.array([True]), zero), receivers, None)
         return None if out[0] < 0 else int(out[0])
 
 
@@ -104,12 +123,14 @@ class Playout:
         self.audio_played = np.zeros(n, dtype=np.int64)
         self.audio_late = np.zeros(n, dtype=np.int64)
         self.video_played = np.zeros(n, dtype=np.int64)
+        #: streams whose frames go through a jitter buffer (audio)
+        self.is_audio_stream = st.kind == AUDIO
 
-    def play(self, sub: npt.NDArray[np.int64], flow: npt.NDArray[np.int64], stream: npt.NDArray[np.integer],
-             capture: npt.NDArray[np.int64], arrival: npt.NDArray[np.int64], done: npt.NDArray[np.int64]
-             ) -> npt.NDArray[np.int64]:
-        """Playout time of each decoded frame, -1 where a late RTP audio frame is dropped."""
-        is_audio = self.world.streams.kind[stream] == AUDIO
-        self.video_played += np.bincount(sub[~is_audio], minlength=len(self.video_played))
-        return self.buffers.play(sub, flow, is_audio, capture, arrival, done, self.jb_of_flow, self.discard_late,
-                                 self.video_last, self.audio_played, self.audio_late)
+    def play(self, batch: Packets, arrival: IntArray, done: IntArray, recording: Recording | None) -> IntArray:
+        """Playout time of each frame the batch's packets complete (`done` >= 0), -1 where a
+        packet completes none or its late RTP audio frame is dropped (`JitterBuffers.play`)."""
+        receivers = (self.jb_of_flow, self.discard_late, self.video_last, self.audio_played, self.audio_late,
+                     self.video_played)
+        return self.buffers.play(batch["sub"], batch["flow"], batch["stream"], batch["capture"], arrival, done,
+                                 (batch["enc_us"], batch["up_us"], batch["out_us"]),
+                                 (self.is_audio_stream, self.world.streams.kind), receivers, recording)

@@ -134,7 +134,7 @@ class TcpConnections:
         if need > self.r_ack.shape[1]:
             self._ring(max(need, 2 * self.r_ack.shape[1]), keep=True)
         table = self.world.links
-        counts = np.zeros((len(table.rate_bps), len(LINK_COUNTERS)), dtype=np.int64)
+        counts = table.counters.pending(LINK_COUNTERS, window, measuring)
         payload = self.held["payload"].astype(np.int64)
         tcp_advance(t1, active, self.link, base, count, self.una, self.nxt, self.rcv, self.last_deliver, self.now,
                     self.cwnd, self.ssthresh, self.srtt, self.rttvar, self.rto, self.deadline, self.dupacks,
@@ -143,8 +143,6 @@ class TcpConnections:
                     seg["arrival"], seg["xmits"], seg["deliver"], TCP_ACK_BYTES, TCP_MSS, table.rate_bps,
                     table.delay_ns, table.jitter_ns, table.loss, table.queue_ns, table.key, table.busy_until,
                     table.last_out, table.sequence, counts, self.stats)
-        for column, name in enumerate(LINK_COUNTERS):
-            table.counters.add(name, counts[:, column], window, measuring)
         newly = (seg["deliver"] >= 0) & ~self.seg_out
         out = rows(self.held, newly)
         out["t"] = seg["deliver"][newly]
