@@ -269,7 +269,7 @@ def setting_figure(experiment: Experiment, panels: tuple[Panel, ...], title: str
                    gate: QualityGate | None = None) -> Figure:
     """One panel per figure of `panels` against the swept setting, a line per series; with
     a gate, its limits as dotted lines and each series' first break as an X."""
-    columns = 2 if len(panels) <= 4 else 4
+    columns = 2  # two wide panels a row read on a projector and in a README alike
     rows = math.ceil(len(panels) / columns)
     fig = new_figure(6.5 * columns, 4.6 * rows + 1.6)
     axes = fig.subplots(rows, columns, squeeze=False)
