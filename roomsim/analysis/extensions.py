@@ -15,6 +15,7 @@ from statistics import mean
 import numpy as np
 from matplotlib.figure import Figure
 
+from roomsim.analysis.deployment import thousands_x
 from roomsim.analysis.experiment import Experiment, RunRecord
 from roomsim.analysis.style import new_figure, series_style, styled
 
@@ -64,13 +65,14 @@ def extensions_figure(experiment: Experiment) -> Figure:
                 ax.barh(y[k], value, height=height * 0.9, color=style.color,
                         gid=f"ext-{('cpu', 'in', 'out')[column]}:{record.topology}:{name}",
                         label=record.topology if column == 0 and k == 0 else None)
-                text = f"{value:,.2f}" if column == 0 else f"{value:,.0f}"
+                text = f"{value:,.3g}" if column == 0 else f"{value:,.0f}"
                 ax.text(value, y[k], f" {text}", va="center", fontsize=12)
     for ax, title, unit in zip(axes, panels, units, strict=True):
         ax.set_title(title)
         ax.set_xlabel(unit)
         ax.set_xlim(0, (ax.get_xlim()[1] or 1) * 1.3)
         ax.grid(axis="y", visible=False)
+        thousands_x(ax)
     axes[0].set_yticks(range(len(names)), names)
     axes[0].invert_yaxis()
     fig.legend(loc="outside lower center", ncol=max(1, len(runs)), frameon=False)
