@@ -297,3 +297,21 @@ def test_turn_waterfall_lays_the_stage_means_end_to_end() -> None:
             start += value
         assert lines_by_gid(fig)[f"budget:{name}"].get_xdata()[0] == 500
     assert len(fig.axes) == 2  # one panel per agent
+
+
+def test_setting_findings_quote_the_run_figures(lossy: Experiment, regions: Experiment) -> None:
+    from roomsim.analysis.deployment import between_regions_mbps
+    from roomsim.analysis.explain import explain, num
+    from roomsim.analysis.settings import Prices
+
+    gate = QualityGate(loss_pct=1, latency_p95_ms=400, cpu_pct=80)
+    found = explain(lossy, Prices(), gate)
+    assert found[0].startswith(f"{len(SEEDS) * 4} runs: random loss on each access link (%) = 0, 3")
+    knee = setting_knees(lossy, gate)["sfu"]
+    assert knee is not None
+    assert f"sfu first breaks the gate at 3: loss {num(knee.mean)} % > 1." in found
+    traffic = explain(regions, Prices(), QualityGate())[-1]
+    totals = [sum((between_regions_mbps(regions, r) or {}).values()) for r in regions.records]
+    assert traffic.startswith("Traffic between regions")
+    for total in totals:
+        assert f"{num(total)} Mbps" in traffic
