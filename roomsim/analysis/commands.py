@@ -85,7 +85,8 @@ def plot_command(directory: Path, out_dir: Path | None, animate: bool,
     """Draw the charts of stored results: a run's or compare's -o DIR, or a sweep's DIR."""
     experiment, charts, _ = draw_directory(directory, out_dir, animate, **options)
     if not charts:
-        raise ScenarioError("nothing to draw: a sweep needs at least two room sizes",
+        raise ScenarioError("nothing to draw: a sweep needs at least two room sizes or two "
+                            "values of a setting",
                             file=str(directory))
     where = out_dir or directory / "charts"
     click.echo(f"{experiment.name}: wrote {len(charts)} charts to {where}: {_listing(charts)}")

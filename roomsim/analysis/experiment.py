@@ -39,6 +39,8 @@ class RunRecord:
     params: dict[str, Any]
     figures: Summary
     run: RunResult | None = None  # the full result, when the directory holds it
+    #: A sweep point's participant rows (`participant_rows` columns), as stored.
+    rows: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,7 @@ def _load_sweep_dir(directory: Path) -> Experiment:
             raise _error(path, "rows carry no run figures (run_* columns); "
                                "was it swept with a custom --runner?")
         records.append(RunRecord(str(figures["topology"]), int(stored["seed"]),
-                                 dict(stored.get("params") or {}), figures))
+                                 dict(stored.get("params") or {}), figures, rows=tuple(rows)))
     if not records:
         raise _error(directory / SWEEP_CSV, "no finished sweep points yet")
     sweep_text, base_text = _manifest(directory)

@@ -250,8 +250,61 @@ def _sweep_cost(experiment: Experiment, prices: Prices, found: dict[str, Knee | 
             + ", ".join(parts) + "."]
 
 
+def explain_setting_sweep(experiment: Experiment, gate: QualityGate) -> list[str]:
+    """Findings for a sweep over a setting at one room size: how each series' figures move
+    from the first setting value to the last, where the gate first breaks, and (with
+    regions) what crosses between regions."""
+    from roomsim.analysis.deployment import between_regions_mbps, has_regions, record_label
+    from roomsim.analysis.setting import (
+        DATA_PANELS,
+        LOAD_PANELS,
+        VOICE_PANELS,
+        axis_title,
+        axis_values,
+        setting_axis,
+        setting_knees,
+        setting_series,
+        shown_value,
+    )
+
+    axis = setting_axis(experiment) or ""
+    values = axis_values(experiment)
+    seeds = len({r.seed for r in experiment.records})
+    out = [f"{len(experiment.records)} runs: {axis_title(axis)} = "
+           f"{', '.join(shown_value(v) for v in values)}; {seeds} seed(s) each."]
+    for metric, title, unit in (*VOICE_PANELS, *DATA_PANELS, *LOAD_PANELS):
+        for label, points in setting_series(experiment, metric).items():
+            if len(points) < 2:
+                continue
+            first, last = points[0], points[-1]
+            if abs(last.mean - first.mean) <= 0.02 * max(abs(first.mean), abs(last.mean)):
+                continue  # unchanged across the sweep: not a finding
+            short = unit.split(" (")[0]
+            out.append(f"{label}: {title}: {num(first.mean)} {short} at {shown_value(first.value)} "
+                       f"-> {num(last.mean)} {short} at {shown_value(last.value)}.")
+    for label, knee in setting_knees(experiment, gate).items():
+        if knee is None:
+            out.append(f"{label} stays within the quality gate at every value.")
+        else:
+            out.append(f"{label} first breaks the gate at {shown_value(knee.value)}: {GATE_LABELS[knee.metric]} "
+                       f"{num(knee.mean)} {GATE_UNITS[knee.metric]} > {knee.limit:g}.")
+    if has_regions(experiment):
+        parts = []
+        for record in experiment.records:
+            traffic = between_regions_mbps(experiment, record)
+            if traffic is not None:
+                parts.append(f"{record_label(experiment, record)} {num(sum(traffic.values()))} Mbps")
+        if parts:
+            out.append("Traffic between regions, both directions: " + "; ".join(parts) + ".")
+    return out
+
+
 def explain(experiment: Experiment, prices: Prices, gate: QualityGate) -> list[str]:
     """Findings for whatever kind of experiment this is."""
+    from roomsim.analysis.setting import is_setting_sweep
+
+    if is_setting_sweep(experiment):
+        return explain_setting_sweep(experiment, gate)
     if experiment.kind == "sweep":
         return explain_sweep(experiment, prices, gate)
     return explain_runs(experiment, prices, gate)

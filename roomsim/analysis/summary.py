@@ -11,7 +11,10 @@ from __future__ import annotations
 from statistics import mean
 from typing import Any
 
-from roomsim.results import Report, RunResult, participant_rows
+import numpy as np
+
+from roomsim.results import Percentiles, Report, RunResult, participant_rows
+from roomsim.sim.metrics import percentile_ms
 
 #: Column prefix of the run figures repeated on every sweep row.
 RUN_PREFIX = "run_"
@@ -71,7 +74,83 @@ def run_summary(run: RunResult) -> Summary:
         "latency_p50_ms": run.totals.latency_ms.p50,
         "latency_p95_ms": run.totals.latency_ms.p95,
         "latency_p99_ms": run.totals.latency_ms.p99,
+        **_voice(run),
+        **_data_plane(run),
+        **_regions(run),
     }
+
+
+#: Prefixes of the per-region-pair latency figures: `region_p50_ms:eu>us` (publisher's
+#: region > subscriber's region), from the run's `details.region_pair_latency_ms`.
+REGION_P50, REGION_P95 = "region_p50_ms:", "region_p95_ms:"
+
+
+def _voice(run: RunResult) -> Summary:
+    """Audio as listeners hear it: capture-to-playout percentiles over every played audio
+    frame of the run (the same log-binned histogram the run's totals are read from), and
+    the E-model figures of `participants[].quality`, averaged over the listeners."""
+    histogram = run.latency_histogram
+    audio = np.asarray(histogram.audio, dtype=np.int64) if histogram is not None else None
+    heard = [p.quality for p in run.participants
+             if p.quality is not None and p.quality.audio_mos is not None]
+
+    def pct(q: float) -> float | None:
+        value = percentile_ms(audio, q) if audio is not None else None
+        return None if value is None else round(value, 3)
+
+    return {
+        "audio_latency_p50_ms": pct(50),
+        "audio_latency_p99_ms": pct(99),
+        "audio_loss_pct": _mean([q.audio_loss_pct for q in heard]),
+        "audio_mos": _mean([float(q.audio_mos) for q in heard if q.audio_mos is not None]),
+    }
+
+
+def _data_plane(run: RunResult) -> Summary:
+    """Room-wide data plane: wire rate, message/RPC/attribute/metadata latencies, and the
+    share of data messages that never arrived (lossy channels drop them for good)."""
+    data = run.data_plane
+    if data is None or data.messages_sent == 0:
+        return dict.fromkeys(("data_wire_kbps", "data_message_p50_ms", "data_message_p99_ms",
+                              "data_lost_pct", "rpc_rtt_p50_ms", "rpc_rtt_p99_ms",
+                              "attribute_p99_ms", "metadata_p99_ms"))
+    arrived_or_lost = data.deliveries + data.lost
+
+    def at(stats: Percentiles, name: str) -> float | None:
+        return getattr(stats, name) if stats.samples else None
+
+    return {
+        "data_wire_kbps": data.wire_kbps,
+        "data_message_p50_ms": at(data.message_latency_ms, "p50"),
+        "data_message_p99_ms": at(data.message_latency_ms, "p99"),
+        # Mesh runs only: through a node (SFU/MCU) the engine counts a lossy message as lost
+        # only on a recipient's downlink; one lost on the sender's uplink, before the node
+        # fans it out, is counted for nobody (roomsim/dataplane/engine.py `_fly`), so the
+        # share would be understated.
+        "data_lost_pct": (round(100 * data.lost / arrived_or_lost, 4)
+                          if arrived_or_lost and run.topology == "mesh" else None),
+        "rpc_rtt_p50_ms": at(data.rpc_rtt_ms, "p50"),
+        "rpc_rtt_p99_ms": at(data.rpc_rtt_ms, "p99"),
+        "attribute_p99_ms": at(data.attribute_latency_ms, "p99"),
+        "metadata_p99_ms": at(data.metadata_latency_ms, "p99"),
+    }
+
+
+def _regions(run: RunResult) -> Summary:
+    """Across regions (SFU runs with a `regions` graph): the measured backbone rate of a
+    cascade, and capture-to-decode p50/p95 per (publisher region > subscriber region)."""
+    out: Summary = {}
+    backbone = run.details.get("backbone")
+    if isinstance(backbone, dict) and "total_mbps" in backbone:
+        out["backbone_mbps"] = backbone["total_mbps"]
+        for link in backbone.get("links", []):
+            out[f"backbone_mbps:{link['link']}"] = link["mbps"]
+    pairs = run.details.get("region_pair_latency_ms")
+    if isinstance(pairs, dict):
+        for pair, stats in pairs.items():
+            out[f"{REGION_P50}{pair}"] = stats.get("p50")
+            out[f"{REGION_P95}{pair}"] = stats.get("p95")
+    return out
 
 
 def summary_from_row(row: dict[str, Any]) -> Summary | None:

@@ -17,7 +17,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
+from roomsim.analysis.style import (  # noqa: E402
+    BLACK,
+    BLUE,
+    ORANGE,
+    PURPLE,
+    SKY,
+    VERMILLION,
+    YELLOW,
+    chart_style,
+    new_figure,
+    styled,
+)
 from roomsim.results import AgentTurnResult, RunResult, StageStats  # noqa: E402
 
 MEDIA_LABELS = {"capture_encode": "capture + encode", "uplink": "uplink", "node": "node processing",
@@ -69,19 +82,69 @@ def media_waterfall(run: RunResult, kind: str = "audio", participant: str | None
     return fig
 
 
+#: Okabe-Ito colours per turn stage: the two network legs in blues, the AI stages warm.
+TURN_COLORS = {"user_to_agent": SKY, "endpointing": YELLOW, "stt": ORANGE, "llm_ttft": VERMILLION,
+               "tts_ttfa": PURPLE, "agent_to_user": BLUE}
+
+
+def turn_rows(cells: Sequence[tuple[str, AgentTurnResult]]) -> dict[str, list[tuple[str, AgentTurnResult]]]:
+    """The cells grouped by agent (one panel each), in first-seen order."""
+    grouped: dict[str, list[tuple[str, AgentTurnResult]]] = {}
+    for label, agent in cells:
+        grouped.setdefault(agent.id, []).append((label, agent))
+    return grouped
+
+
+@styled
 def turn_waterfalls(cells: Sequence[tuple[str, AgentTurnResult]]) -> Figure:
-    """One turn-latency waterfall per (label, agent result), stacked, same x scale."""
-    fig, axes = plt.subplots(len(cells), 1, figsize=(7, 2.6 * len(cells)), squeeze=False, sharex=True)
-    for ax, (label, agent) in zip(axes[:, 0], cells, strict=True):
-        draw_waterfall(ax, _means(agent.stages_ms), TURN_LABELS, f"{label}: agent {agent.id}, {agent.turns} turns",
-                       agent.budget_ms)
-    fig.tight_layout()
+    """One panel per agent, one row per (label, agent result): the turn's stage means laid
+    end to end (each starts where the one before ended, so the row ends at the mean turn
+    latency), the budget as a dashed line, and the turn's p95 and share over budget."""
+    grouped = turn_rows(cells)
+    rows = sum(len(v) for v in grouped.values())
+    fig = new_figure(15, 2.2 + 0.62 * rows + 1.3 * len(grouped))
+    axes = fig.subplots(len(grouped), 1, squeeze=False, sharex=True,
+                        height_ratios=[len(v) for v in grouped.values()])[:, 0]
+    longest = max((sum(max(0.0, s.mean or 0.0) for s in a.stages_ms.values()) for _, a in cells),
+                  default=0.0)
+    budget = max((a.budget_ms for _, a in cells), default=0.0)
+    for ax, (agent_id, mine) in zip(axes, grouped.items(), strict=True):
+        for row, (label, agent) in enumerate(mine):
+            start = 0.0
+            for stage, color in TURN_COLORS.items():
+                value = max(0.0, agent.stages_ms[stage].mean or 0.0) if stage in agent.stages_ms else 0.0
+                ax.barh(row, value, left=start, color=color, edgecolor="white", height=0.72,
+                        gid=f"turn:{agent_id}:{label}:{stage}")
+                if value >= 45:
+                    ax.text(start + value / 2, row, f"{value:,.0f}", ha="center", va="center",
+                            fontsize=12, color="white" if color in (BLUE, VERMILLION, PURPLE) else "black")
+                start += value
+            over = "-" if agent.over_budget_pct is None else f"{agent.over_budget_pct:.0f} %"
+            p95 = agent.turn_latency_ms.p95
+            ax.text(start + longest * 0.01, row, f"{start:,.0f} ms  (p95 {p95:,.0f}; {over} over)"
+                    if p95 is not None else f"{start:,.0f} ms", va="center", fontsize=13,
+                    fontweight="bold")
+        ax.axvline(mine[0][1].budget_ms, color=BLACK, linestyle="--", linewidth=2,
+                   gid=f"budget:{agent_id}")
+        ax.text(mine[0][1].budget_ms, -0.62, f" budget {mine[0][1].budget_ms:,.0f} ms", fontsize=13,
+                va="bottom")
+        ax.set_yticks(range(len(mine)), [label for label, _ in mine])
+        ax.set_ylim(len(mine) - 0.4, -0.75)
+        ax.set_title(f"{agent_id}, listening to {mine[0][1].listens_to}: "
+                     f"{mine[0][1].turns} turns a run", loc="left", fontsize=16)
+        ax.grid(axis="y", visible=False)
+    axes[-1].set_xlabel("ms from the user's last word to the agent's first audio at the user (stage means)")
+    axes[-1].set_xlim(0, max(longest, budget) * 1.38 or 1.0)
+    handles = [Patch(color=c, label=TURN_LABELS[s]) for s, c in TURN_COLORS.items()]
+    fig.legend(handles=handles, loc="outside lower center", ncol=6, frameon=False, fontsize=12)
+    fig.suptitle("Voice agent turn latency, stage by stage")
     return fig
 
 
 def save(fig: Figure, path: Path) -> Path:
     """Write a figure (format from the suffix) and close it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    with chart_style():
+        fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
