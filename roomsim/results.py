@@ -13,14 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from roomsim.frozen import Frozen
 
 
-class _Result(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Percentiles(_Result):
+class Percentiles(Frozen):
     """Latency percentiles in ms (None when nothing was received)."""
 
     p50: float | None
@@ -29,7 +25,7 @@ class Percentiles(_Result):
     samples: int
 
 
-class StageStats(_Result):
+class StageStats(Frozen):
     """One latency stage in ms: mean (means of stages add up to the mean total) and
     percentiles (which do not add up). A participant's media breakdown carries means only;
     the run's carries percentiles too."""
@@ -40,7 +36,7 @@ class StageStats(_Result):
     p99: float | None
 
 
-class QualityResult(_Result):
+class QualityResult(Frozen):
     """Quality proxies (roomsim/quality.py): E-model MOS for audio, a stated proxy for video."""
 
     audio_codec: str | None
@@ -55,7 +51,7 @@ class QualityResult(_Result):
     video_mos: float | None
 
 
-class TransportResult(_Result):
+class TransportResult(Frozen):
     """What the participant's transport did on its own two links (whole run)."""
 
     kind: str
@@ -66,7 +62,7 @@ class TransportResult(_Result):
     tcp_fast_retransmits: int
 
 
-class DataResult(_Result):
+class DataResult(Frozen):
     """The participant's data plane: wire rates (SCTP/DTLS/UDP/IP or TLS/TCP/IP bytes
     included), latency of what it received, round trips of the RPCs it called."""
 
@@ -80,7 +76,7 @@ class DataResult(_Result):
     attribute_latency_ms: Percentiles
 
 
-class LatencyHistogram(_Result):
+class LatencyHistogram(Frozen):
     """Capture-to-decode latency of a whole run, summed over receivers, in the engine's log bins.
 
     Bin 0 counts samples under `min_ms`, the last bin those over min_ms x 10^decades; bin i
@@ -94,7 +90,7 @@ class LatencyHistogram(_Result):
     video: list[int]
 
 
-class ParticipantResult(_Result):
+class ParticipantResult(Frozen):
     """What one participant sent, received, spent and experienced."""
 
     id: str
@@ -128,7 +124,7 @@ class ParticipantResult(_Result):
     data: DataResult | None = None
 
 
-class ServerResult(_Result):
+class ServerResult(Frozen):
     """One media server node."""
 
     id: str
@@ -144,7 +140,7 @@ class ServerResult(_Result):
     nic_dropped_packets: int
 
 
-class LinkResult(_Result):
+class LinkResult(Frozen):
     """Counters of one link over the whole run: sent = delivered + dropped."""
 
     name: str
@@ -155,7 +151,7 @@ class LinkResult(_Result):
     sent_bytes: int
 
 
-class Totals(_Result):
+class Totals(Frozen):
     """Room-wide sums."""
 
     participants: int
@@ -172,7 +168,7 @@ class Totals(_Result):
     loss_pct: float
 
 
-class AgentTurnResult(_Result):
+class AgentTurnResult(Frozen):
     """Turn latency of one voice agent: user stops speaking -> agent audio starts playing
     at the user, its stages (means add up to the mean turn latency) and the budget."""
 
@@ -187,7 +183,7 @@ class AgentTurnResult(_Result):
     turns_without_reply: int
 
 
-class ExtensionResult(_Result):
+class ExtensionResult(Frozen):
     """A SIP caller, egress or ingress: what it costs beyond an ordinary participant."""
 
     id: str
@@ -198,7 +194,7 @@ class ExtensionResult(_Result):
     notes: str
 
 
-class DataPlaneResult(_Result):
+class DataPlaneResult(Frozen):
     """Room-wide data plane totals."""
 
     messages_sent: int
@@ -211,7 +207,7 @@ class DataPlaneResult(_Result):
     metadata_latency_ms: Percentiles
 
 
-class RunResult(_Result):
+class RunResult(Frozen):
     """One topology run on one scenario."""
 
     topology: str
@@ -233,7 +229,7 @@ class RunResult(_Result):
     data_plane: DataPlaneResult | None = None
 
 
-class Report(_Result):
+class Report(Frozen):
     """The document `--json` prints: one or more runs of one scenario."""
 
     roomsim_version: str

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     NonNegativeFloat,
     PositiveFloat,
@@ -27,18 +25,13 @@ from roomsim.dataplane.spec import DataSpec, RoomMetadata
 from roomsim.devices import DEVICE_PRESETS
 from roomsim.errors import ScenarioError
 from roomsim.extensions.spec import EgressSpec, IngressSpec, SipSpec
+from roomsim.frozen import Frozen
 from roomsim.loader import load_model, validate
 from roomsim.netprofiles import NETWORK_PRESETS
 from roomsim.transport.options import Grants, TransportSpec, coerce_transport
 
 TOPOLOGIES = ("mesh", "mcu", "sfu")
 TopologyName = Literal["mesh", "mcu", "sfu"]
-
-
-class Frozen(BaseModel):
-    """Base of every scenario model: immutable, unknown keys rejected."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class NetworkSpec(Frozen):

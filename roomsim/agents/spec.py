@@ -13,14 +13,12 @@ import math
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, model_validator
+from pydantic import Field, NonNegativeFloat, PositiveFloat, model_validator
+
+from roomsim.frozen import Frozen
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class LatencyDist(_Frozen):
+class LatencyDist(Frozen):
     """A stage latency in milliseconds: `fixed` at the mean, or `normal` / `lognormal`
     with the given mean and standard deviation (normal draws are floored at 0)."""
 
@@ -49,7 +47,7 @@ def _fixed(ms: float) -> LatencyDist:
     return LatencyDist(mean_ms=ms)
 
 
-class Placement(_Frozen):
+class Placement(Frozen):
     """Where the agent's process runs, as seen from the media node.
 
     `datacenter`: its own access network (default preset `datacenter`), plus `backbone_ms`
@@ -64,7 +62,7 @@ class Placement(_Frozen):
     backbone_ms: NonNegativeFloat = 0.0
 
 
-class AgentSpec(_Frozen):
+class AgentSpec(Frozen):
     """A voice agent.
 
     * `listens_to`: the participant whose microphone it subscribes to (same room).
@@ -95,7 +93,7 @@ class AgentSpec(_Frozen):
     budget_ms: PositiveFloat = 500.0
 
 
-class TurnTaking(_Frozen):
+class TurnTaking(Frozen):
     """A user who speaks in turns: an utterance, then silence until the reply has been
     heard, then a pause, and again. Durations in ms (LatencyDist), `first_s` in seconds."""
 

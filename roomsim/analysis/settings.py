@@ -7,10 +7,12 @@ matplotlib) because the sweep file's model imports it.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat
+from pydantic import Field, NonNegativeFloat, PositiveFloat
+
+from roomsim.frozen import Frozen
 
 
-class Prices(BaseModel):
+class Prices(Frozen):
     """Cloud prices that turn measured egress and busy cores into money.
 
     Defaults are AWS on-demand list prices in us-east-1 as published in 2024
@@ -19,13 +21,11 @@ class Prices(BaseModel):
     $0.0446 per vCPU-hour. Prices change and differ by provider: pass your own.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     egress_usd_per_gb: NonNegativeFloat = 0.09
     core_hour_usd: NonNegativeFloat = 0.0446
 
 
-class QualityGate(BaseModel):
+class QualityGate(Frozen):
     """Limits a room must stay within; the capacity knee is the first room size breaking one.
 
     - loss_pct: packets lost end to end, room-wide. 2 % is a modelling choice: about what
@@ -35,8 +35,6 @@ class QualityGate(BaseModel):
     - cpu_pct: the busiest CPU in the room (a server's cores or a client's budget). 80 % is
       a modelling choice: the headroom operators keep before a node counts as full.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     loss_pct: PositiveFloat = 2.0
     latency_p95_ms: PositiveFloat = 150.0

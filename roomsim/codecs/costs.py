@@ -15,7 +15,9 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+from pydantic import Field, PositiveFloat
+
+from roomsim.frozen import Frozen
 
 #: Resolution presets by name -> (width, height). Shared by codec profiles and costs.
 RESOLUTIONS: dict[str, tuple[int, int]] = {
@@ -31,18 +33,15 @@ RESOLUTIONS: dict[str, tuple[int, int]] = {
 }
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-
-class FrameCost(_Frozen):
+class FrameCost(Frozen):
     """Core-microseconds to encode and to decode one frame."""
 
     encode_us: PositiveFloat
     decode_us: PositiveFloat
 
 
-class ForwardingCost(_Frozen):
+class ForwardingCost(Frozen):
     """Per-packet SFU cost (receive + SRTP + routing + send), with where it comes from."""
 
     ingress_us_per_packet: float = Field(ge=0)
@@ -50,7 +49,7 @@ class ForwardingCost(_Frozen):
     source: str
 
 
-class MachineInfo(_Frozen):
+class MachineInfo(Frozen):
     """Where and with what a profile was measured, so a reader can judge the figures."""
 
     cpu: str
@@ -62,7 +61,7 @@ class MachineInfo(_Frozen):
     notes: str = ""
 
 
-class CostProfile(_Frozen):
+class CostProfile(Frozen):
     """Measured CPU costs of the media operations the topologies perform.
 
     `audio[codec]` is per 20 ms frame at the codec's native rate; `video[codec][resolution]`

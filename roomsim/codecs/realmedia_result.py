@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from roomsim.frozen import Frozen
 
 Stage = Literal[
     "capture", "publisher_encode", "mcu_decode", "mcu_mix", "mcu_composite", "mcu_encode",
@@ -19,11 +21,8 @@ Stage = Literal[
 Media = Literal["audio", "video"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-
-class StageCost(_Frozen):
+class StageCost(Frozen):
     """CPU one pipeline stage took, next to the cost profile's prediction for that work.
 
     `operations` counts what the profile charges for: frames encoded or decoded, inputs
@@ -43,7 +42,7 @@ class StageCost(_Frozen):
         return self.measured_cpu_s * 1e6 / self.operations if self.operations else 0.0
 
 
-class Speed(_Frozen):
+class Speed(Frozen):
     """How fast the whole pipeline ran and where its CPU went.
 
     `realtime_factor` is simulated seconds per wall second for the media pipeline
@@ -65,7 +64,7 @@ class Speed(_Frozen):
     analysis_wall_s: float
 
 
-class QualityFigures(_Frozen):
+class QualityFigures(Frozen):
     """Luma PSNR (dB) and SSIM over the sampled frames: mean and worst."""
 
     psnr_db: float
@@ -75,7 +74,7 @@ class QualityFigures(_Frozen):
     samples: int
 
 
-class TileQuality(_Frozen):
+class TileQuality(Frozen):
     """What `viewer` sees of `publisher`, through the MCU and as an SFU would deliver it.
 
     Both are compared with the original camera frame scaled to the tile: `sfu` is the
@@ -91,7 +90,7 @@ class TileQuality(_Frozen):
     generation_loss_db: float
 
 
-class QualitySummary(_Frozen):
+class QualitySummary(Frozen):
     """Means over every (viewer, publisher) pair, plus the publishers' full-size decode."""
 
     mcu_psnr_db: float
@@ -103,7 +102,7 @@ class QualitySummary(_Frozen):
     sfu_full_resolution_ssim: float
 
 
-class LatencyBreakdown(_Frozen):
+class LatencyBreakdown(Frozen):
     """Delay the MCU adds to one media path, from the per-tick stage times measured.
 
     A frame waits for the next mix tick (`buffering_*`: half a tick on average, a whole
@@ -125,14 +124,14 @@ class LatencyBreakdown(_Frozen):
     total_max_ms: float
 
 
-class SpeakerChange(_Frozen):
+class SpeakerChange(Frozen):
     """The active speaker became `speaker` at `time_s`."""
 
     time_s: float
     speaker: str
 
 
-class RealMediaResult(_Frozen):
+class RealMediaResult(Frozen):
     """Everything a real-media MCU run measured, and where it wrote the media."""
 
     room: dict[str, object]

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
+
+from roomsim.frozen import Frozen
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class DataMessages(_Frozen):
+class DataMessages(Frozen):
     """A stream of data packets: `reliable` (ordered, retransmitted) or lossy
     (unordered, ``maxRetransmits: 0``), every `every_s`, to everyone or to `to`."""
 
@@ -27,7 +25,7 @@ class DataMessages(_Frozen):
     to: list[str] | None = None
 
 
-class DataStream(_Frozen):
+class DataStream(Frozen):
     """A text or byte stream (e.g. an agent's transcript, a file): `bytes` sent every
     `every_s` as reliable chunks of at most `chunk_bytes` (a modelling default)."""
 
@@ -38,7 +36,7 @@ class DataStream(_Frozen):
     to: list[str] | None = None
 
 
-class RpcCalls(_Frozen):
+class RpcCalls(Frozen):
     """Request/response calls to one participant; the round trip is measured at the caller.
     `handler_ms` is the callee's processing time."""
 
@@ -49,7 +47,7 @@ class RpcCalls(_Frozen):
     handler_ms: NonNegativeFloat = 1.0
 
 
-class AttributeUpdates(_Frozen):
+class AttributeUpdates(Frozen):
     """Participant attribute updates, fanned out to everyone in the room through the
     server over the signalling connection."""
 
@@ -57,7 +55,7 @@ class AttributeUpdates(_Frozen):
     bytes: PositiveInt = 100
 
 
-class DataSpec(_Frozen):
+class DataSpec(Frozen):
     """Everything one participant sends on the data plane."""
 
     messages: list[DataMessages] = []
@@ -70,7 +68,7 @@ class DataSpec(_Frozen):
         return bool(self.messages or self.streams or self.rpc or self.attributes)
 
 
-class RoomMetadata(_Frozen):
+class RoomMetadata(Frozen):
     """Room metadata set through the server API every `every_s`, fanned out to everyone."""
 
     every_s: PositiveFloat = 10.0

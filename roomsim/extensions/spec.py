@@ -5,16 +5,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, NonNegativeFloat, PositiveFloat
+from pydantic import NonNegativeFloat, PositiveFloat
 
 from roomsim.codecs.video_presets import VIDEO_PRESETS
+from roomsim.frozen import Frozen
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SipSpec(_Frozen):
+class SipSpec(Frozen):
     """A phone caller bridged in through a SIP trunk: G.711 at 8 kHz (ITU-T G.711), and a
     telephone-network leg between the handset and the SIP bridge with its own one-way
     delay. 60 ms is a modelling default for a national mobile/PSTN leg (ITU-T G.114 sec. 2
@@ -23,7 +20,7 @@ class SipSpec(_Frozen):
     phone_leg_ms: NonNegativeFloat = 60.0
 
 
-class EgressSpec(_Frozen):
+class EgressSpec(Frozen):
     """A recorder that subscribes to every track and composites them into one recording
     (room-composite egress); with `livestream`, the composite also goes out as a stream
     (e.g. RTMP to a CDN) at `output_bitrate_kbps`. The decode of every subscribed track is
@@ -41,7 +38,7 @@ class EgressSpec(_Frozen):
         return self.output_resolution in VIDEO_PRESETS
 
 
-class IngressSpec(_Frozen):
+class IngressSpec(Frozen):
     """An external stream (RTMP/WHIP) pulled into the room and transcoded into the
     participant's simulcast layers on the way in: the source is decoded once per frame
     (charged here) and every layer encoded (charged by the engine like any publisher)."""

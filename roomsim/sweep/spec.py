@@ -26,9 +26,10 @@ from typing import Annotated, Any
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import ConfigDict, Field, StrictInt, ValidationError
 
 from roomsim.analysis.settings import Prices, QualityGate
+from roomsim.frozen import Frozen
 from roomsim.sweep.canonical import canonical_json
 from roomsim.sweep.errors import SweepError
 from roomsim.sweep.paths import PathNotFound, get_path, overlaps, parse_path
@@ -37,10 +38,10 @@ Values = Annotated[list[Any], Field(min_length=1)]
 Seed = Annotated[StrictInt, Field(ge=0)]
 
 
-class SweepSpec(BaseModel):
+class SweepSpec(Frozen):
     """The sweep file as written; cross-field rules are checked by `load_sweep`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)  # merged with the base: frozen, extra="forbid"
 
     name: str | None = None
     description: str | None = None

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
+
+from roomsim.frozen import Frozen
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class WebRtcOptions(_Frozen):
+class WebRtcOptions(Frozen):
     """RTP repair and playout knobs of a WebRTC receiver/sender.
 
     * `nack`: video packets lost on a hop are re-requested (RFC 4585 generic NACK) and
@@ -42,7 +40,7 @@ class WebRtcOptions(_Frozen):
     jitter_buffer_max_ms: PositiveFloat = 2000.0
 
 
-class WebSocketOptions(_Frozen):
+class WebSocketOptions(Frozen):
     """The TCP connection under a WebSocket.
 
     * `min_rto_ms`: the floor Linux puts under the variance term of the retransmission
@@ -58,7 +56,7 @@ class WebSocketOptions(_Frozen):
     dupthresh: PositiveInt = 3
 
 
-class TransportSpec(_Frozen):
+class TransportSpec(Frozen):
     """`webrtc` (UDP/RTP, the default) or `websocket` (audio frames as WebSocket messages
     over TLS over TCP, as many voice-AI APIs take them)."""
 
@@ -70,7 +68,7 @@ class TransportSpec(_Frozen):
 TransportKind = Literal["webrtc", "websocket"]
 
 
-class Grants(_Frozen):
+class Grants(Frozen):
     """What a participant's access token allows (LiveKit ``VideoGrant``: canPublish,
     canSubscribe, canPublishData). A scenario that publishes without the grant is refused
     at load time, as the server would refuse the publication."""
