@@ -29,6 +29,8 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.audio.codeccontext import AudioCodecContext
+from av.video.codeccontext import VideoCodecContext
 
 from roomsim.codecs import AUDIO_CODECS, VIDEO_CODECS, get_codec
 from roomsim.codecs.composite import composite, grid_tiles, mix
@@ -131,6 +133,21 @@ def _time_chunks(run_chunk: Callable[[int], None], chunks: int) -> list[int]:
     return timings
 
 
+def _time_decode_chunks(decoder: AudioCodecContext | VideoCodecContext, packets: Sequence[av.Packet],
+                        warmup: int, chunk: int) -> list[int]:
+    """Process-CPU nanoseconds of decoding `packets` in chunks of `chunk`, after decoding
+    the first `warmup` of them untimed."""
+    for packet in packets[:warmup]:
+        decoder.decode(packet)
+    to_decode = packets[warmup:]
+
+    def decode_chunk(i: int) -> None:
+        for packet in to_decode[i * chunk:(i + 1) * chunk]:
+            decoder.decode(packet)
+
+    return _time_chunks(decode_chunk, len(to_decode) // chunk)
+
+
 def measure_audio_codec(codec: str, plan: Plan) -> FrameCost:
     """Encode and decode cost of one 20 ms mono frame of a speech-like signal."""
     sample_rate = get_codec(codec).sample_rate
@@ -154,15 +171,7 @@ def measure_audio_codec(codec: str, plan: Plan) -> FrameCost:
     packets.extend(encoder.encode(None))
 
     decoder = create_audio_decoder(codec, encoder.extradata)
-    for packet in packets[:plan.audio_warmup]:
-        decoder.decode(packet)
-    to_decode = packets[plan.audio_warmup:]
-
-    def decode_chunk(i: int) -> None:
-        for packet in to_decode[i * chunk:(i + 1) * chunk]:
-            decoder.decode(packet)
-
-    decode_ns = _time_chunks(decode_chunk, len(to_decode) // chunk)
+    decode_ns = _time_decode_chunks(decoder, packets, plan.audio_warmup, chunk)
     return FrameCost(encode_us=median_per_item_us(encode_ns, chunk),
                      decode_us=median_per_item_us(decode_ns, chunk))
 
@@ -191,15 +200,7 @@ def measure_video_codec(codec: str, resolution: str, plan: Plan) -> FrameCost:
     packets.extend(encoder.encode(None))
 
     decoder = create_video_decoder(codec)
-    for packet in packets[:plan.video_warmup]:
-        decoder.decode(packet)
-    to_decode = packets[plan.video_warmup:]
-
-    def decode_chunk(i: int) -> None:
-        for packet in to_decode[i * chunk:(i + 1) * chunk]:
-            decoder.decode(packet)
-
-    decode_ns = _time_chunks(decode_chunk, len(to_decode) // chunk)
+    decode_ns = _time_decode_chunks(decoder, packets, plan.video_warmup, chunk)
     return FrameCost(encode_us=median_per_item_us(encode_ns, chunk),
                      decode_us=median_per_item_us(decode_ns, chunk))
 
