@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import mean, stdev
 
@@ -27,6 +28,14 @@ def t_quantile(df: int) -> float:
     return T_975[df - 1] if df <= len(T_975) else 1.96
 
 
+def ci_half_width(values: Sequence[float]) -> float:
+    """Half-width of the 95 % confidence interval of the mean of `values` (0 with fewer
+    than two)."""
+    if len(values) < 2:
+        return 0.0
+    return t_quantile(len(values) - 1) * stdev(values) / math.sqrt(len(values))
+
+
 @dataclass(frozen=True)
 class SeriesPoint:
     """One room size of one series: the value of each replicate seed and the closed form."""
@@ -43,9 +52,7 @@ class SeriesPoint:
     @property
     def half_width(self) -> float:
         """Half-width of the 95 % confidence interval of the mean (0 with one seed)."""
-        if len(self.values) < 2:
-            return 0.0
-        return t_quantile(len(self.values) - 1) * stdev(self.values) / math.sqrt(len(self.values))
+        return ci_half_width(self.values)
 
     @property
     def low(self) -> float:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from statistics import mean, stdev
+from statistics import mean
 from typing import Any
 
 from matplotlib.artist import Artist
@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from roomsim.analysis.aggregate import GATE_LABELS, GATE_UNITS, t_quantile
+from roomsim.analysis.aggregate import GATE_LABELS, GATE_UNITS, ci_half_width
 from roomsim.analysis.experiment import Experiment, RunRecord
 from roomsim.analysis.scaling import thousands
 from roomsim.analysis.settings import QualityGate
@@ -183,9 +183,7 @@ class SettingPoint:
     @property
     def half_width(self) -> float:
         """Half-width of the 95 % confidence interval of the mean (0 with one seed)."""
-        if len(self.values) < 2:
-            return 0.0
-        return t_quantile(len(self.values) - 1) * stdev(self.values) / math.sqrt(len(self.values))
+        return ci_half_width(self.values)
 
 
 def axis_values(experiment: Experiment) -> list[Any]:
