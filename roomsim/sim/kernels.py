@@ -43,52 +43,6 @@ def _uniform(key: np.uint64, n: np.int64) -> float:
 
 
 @njit(cache=True)
-def transmit_links(link, t, size, payload, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key,
-                   busy_until, last_out, sequence, out_t, status, counts):  # type: ignore[no-untyped-def]
-    """Send packets (in time order) over their links.
-
-    Writes each packet's arrival at the far end to `out_t` and its fate to `status`
-    (SENT, QUEUE_DROP or LOST); adds per-link counters into `counts[link, column]`.
-    Loss and jitter share one uniform u: lost if u < p, and otherwise (u - p) / (1 - p),
-    uniform again and independent of the loss event, sets an exponential extra delay
-    with mean = the link's jitter.
-    """
-    for i in range(len(t)):
-        q = link[i]
-        a = t[i]
-        n = sequence[q]
-        sequence[q] = n + 1
-        counts[q, PACKETS] += 1
-        counts[q, BYTES] += size[i]
-        counts[q, PAYLOAD] += payload[i]
-        busy = busy_until[q]
-        if busy - a > queue_ns[q]:
-            status[i] = QUEUE_DROP
-            counts[q, DROPPED_QUEUE] += 1
-            continue
-        done = (busy if busy > a else a) + np.int64(np.rint(size[i] * _NS_PER_BIT / rate_bps[q]))
-        busy_until[q] = done
-        arrive = done + delay_ns[q]
-        p = loss[q]
-        j = jitter_ns[q]
-        if p > 0.0 or j > 0.0:
-            u = _uniform(key[q], n)
-            if u < p:
-                status[i] = LOST
-                counts[q, DROPPED_LOSS] += 1
-                continue
-            r = (u - p) / (1.0 - p)
-            if r > 1.0 - 1e-16:
-                r = 1.0 - 1e-16
-            arrive += np.int64(np.rint(-j * np.log1p(-r)))
-        if arrive < last_out[q]:
-            arrive = last_out[q]  # delay variation on one path never reorders it
-        last_out[q] = arrive
-        out_t[i] = arrive
-        status[i] = SENT
-
-
-@njit(cache=True)
 def serve_pools(pool, t, work_ns, cores, queue_ns, busy_until, start, accepted, busy_ns, jobs,
                 dropped):  # type: ignore[no-untyped-def]
     """Serve work items (in time order) on CPU pools modelled as fluid servers.

@@ -3,7 +3,8 @@
 Three kernels, each fed in time order and holding its state in arrays passed in (no
 clocks, no globals), in the style of `kernels`:
 
-* `transmit_rtp`: a link FIFO (as `kernels.transmit_links`) whose random losses may be
+* `transmit_rtp`: links as drop-tail FIFOs (rate, propagation delay, exponential delay
+  variation that never reorders a path, random loss) whose random losses may be
   repaired the way WebRTC repairs them: NACK/RTX for video (the receiver sees the gap,
   asks once per RTT, the sender resends), RED for audio (RFC 2198: the next packet carries
   the lost frame). Congestion (queue) drops are never repaired: a resend would meet the
@@ -118,7 +119,13 @@ def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, rate_bps, d
                  key, busy_until, last_out, sequence, recover, period_ns, hop, frame_last, holds, ready_t,
                  ready_fseq, max_retries, out_t, status, counts, repair):  # type: ignore[no-untyped-def]
     """Send packets (in time order) over their links, repairing random losses per the
-    stream's `recover` mode. Like `transmit_links`, plus:
+    stream's `recover` mode.
+
+    Writes each packet's arrival at the far end to `out_t` and its fate to `status`
+    (SENT, QUEUE_DROP or LOST); adds per-link counters into `counts[link, column]`.
+    Loss and jitter share one uniform u: lost if u < p, and otherwise (u - p) / (1 - p),
+    uniform again and independent of the loss event, sets an exponential extra delay
+    with mean = the link's jitter. Then:
 
     * NACK: the gap is seen when the next packet of the flow arrives (right behind it, or
       one frame later for a frame's last packet); each try costs one hop round trip and

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.kernels import LINK_COUNTERS, SENT, serve_pools, transmit_links
+from roomsim.sim.kernels import serve_pools
 from roomsim.sim.metrics import Windows
-from roomsim.sim.packets import Packets, rows
 
 
 @dataclass
@@ -87,6 +86,8 @@ class LinkTable:
     def __init__(self) -> None:
         self.names: list[str] = []
         self._rows: list[tuple[float, int, float, float, int, int]] = []
+        #: which rows of the last UDP batch crossed their link (the SFU's transport feedback)
+        self.last_sent = np.zeros(0, dtype=bool)
 
     def add(self, name: str, rate_bps: float, delay_ns: int, jitter_ns: float, loss: float,
             queue_ns: int, key: int) -> int:
@@ -110,28 +111,6 @@ class LinkTable:
         self.last_out = np.zeros(n, dtype=np.int64)
         self.sequence = np.zeros(n, dtype=np.int64)
         self.counters = Counters(n, windows.count)
-
-    def transmit(self, batch: Packets, window: int, measuring: bool) -> tuple[Packets, Packets]:
-        """Send a batch (in time order) over the links in its `res` field; return
-        (packets arrived at the far end, with `t` = arrival; packets dropped)."""
-        n = len(batch)
-        out_t = np.empty(n, dtype=np.int64)
-        status = np.empty(n, dtype=np.int8)
-        # column-major: each counter's per-link column is contiguous for Counters.add
-        counts = np.zeros((len(LINK_COUNTERS), len(self.rate_bps)), dtype=np.int64).T
-        transmit_links(batch["res"], batch["t"], batch["size"], batch["payload"], self.rate_bps,
-                       self.delay_ns, self.jitter_ns, self.loss, self.queue_ns, self.key,
-                       self.busy_until, self.last_out, self.sequence, out_t, status, counts)
-        for column, name in enumerate(LINK_COUNTERS):
-            self.counters.add(name, counts[:, column], window, measuring)
-        sent = status == SENT
-        self.last_sent = sent  # which packets of the last batch crossed (the SFU's feedback)
-        if sent.all():
-            batch["t"] = out_t
-            return batch, batch[:0]
-        out = rows(batch, sent)
-        out["t"] = out_t[sent]
-        return out, rows(batch, ~sent)
 
     def delivered(self, kind: str = "total") -> npt.NDArray[np.int64]:
         """Packets that crossed each link: sent minus both kinds of drop."""

@@ -100,8 +100,8 @@ class LinkTransports:
 
     def transmit(self, stage: str, batch: Packets, t1: int, window: int, measuring: bool
                  ) -> tuple[Packets, Packets]:
-        """Send a stage's batch over its links; return (arrived, dropped). As
-        `LinkTable.transmit`, `links.last_sent` tells which rows of the batch crossed a UDP
+        """Send a stage's batch over its links; return (arrived, dropped).
+        `links.last_sent` tells which rows of the batch crossed a UDP
         link, and the arrived rows start with those, in batch order (TCP deliveries, which
         may stem from earlier batches, follow)."""
         table = self.world.links
