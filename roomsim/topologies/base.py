@@ -267,10 +267,12 @@ class Topology(ABC):
         packets["out_us"] = since
         return packets
 
-    def send(self, stage: Stage, t1: int, window: int, measuring: bool) -> Packets:
-        """Release a link stage's due packets onto their links; record drops."""
+    def send(self, stage: Stage, t1: int, window: int, measuring: bool, next_res: IntArray | None = None
+             ) -> Packets:
+        """Release a link stage's due packets onto their links (arrived packets move on
+        to `next_res[receiver]`, see `LinkTransports.transmit`); record drops."""
         batch = stage.take(t1)
-        out, dropped = self.links.transmit(stage.name, batch, t1, window, measuring)
+        out, dropped = self.links.transmit(stage.name, batch, t1, window, measuring, next_res)
         if len(dropped):
             self.damage.record_drops(dropped)
         return out

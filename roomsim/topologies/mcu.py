@@ -193,11 +193,8 @@ class McuTopology(Topology):
         out["res"] = self.servers.nic_out_of(out["stream"])
         self.count_addressed(out)
         self.node_out.push(out)
-        sent = self.send(self.node_out, t1, window, measuring)
-        sent["res"] = w.downlink[sent["sub"]]
-        self.downlinks.push(sent)
-        received = self.send(self.downlinks, t1, window, measuring)
-        received["res"] = received["sub"]
+        self.downlinks.push(self.send(self.node_out, t1, window, measuring, next_res=w.downlink))
+        received = self.send(self.downlinks, t1, window, measuring, next_res=self.links.receiver_res)
         self.clients.push(received)
         self.deliver(self.clients.take(t1), window, measuring)
         self._forget_before(t0 - _AGE_HORIZON_NS)

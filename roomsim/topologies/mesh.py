@@ -70,11 +70,8 @@ class MeshTopology(Topology):
             packets["res"] = w.uplink[w.streams.pub[packets["stream"]]]
             self.count_addressed(packets)
             self.uplinks.push(packets)
-        crossed = self.send(self.uplinks, t1, window, measuring)
-        crossed["res"] = w.downlink[crossed["sub"]]
-        self.downlinks.push(crossed)
-        received = self.send(self.downlinks, t1, window, measuring)
-        received["res"] = received["sub"]
+        self.downlinks.push(self.send(self.uplinks, t1, window, measuring, next_res=w.downlink))
+        received = self.send(self.downlinks, t1, window, measuring, next_res=self.links.receiver_res)
         self.clients.push(received)
         self.deliver(self.clients.take(t1), window, measuring)
 

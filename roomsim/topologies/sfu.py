@@ -270,7 +270,7 @@ class SfuTopology(Topology):
         if capturing:
             self.node_cpu.push(self._padding(t0, t1))
         self.node_out.push(self._forward(self.node_cpu.take(t1), window, measuring))
-        out = self._send(self.node_out, t1, window, measuring)
+        out = self._send(self.node_out, t1, window, measuring, next_res=w.downlink)
         if self.cascade:
             hop = out["sub"] < 0
             if hop.any():
@@ -285,12 +285,10 @@ class SfuTopology(Topology):
                 via["res"] = self.relays.to_client[self.relays.server[via["sub"]]]
                 self.relay_down.push(via)
                 out = rows(out, ~relayed)
-            from_relay = self._send(self.relay_down, t1, window, measuring)
+            from_relay = self._send(self.relay_down, t1, window, measuring, next_res=w.downlink)
             out = concat([out, from_relay]) if len(from_relay) else out
-        out["res"] = w.downlink[out["sub"]]
         self.downlinks.push(out)
         received = self._send_downlinks(t1, window, measuring)
-        received["res"] = received["sub"]
         self.clients.push(received)
         self.deliver(self.clients.take(t1), window, measuring)
 
@@ -337,11 +335,12 @@ class SfuTopology(Topology):
         s = packets["stream"]
         return st.phase_ns[s] + np.floor(packets["fseq"] * st.period_ns[s]).astype(np.int64)
 
-    def _send(self, stage: Stage, t1: int, window: int, measuring: bool) -> Packets:
-        """Release a stage onto its links; media drops damage their frames (padding has
-        no frame)."""
+    def _send(self, stage: Stage, t1: int, window: int, measuring: bool, next_res: IntArray | None = None
+              ) -> Packets:
+        """Release a stage onto its links (`next_res`: as `LinkTransports.transmit`); media
+        drops damage their frames (padding has no frame)."""
         batch = stage.take(t1)
-        out, dropped = self.links.transmit(stage.name, batch, t1, window, measuring)
+        out, dropped = self.links.transmit(stage.name, batch, t1, window, measuring, next_res)
         if len(dropped):
             self.damage.record_drops(rows(dropped, dropped["fseq"] >= 0))
         return out
@@ -353,7 +352,8 @@ class SfuTopology(Topology):
         c = self.control
         watch = c.gcc and c.adaptive.any() and len(batch) > 0
         send_t = batch["t"].copy() if watch else None
-        out, dropped = self.links.transmit(self.downlinks.name, batch, t1, window, measuring)
+        out, dropped = self.links.transmit(self.downlinks.name, batch, t1, window, measuring,
+                                           self.links.receiver_res)
         if send_t is not None:
             delays = w.links.delay_ns
             self.feedback.record(

@@ -28,6 +28,9 @@ from roomsim.sim.kernels_transport import (
     RECOVER_NACK,
     RECOVER_NONE,
     RECOVER_RED,
+    ROLE_DOWNLINK,
+    ROLE_NIC_OUT,
+    ROLE_UPLINK,
     split_sent,
     stamp_crossings,
     transmit_rtp,
@@ -36,7 +39,8 @@ from roomsim.sim.packets import Packets, concat, empty_packets, rows
 from roomsim.transport.tcp import TcpConnections
 from roomsim.world import AUDIO, World
 
-ROLE_OTHER, ROLE_UPLINK, ROLE_DOWNLINK, ROLE_NIC_OUT = 0, 1, 2, 3
+#: `transmit(next_res=None)`: no next resource
+_NO_NEXT = np.zeros(0, dtype=np.int64)
 
 
 def recover_mode(group: ParticipantGroup, kind: int) -> int:
@@ -93,27 +97,30 @@ class LinkTransports:
         self.any_tcp = bool(links)
         self.tcp = TcpConnections(world, links, c2s, rto, cwnd, dup)
         self.repair = np.zeros((n_links, 2), dtype=np.int64)
+        #: a receiver's client resource (its decoder stage) is its own index
+        self.receiver_res = np.arange(len(world.participants), dtype=np.int64)
 
     def in_flight(self) -> int:
         """Packets held inside TCP connections."""
         return self.tcp.in_flight() if self.any_tcp else 0
 
-    def transmit(self, stage: str, batch: Packets, t1: int, window: int, measuring: bool
-                 ) -> tuple[Packets, Packets]:
+    def transmit(self, stage: str, batch: Packets, t1: int, window: int, measuring: bool,
+                 next_res: npt.NDArray[np.int64] | None = None) -> tuple[Packets, Packets]:
         """Send a stage's batch over its links; return (arrived, dropped).
-        `links.last_sent` tells which rows of the batch crossed a UDP
-        link, and the arrived rows start with those, in batch order (TCP deliveries, which
-        may stem from earlier batches, follow)."""
+        `links.last_sent` tells which rows of the batch crossed a UDP link, and the arrived
+        rows start with those, in batch order (TCP deliveries, which may stem from earlier
+        batches, follow). Arrived rows carry their arrival in `t`, the breakdown stamps
+        and, with `next_res` (indexed by receiver), the next stage's resource in `res`
+        (rows without a receiver keep theirs)."""
         table = self.world.links
         if not self.any_tcp:
             if len(batch) == 0:
                 table.last_sent = np.zeros(0, dtype=bool)
                 return batch, batch
-            out, dropped = self._udp(batch, window, measuring)
-            return self._stamp(out), dropped
+            return self._udp(batch, window, measuring, next_res)
         on_tcp = self.tcp_link[batch["res"]] if len(batch) else np.zeros(0, dtype=bool)
         udp = batch if not on_tcp.any() else rows(batch, ~on_tcp)
-        out, dropped = self._udp(udp, window, measuring) if len(udp) else (udp, udp)
+        out, dropped = self._udp(udp, window, measuring, next_res) if len(udp) else (udp, udp)
         crossed = np.zeros(len(batch), dtype=bool)
         if len(udp):
             crossed[~on_tcp] = table.last_sent
@@ -121,36 +128,33 @@ class LinkTransports:
         tcp_out = self.tcp.advance(stage, rows(batch, on_tcp) if on_tcp.any() else empty_packets(), t1, window,
                                    measuring)
         if len(tcp_out):
+            stamp_crossings(self.role, tcp_out["res"], tcp_out["t"], tcp_out["capture"], tcp_out["up_us"],
+                            tcp_out["out_us"], ROLE_UPLINK, ROLE_NIC_OUT)
+            if next_res is not None:
+                sub = tcp_out["sub"]
+                tcp_out["res"] = np.where(sub >= 0, next_res[np.maximum(sub, 0)], tcp_out["res"])
             out = concat([out, tcp_out]) if len(out) else tcp_out
-        return self._stamp(out), dropped
+        return out, dropped
 
-    def _udp(self, batch: Packets, window: int, measuring: bool) -> tuple[Packets, Packets]:
-        """UDP links: FIFO, loss, jitter, and RTP repair (one compiled pass)."""
+    def _udp(self, batch: Packets, window: int, measuring: bool, next_res: npt.NDArray[np.int64] | None
+             ) -> tuple[Packets, Packets]:
+        """UDP links: FIFO, loss, jitter, RTP repair, stamps and next resource (one
+        compiled pass)."""
         table = self.world.links
         n = len(batch)
-        out_t = np.empty(n, dtype=np.int64)
         status = np.empty(n, dtype=np.int8)
         counts = table.counters.pending(LINK_COUNTERS, window, measuring)
         transmit_rtp(batch["res"], batch["t"], batch["size"], batch["payload"], batch["stream"], batch["flow"],
-                     batch["fseq"], batch["marker"], table.rate_bps, table.delay_ns, table.jitter_ns, table.loss,
-                     table.queue_ns, table.key, table.busy_until, table.last_out, table.sequence, self.recover,
-                     self.world.streams.period_ns, self.hop, self.frame_last, self.holds, self.ready_t,
-                     self.ready_fseq,
-                     self.max_retries, out_t, status,
-                     counts, self.repair)
+                     batch["fseq"], batch["marker"], batch["sub"], batch["capture"], batch["up_us"], batch["out_us"],
+                     table.rate_bps, table.delay_ns, table.jitter_ns, table.loss, table.queue_ns, table.key,
+                     table.busy_until, table.last_out, table.sequence, self.recover, self.world.streams.period_ns,
+                     self.hop, self.role, _NO_NEXT if next_res is None else next_res, self.frame_last, self.holds,
+                     self.ready_t, self.ready_fseq, self.max_retries, status, counts, self.repair)
         sent = status == SENT
         table.last_sent = sent
         crossed = int(np.count_nonzero(sent))
         if crossed == n:
-            batch["t"] = out_t
             return batch, batch[:0]
         out, dropped = empty_packets(crossed), empty_packets(n - crossed)
-        split_sent(batch, status, out_t, out, dropped)
+        split_sent(batch, status, out, dropped)
         return out, dropped
-
-    def _stamp(self, out: Packets) -> Packets:
-        """Breakdown stamps for packets that just crossed an uplink or a server NIC-out."""
-        if len(out):
-            stamp_crossings(self.role, out["res"], out["t"], out["capture"], out["up_us"], out["out_us"],
-                            ROLE_UPLINK, ROLE_NIC_OUT)
-        return out
