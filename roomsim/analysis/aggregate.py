@@ -36,23 +36,30 @@ def ci_half_width(values: Sequence[float]) -> float:
     return t_quantile(len(values) - 1) * stdev(values) / math.sqrt(len(values))
 
 
-@dataclass(frozen=True)
-class SeriesPoint:
-    """One room size of one series: the value of each replicate seed and the closed form."""
+class Replicated:
+    """A chart point measured once per replicate seed (`values`): the mean the line passes
+    through and its confidence band."""
 
-    size: int
     values: tuple[float, ...]
-    expected: float | None
 
     @property
     def mean(self) -> float:
-        """Mean over seeds (what the curve passes through)."""
+        """Mean over seeds (what the line passes through)."""
         return mean(self.values)
 
     @property
     def half_width(self) -> float:
         """Half-width of the 95 % confidence interval of the mean (0 with one seed)."""
         return ci_half_width(self.values)
+
+
+@dataclass(frozen=True)
+class SeriesPoint(Replicated):
+    """One room size of one series: the value of each replicate seed and the closed form."""
+
+    size: int
+    values: tuple[float, ...]
+    expected: float | None
 
     @property
     def low(self) -> float:

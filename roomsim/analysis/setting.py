@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from statistics import mean
 from typing import Any
 
 from matplotlib.artist import Artist
@@ -23,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from roomsim.analysis.aggregate import GATE_LABELS, GATE_UNITS, ci_half_width
+from roomsim.analysis.aggregate import GATE_LABELS, GATE_UNITS, Replicated
 from roomsim.analysis.experiment import Experiment, RunRecord
 from roomsim.analysis.scaling import thousands
 from roomsim.analysis.settings import QualityGate
@@ -167,23 +166,13 @@ def series_styles(experiment: Experiment) -> dict[str, SeriesStyle]:
 
 
 @dataclass(frozen=True)
-class SettingPoint:
+class SettingPoint(Replicated):
     """One setting value of one series: where it sits on the x axis, and the value of each
     replicate seed."""
 
     value: Any
     position: float
     values: tuple[float, ...]
-
-    @property
-    def mean(self) -> float:
-        """Mean over seeds (what the line passes through)."""
-        return mean(self.values)
-
-    @property
-    def half_width(self) -> float:
-        """Half-width of the 95 % confidence interval of the mean (0 with one seed)."""
-        return ci_half_width(self.values)
 
 
 def axis_values(experiment: Experiment) -> list[Any]:
