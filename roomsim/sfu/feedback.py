@@ -30,6 +30,7 @@ class FeedbackBuffer:
     def __init__(self, capacity: int = 1 << 16) -> None:
         self.n = 0
         self._alloc(capacity)
+        self.watch(np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
     def _alloc(self, capacity: int) -> None:
         old = getattr(self, "sub", None)
@@ -47,30 +48,31 @@ class FeedbackBuffer:
                 fresh[: self.n] = getattr(self, name)[: self.n]
             setattr(self, name, fresh)
 
-    def record(
-        self,
-        batch: Packets,
-        send: IntArray,
-        sent: npt.NDArray[np.bool_],
-        arrived_t: IntArray,
-        watched: npt.NDArray[np.bool_],
-        down_delay: IntArray,
-        up_delay: IntArray,
-    ) -> None:
-        """Add a downlink batch (send times taken before the links overwrote `t`)."""
-        need = self.n + len(batch)
+    def watch(self, watched: npt.NDArray[np.bool_], down_delay: IntArray, up_delay: IntArray) -> None:
+        """Which receivers report (per participant), and their downlink and uplink delays
+        (a loss is reported when the packet would have arrived, plus the uplink delay)."""
+        self.watched, self.down_delay, self.up_delay = watched, down_delay, up_delay
+
+    def reserve(self, more: int) -> None:
+        """Room for `more` records."""
+        need = self.n + more
         if need > len(self.sub):
             self._alloc(max(need, 2 * len(self.sub)))
+
+    def record_lost(self, batch: Packets) -> None:
+        """Add packets whose fate no transport report tells (those on TCP links) as lost.
+        The links record the rest as they send it (`kernels_transport.transmit_rtp`)."""
+        self.reserve(len(batch))
         self.n = record_feedback(
             batch["sub"],
-            send,
-            sent,
-            arrived_t,
+            batch["t"],
+            np.zeros(len(batch), dtype=bool),
+            np.zeros(0, dtype=np.int64),
             batch["size"],
             batch["fseq"],
-            watched,
-            down_delay,
-            up_delay,
+            self.watched,
+            self.down_delay,
+            self.up_delay,
             self.sub,
             self.send,
             self.arrive,

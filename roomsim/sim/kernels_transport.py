@@ -120,8 +120,9 @@ def _hidden(jitter_ns: float, r: float, slack: np.int64) -> bool:
 @njit(cache=True)
 def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, sub, capture, up_us, out_us, rate_bps, delay_ns,
                  jitter_ns, loss, queue_ns, key, busy_until, last_out, sequence, recover, period_ns, hop, role,
-                 next_res, frame_last, holds, ready_t, ready_fseq, max_retries, status, counts,
-                 repair):  # type: ignore[no-untyped-def]
+                 next_res, frame_last, holds, ready_t, ready_fseq, max_retries, status, counts, repair, watched,
+                 down_delay, up_delay, fb_sub, fb_send, fb_arrive, fb_size, fb_probe, fb_report,
+                 fb_n):  # type: ignore[no-untyped-def]
     """Send packets (in time order) over their links, repairing random losses per the
     stream's `recover` mode.
 
@@ -133,6 +134,15 @@ def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, sub, captur
     receiver, the next stage's resource `next_res[sub]` in `link`. One pass, instead of
     one numpy pass per field after the links (at ~700k copies a second those passes cost
     as much as the links). Dropped packets keep every field.
+
+    Transport-wide feedback: where `watched` is not empty, every packet to a watched
+    receiver is appended to the feedback columns `fb_*` from row `fb_n` on (as
+    `kernels_sfu.record_feedback`: send time, arrival or -1, size, probe padding, when its
+    report reaches the node); returns the new fill level (`fb_n` when nothing is watched).
+
+    (The body of one packet is a one-pass inner loop left by `break`, so that every fate
+    reaches the common tail: a helper function per packet would pass ~30 arrays a call,
+    ~13x slower.)
     Loss and jitter share one uniform u: lost if u < p, and otherwise (u - p) / (1 - p),
     uniform again and independent of the loss event, sets an exponential extra delay
     with mean = the link's jitter. Then:
@@ -153,109 +163,125 @@ def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, sub, captur
     Repaired packets do not hold back other flows (later frames wait for them at the
     receiver, whose video plays in order), and RTX packets do not occupy the FIFO.
     """
+    record = len(watched) > 0
     for i in range(len(t)):
-        q = link[i]
-        a = t[i]
-        n = sequence[q]
-        sequence[q] = n + 1
-        counts[q, PACKETS] += 1
-        counts[q, BYTES] += size[i]
-        counts[q, PAYLOAD] += payload[i]
-        busy = busy_until[q]
-        if busy - a > queue_ns[q]:
-            status[i] = QUEUE_DROP
-            counts[q, DROPPED_QUEUE] += 1
-            continue
-        service = np.int64(np.rint(size[i] * _NS_PER_BIT / rate_bps[q]))
-        done = (busy if busy > a else a) + service
-        busy_until[q] = done
-        arrive = done + delay_ns[q]
-        p = loss[q]
-        j = jitter_ns[q]
-        repaired = False
-        hold = False
-        if p > 0.0 or j > 0.0:
-            u = _uniform(key[q], n)
-            if u < p:
-                counts[q, DROPPED_LOSS] += 1
-                s = stream[i]
-                mode = recover[s] if fseq[i] >= 0 else RECOVER_NONE  # probe padding is not repaired
-                if mode == RECOVER_RED:
-                    v = _uniform(key[q] ^ _RED_SALT, n)
-                    if v < p:
-                        status[i] = LOST
-                        continue
-                    arrive += np.int64(period_ns[s]) + _jitter(j, (v - p) / (1.0 - p))
-                elif mode == RECOVER_NACK:
-                    detect = arrive + (np.int64(period_ns[s]) if marker[i] else np.int64(0))
-                    round_trip = 2 * delay_ns[q] + service
-                    ok = False
-                    for k in range(1, max_retries + 1):
-                        counts[q, PACKETS] += 1
-                        counts[q, BYTES] += size[i] + RTX_HEADER_BYTES
-                        counts[q, PAYLOAD] += payload[i]
-                        repair[q, RTX_SENT] += 1
-                        v = _uniform(key[q] ^ _RTX_SALT, n * 64 + k)
-                        if v >= p:
-                            arrive = detect + k * round_trip + _jitter(j, (v - p) / (1.0 - p))
-                            ok = True
+        sent_at = t[i]
+        fate = LOST
+        arrive = np.int64(-1)
+        for _ in range(1):
+            q = link[i]
+            a = t[i]
+            n = sequence[q]
+            sequence[q] = n + 1
+            counts[q, PACKETS] += 1
+            counts[q, BYTES] += size[i]
+            counts[q, PAYLOAD] += payload[i]
+            busy = busy_until[q]
+            if busy - a > queue_ns[q]:
+                fate = QUEUE_DROP
+                counts[q, DROPPED_QUEUE] += 1
+                break
+            service = np.int64(np.rint(size[i] * _NS_PER_BIT / rate_bps[q]))
+            done = (busy if busy > a else a) + service
+            busy_until[q] = done
+            arrive = done + delay_ns[q]
+            p = loss[q]
+            j = jitter_ns[q]
+            repaired = False
+            hold = False
+            if p > 0.0 or j > 0.0:
+                u = _uniform(key[q], n)
+                if u < p:
+                    counts[q, DROPPED_LOSS] += 1
+                    s = stream[i]
+                    mode = recover[s] if fseq[i] >= 0 else RECOVER_NONE  # probe padding is not repaired
+                    if mode == RECOVER_RED:
+                        v = _uniform(key[q] ^ _RED_SALT, n)
+                        if v < p:
+                            fate = LOST
                             break
-                        counts[q, DROPPED_LOSS] += 1
-                    if not ok:
-                        status[i] = LOST
-                        continue
-                else:
-                    status[i] = LOST
-                    continue
-                repair[q, REPAIRED] += 1
-                if hop[q] == HOP_DOWN:
-                    f = flow[i]
-                    slot = fseq[i] & 63
-                    if ready_fseq[f, slot] != fseq[i] or ready_t[f, slot] < arrive:
-                        ready_fseq[f, slot] = fseq[i]
-                        ready_t[f, slot] = arrive
-                    arrive = done + delay_ns[q]  # keeps its place in line; its frame waits
-                else:
-                    repaired = True
-                    hold = mode == RECOVER_NACK  # the rest of its frame waits for it
-            else:
-                r = (u - p) / (1.0 - p)
-                if not _hidden(j, r, last_out[q] - arrive):
-                    arrive += _jitter(j, r)
-        if arrive < last_out[q]:
-            arrive = last_out[q]  # delay variation on one path never reorders it
-        if repaired:  # sent later: what was sent before it may arrive first
-            if hold:
-                f = flow[i]
-                h = hop[q]
-                if frame_last[f, h, 0] < 0:
-                    holds[q] += 1
-                if frame_last[f, h, 0] != fseq[i] or frame_last[f, h, 1] < arrive:
-                    frame_last[f, h, 0] = fseq[i]
-                    frame_last[f, h, 1] = arrive
-        else:
-            last_out[q] = arrive
-            if holds[q] > 0:  # the rest of a frame behind a NACK repair leaves after it
-                f = flow[i]
-                h = hop[q]
-                if frame_last[f, h, 0] >= 0:
-                    if frame_last[f, h, 0] == fseq[i]:
-                        if arrive < frame_last[f, h, 1]:
-                            arrive = frame_last[f, h, 1]
+                        arrive += np.int64(period_ns[s]) + _jitter(j, (v - p) / (1.0 - p))
+                    elif mode == RECOVER_NACK:
+                        detect = arrive + (np.int64(period_ns[s]) if marker[i] else np.int64(0))
+                        round_trip = 2 * delay_ns[q] + service
+                        ok = False
+                        for k in range(1, max_retries + 1):
+                            counts[q, PACKETS] += 1
+                            counts[q, BYTES] += size[i] + RTX_HEADER_BYTES
+                            counts[q, PAYLOAD] += payload[i]
+                            repair[q, RTX_SENT] += 1
+                            v = _uniform(key[q] ^ _RTX_SALT, n * 64 + k)
+                            if v >= p:
+                                arrive = detect + k * round_trip + _jitter(j, (v - p) / (1.0 - p))
+                                ok = True
+                                break
+                            counts[q, DROPPED_LOSS] += 1
+                        if not ok:
+                            fate = LOST
+                            break
                     else:
-                        frame_last[f, h, 0] = -1
-                        holds[q] -= 1
-        t[i] = arrive
-        r = role[q]
-        if r == ROLE_UPLINK:
-            since = (arrive - capture[i]) // 1000
-            up_us[i] = since
-            out_us[i] = since
-        elif r == ROLE_NIC_OUT:
-            out_us[i] = (arrive - capture[i]) // 1000
-        if len(next_res) > 0 and sub[i] >= 0:
-            link[i] = next_res[sub[i]]
-        status[i] = SENT
+                        fate = LOST
+                        break
+                    repair[q, REPAIRED] += 1
+                    if hop[q] == HOP_DOWN:
+                        f = flow[i]
+                        slot = fseq[i] & 63
+                        if ready_fseq[f, slot] != fseq[i] or ready_t[f, slot] < arrive:
+                            ready_fseq[f, slot] = fseq[i]
+                            ready_t[f, slot] = arrive
+                        arrive = done + delay_ns[q]  # keeps its place in line; its frame waits
+                    else:
+                        repaired = True
+                        hold = mode == RECOVER_NACK  # the rest of its frame waits for it
+                else:
+                    r = (u - p) / (1.0 - p)
+                    if not _hidden(j, r, last_out[q] - arrive):
+                        arrive += _jitter(j, r)
+            if arrive < last_out[q]:
+                arrive = last_out[q]  # delay variation on one path never reorders it
+            if repaired:  # sent later: what was sent before it may arrive first
+                if hold:
+                    f = flow[i]
+                    h = hop[q]
+                    if frame_last[f, h, 0] < 0:
+                        holds[q] += 1
+                    if frame_last[f, h, 0] != fseq[i] or frame_last[f, h, 1] < arrive:
+                        frame_last[f, h, 0] = fseq[i]
+                        frame_last[f, h, 1] = arrive
+            else:
+                last_out[q] = arrive
+                if holds[q] > 0:  # the rest of a frame behind a NACK repair leaves after it
+                    f = flow[i]
+                    h = hop[q]
+                    if frame_last[f, h, 0] >= 0:
+                        if frame_last[f, h, 0] == fseq[i]:
+                            if arrive < frame_last[f, h, 1]:
+                                arrive = frame_last[f, h, 1]
+                        else:
+                            frame_last[f, h, 0] = -1
+                            holds[q] -= 1
+            fate = SENT
+            t[i] = arrive
+            r = role[q]
+            if r == ROLE_UPLINK:
+                since = (arrive - capture[i]) // 1000
+                up_us[i] = since
+                out_us[i] = since
+            elif r == ROLE_NIC_OUT:
+                out_us[i] = (arrive - capture[i]) // 1000
+            if len(next_res) > 0 and sub[i] >= 0:
+                link[i] = next_res[sub[i]]
+        status[i] = fate
+        if record and watched[sub[i]]:
+            r = sub[i]
+            fb_sub[fb_n] = r
+            fb_send[fb_n] = sent_at
+            fb_arrive[fb_n] = arrive if fate == SENT else -1
+            fb_size[fb_n] = size[i]
+            fb_probe[fb_n] = fseq[i] < 0
+            fb_report[fb_n] = (arrive if fate == SENT else sent_at + down_delay[r]) + up_delay[r]
+            fb_n += 1
+    return fb_n
 
 
 @njit(cache=True)

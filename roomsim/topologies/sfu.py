@@ -350,21 +350,13 @@ class SfuTopology(Topology):
         w = self.world
         batch = self.downlinks.take(t1)
         c = self.control
-        watch = c.gcc and c.adaptive.any() and len(batch) > 0
-        send_t = batch["t"].copy() if watch else None
-        out, dropped = self.links.transmit(self.downlinks.name, batch, t1, window, measuring,
-                                           self.links.receiver_res)
-        if send_t is not None:
+        feedback = None
+        if c.gcc and c.adaptive.any() and len(batch) > 0:
+            feedback = self.feedback
             delays = w.links.delay_ns
-            self.feedback.record(
-                batch,
-                send_t,
-                w.links.last_sent,
-                out["t"],
-                c.adaptive,
-                delays[w.downlink],
-                delays[w.uplink],
-            )
+            feedback.watch(c.adaptive, delays[w.downlink], delays[w.uplink])
+        out, dropped = self.links.transmit(self.downlinks.name, batch, t1, window, measuring,
+                                           self.links.receiver_res, feedback)
         if len(dropped):
             self.damage.record_drops(rows(dropped, dropped["fseq"] >= 0))
         padding = out["fseq"] < 0

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.scenario import ParticipantGroup
+from roomsim.sfu.feedback import FeedbackBuffer
 from roomsim.sim.kernels import LINK_COUNTERS, SENT
 from roomsim.sim.kernels_transport import (
     HOP_DOWN,
@@ -41,6 +42,8 @@ from roomsim.world import AUDIO, World
 
 #: `transmit(next_res=None)`: no next resource
 _NO_NEXT = np.zeros(0, dtype=np.int64)
+#: `transmit(feedback=None)`: nobody watched
+_NO_FEEDBACK = FeedbackBuffer(capacity=0)
 
 
 def recover_mode(group: ParticipantGroup, kind: int) -> int:
@@ -105,28 +108,32 @@ class LinkTransports:
         return self.tcp.in_flight() if self.any_tcp else 0
 
     def transmit(self, stage: str, batch: Packets, t1: int, window: int, measuring: bool,
-                 next_res: npt.NDArray[np.int64] | None = None) -> tuple[Packets, Packets]:
+                 next_res: npt.NDArray[np.int64] | None = None, feedback: FeedbackBuffer | None = None
+                 ) -> tuple[Packets, Packets]:
         """Send a stage's batch over its links; return (arrived, dropped).
         `links.last_sent` tells which rows of the batch crossed a UDP link, and the arrived
         rows start with those, in batch order (TCP deliveries, which may stem from earlier
         batches, follow). Arrived rows carry their arrival in `t`, the breakdown stamps
         and, with `next_res` (indexed by receiver), the next stage's resource in `res`
-        (rows without a receiver keep theirs)."""
+        (rows without a receiver keep theirs). With `feedback`, every packet to a watched
+        receiver is recorded there as it is sent (transport-wide feedback)."""
         table = self.world.links
         if not self.any_tcp:
             if len(batch) == 0:
                 table.last_sent = np.zeros(0, dtype=bool)
                 return batch, batch
-            return self._udp(batch, window, measuring, next_res)
+            return self._udp(batch, window, measuring, next_res, feedback)
         on_tcp = self.tcp_link[batch["res"]] if len(batch) else np.zeros(0, dtype=bool)
         udp = batch if not on_tcp.any() else rows(batch, ~on_tcp)
-        out, dropped = self._udp(udp, window, measuring, next_res) if len(udp) else (udp, udp)
+        out, dropped = self._udp(udp, window, measuring, next_res, feedback) if len(udp) else (udp, udp)
         crossed = np.zeros(len(batch), dtype=bool)
         if len(udp):
             crossed[~on_tcp] = table.last_sent
         table.last_sent = crossed
-        tcp_out = self.tcp.advance(stage, rows(batch, on_tcp) if on_tcp.any() else empty_packets(), t1, window,
-                                   measuring)
+        to_tcp = rows(batch, on_tcp) if on_tcp.any() else empty_packets()
+        if feedback is not None and len(to_tcp):
+            feedback.record_lost(to_tcp)
+        tcp_out = self.tcp.advance(stage, to_tcp, t1, window, measuring)
         if len(tcp_out):
             stamp_crossings(self.role, tcp_out["res"], tcp_out["t"], tcp_out["capture"], tcp_out["up_us"],
                             tcp_out["out_us"], ROLE_UPLINK, ROLE_NIC_OUT)
@@ -136,20 +143,27 @@ class LinkTransports:
             out = concat([out, tcp_out]) if len(out) else tcp_out
         return out, dropped
 
-    def _udp(self, batch: Packets, window: int, measuring: bool, next_res: npt.NDArray[np.int64] | None
-             ) -> tuple[Packets, Packets]:
+    def _udp(self, batch: Packets, window: int, measuring: bool, next_res: npt.NDArray[np.int64] | None,
+             feedback: FeedbackBuffer | None) -> tuple[Packets, Packets]:
         """UDP links: FIFO, loss, jitter, RTP repair, stamps and next resource (one
         compiled pass)."""
         table = self.world.links
         n = len(batch)
         status = np.empty(n, dtype=np.int8)
         counts = table.counters.pending(LINK_COUNTERS, window, measuring)
-        transmit_rtp(batch["res"], batch["t"], batch["size"], batch["payload"], batch["stream"], batch["flow"],
-                     batch["fseq"], batch["marker"], batch["sub"], batch["capture"], batch["up_us"], batch["out_us"],
-                     table.rate_bps, table.delay_ns, table.jitter_ns, table.loss, table.queue_ns, table.key,
-                     table.busy_until, table.last_out, table.sequence, self.recover, self.world.streams.period_ns,
-                     self.hop, self.role, _NO_NEXT if next_res is None else next_res, self.frame_last, self.holds,
-                     self.ready_t, self.ready_fseq, self.max_retries, status, counts, self.repair)
+        fb = _NO_FEEDBACK
+        if feedback is not None:
+            feedback.reserve(n)
+            fb = feedback
+        filled = transmit_rtp(  # type: ignore[call-arg]  # numba dispatcher stub
+            batch["res"], batch["t"], batch["size"], batch["payload"], batch["stream"], batch["flow"], batch["fseq"],
+            batch["marker"], batch["sub"], batch["capture"], batch["up_us"], batch["out_us"], table.rate_bps,
+            table.delay_ns, table.jitter_ns, table.loss, table.queue_ns, table.key, table.busy_until, table.last_out,
+            table.sequence, self.recover, self.world.streams.period_ns, self.hop, self.role,
+            _NO_NEXT if next_res is None else next_res, self.frame_last, self.holds, self.ready_t, self.ready_fseq,
+            self.max_retries, status, counts, self.repair, fb.watched, fb.down_delay, fb.up_delay, *fb.pending(), fb.n)
+        if feedback is not None:
+            feedback.n = filled
         sent = status == SENT
         table.last_sent = sent
         crossed = int(np.count_nonzero(sent))
