@@ -83,6 +83,21 @@ def test_plenty_of_bandwidth_settles_on_the_static_layers() -> None:
     assert gcc.totals.loss_pct == 0
 
 
+def test_a_websocket_subscriber_is_not_starved_by_missing_feedback() -> None:
+    """A TCP (WebSocket) subscriber sends no transport-wide feedback: the SFU keeps its
+    start-up estimate of the downlink instead of reading the silence as loss, so on the
+    same fast link it gets the same 720p layer as a WebRTC subscriber (it used to get
+    180p: every packet was booked as lost)."""
+    raw = room(1, SIMULCAST)
+    raw["rooms"][0]["participants"] += [{"id": "web", "network": dict(CLEAN)},
+                                         {"id": "tcp", "network": dict(CLEAN), "transport": "websocket"}]
+    result = run(raw, "sfu")
+    people = {p.id: p for p in result.participants}
+    assert people["web"].quality is not None and people["tcp"].quality is not None
+    assert people["web"].quality.video_pixels == people["tcp"].quality.video_pixels == 1280 * 720
+    assert abs(people["tcp"].downlink_kbps - people["web"].downlink_kbps) < 0.05 * people["web"].downlink_kbps
+
+
 def test_keyframes_are_throttled_and_cost_publisher_bytes() -> None:
     """Every new subscription to a video layer needs a keyframe; subscribers joining within
     one PLI throttle share it; the keyframe is max(3, 0.3 x fps) mean frames (libwebrtc's

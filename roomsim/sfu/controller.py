@@ -99,6 +99,9 @@ class SfuController:
         self.started = np.zeros(n, dtype=bool)
         self.ceiling = np.zeros(n)
         self.adaptive = np.zeros(n, dtype=bool)
+        #: who sends transport-wide feedback (RTCP over UDP): a WebSocket (TCP) subscriber
+        #: reports nothing, so its estimate stays at its start-up probe of the downlink
+        self.reports_feedback = np.array([p.group.transport.kind == "webrtc" for p in w.participants], dtype=bool)
         self.candidates = (st.pub >= 0) & (options.simulcast | st.top)
         self.pair_key = np.zeros(0, dtype=np.int64)
         self.pair_level = np.zeros(0, dtype=np.int64)
@@ -181,7 +184,7 @@ class SfuController:
             self.wants_dirty = False
             sub, track, cap, _ = self._wants
             multi = (self.track_points[track] > 1) & (cap >= 0)
-            self.adaptive = np.bincount(sub[multi], minlength=len(w.participants)) > 0
+            self.adaptive = (np.bincount(sub[multi], minlength=len(w.participants)) > 0) & self.reports_feedback
             self._last_budgets = None
         sub, track, cap, sub_ptr = self._wants
         budgets = self.budgets()

@@ -11,9 +11,6 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.kernels_sfu import record_feedback
-from roomsim.sim.packets import Packets
-
 IntArray = npt.NDArray[np.int64]
 
 
@@ -58,29 +55,6 @@ class FeedbackBuffer:
         need = self.n + more
         if need > len(self.sub):
             self._alloc(max(need, 2 * len(self.sub)))
-
-    def record_lost(self, batch: Packets) -> None:
-        """Add packets whose fate no transport report tells (those on TCP links) as lost.
-        The links record the rest as they send it (`kernels_transport.transmit_rtp`)."""
-        self.reserve(len(batch))
-        self.n = record_feedback(
-            batch["sub"],
-            batch["t"],
-            np.zeros(len(batch), dtype=bool),
-            np.zeros(0, dtype=np.int64),
-            batch["size"],
-            batch["fseq"],
-            self.watched,
-            self.down_delay,
-            self.up_delay,
-            self.sub,
-            self.send,
-            self.arrive,
-            self.size,
-            self.probe,
-            self.report,
-            self.n,
-        )
 
     def pending(self) -> tuple[npt.NDArray[np.generic], ...]:
         """The buffer's columns (sub, send, arrive, size, probe, report) and fill level are

@@ -136,9 +136,10 @@ def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, sub, captur
     as much as the links). Dropped packets keep every field.
 
     Transport-wide feedback: where `watched` is not empty, every packet to a watched
-    receiver is appended to the feedback columns `fb_*` from row `fb_n` on (as
-    `kernels_sfu.record_feedback`: send time, arrival or -1, size, probe padding, when its
-    report reaches the node); returns the new fill level (`fb_n` when nothing is watched).
+    receiver is appended to the feedback columns `fb_*` from row `fb_n` on: its send time,
+    arrival (-1 if lost), size, whether it is probe padding, and when its report reaches
+    the node (arrival, or when it would have arrived, plus the receiver's uplink delay).
+    Returns the new fill level (`fb_n` when nothing is watched).
 
     (The body of one packet is a one-pass inner loop left by `break`, so that every fate
     reaches the common tail: a helper function per packet would pass ~30 arrays a call,

@@ -115,7 +115,7 @@ class LinkTransports:
         rows start with those, in batch order (TCP deliveries, which may stem from earlier
         batches, follow). Arrived rows carry their arrival in `t`, the breakdown stamps
         and, with `next_res` (indexed by receiver), the next stage's resource in `res`
-        (rows without a receiver keep theirs). With `feedback`, every packet to a watched
+        (rows without a receiver keep theirs). With `feedback`, every UDP packet to a watched
         receiver is recorded there as it is sent (transport-wide feedback)."""
         table = self.world.links
         if not self.any_tcp:
@@ -130,10 +130,8 @@ class LinkTransports:
         if len(udp):
             crossed[~on_tcp] = table.last_sent
         table.last_sent = crossed
-        to_tcp = rows(batch, on_tcp) if on_tcp.any() else empty_packets()
-        if feedback is not None and len(to_tcp):
-            feedback.record_lost(to_tcp)
-        tcp_out = self.tcp.advance(stage, to_tcp, t1, window, measuring)
+        tcp_out = self.tcp.advance(stage, rows(batch, on_tcp) if on_tcp.any() else empty_packets(), t1, window,
+                                   measuring)
         if len(tcp_out):
             stamp_crossings(self.role, tcp_out["res"], tcp_out["t"], tcp_out["capture"], tcp_out["up_us"],
                             tcp_out["out_us"], ROLE_UPLINK, ROLE_NIC_OUT)
