@@ -72,20 +72,31 @@ def serve_pools(pool, t, work_ns, cores, queue_ns, busy_until, start, accepted, 
 
 
 @njit(cache=True)
-def ordered_per_resource(res, t):  # type: ignore[no-untyped-def]
-    """(whether each resource's items already appear in time order (all a FIFO needs),
-    number of resources: the largest index + 1)."""
+def ordered_per_resource(res, t, last):  # type: ignore[no-untyped-def]
+    """Whether each resource's items already appear in time order (all a FIFO needs), in
+    one pass: 1 if so, 0 if not, -1 if a resource index does not fit the scratch `last`
+    (one entry per resource, overwritten). A pass over a batch of copies streams it from
+    memory, so this check reads each row once."""
+    last[:] = np.iinfo(np.int64).min
+    room = len(last)
+    for i in range(len(t)):
+        q = res[i]
+        if q >= room:
+            return -1
+        if t[i] < last[q]:
+            return 0
+        last[q] = t[i]
+    return 1
+
+
+@njit(cache=True)
+def resource_count(res):  # type: ignore[no-untyped-def]
+    """The largest resource index + 1."""
     resources = 0
     for i in range(len(res)):
         if res[i] >= resources:
             resources = res[i] + 1
-    last = np.full(resources, np.iinfo(np.int64).min, dtype=np.int64)
-    for i in range(len(t)):
-        q = res[i]
-        if t[i] < last[q]:
-            return False, resources
-        last[q] = t[i]
-    return True, resources
+    return resources
 
 
 @njit(cache=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.kernels import ordered_per_resource
+from roomsim.sim.kernels import ordered_per_resource, resource_count
 from roomsim.sim.kernels_transport import order_by_resource
 
 PACKET = np.dtype(
@@ -74,19 +74,28 @@ def split_payloads(payload: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]
     return frame, sizes, marker
 
 
-def in_queue_order(batch: Packets) -> Packets:
-    """Order a batch so that every resource sees its packets in time order.
+class QueueOrder:
+    """Orders a stage's batches so that every resource sees its packets in time order.
 
     A FIFO needs nothing more, and most batches already have it (each upstream queue
     emits in order), so the check is one pass and the sort is the rare case: several
     sources feeding one resource (e.g. mesh downlinks), or repaired packets arriving
     behind later ones. The sort groups items by resource, each group in time order
-    (`kernels_transport.order_by_resource`), which is all a FIFO needs.
+    (`kernels_transport.order_by_resource`), which is all a FIFO needs. The check's
+    scratch (an entry per resource) is kept between calls.
     """
-    if len(batch) < 2:
-        return batch
-    res, t = batch["res"], batch["t"]
-    ordered, resources = ordered_per_resource(res, t)
-    if ordered:
-        return batch
-    return rows(batch, order_by_resource(res, t, resources))
+
+    def __init__(self) -> None:
+        self._last = np.empty(0, dtype=np.int64)
+
+    def __call__(self, batch: Packets) -> Packets:
+        if len(batch) < 2:
+            return batch
+        res, t = batch["res"], batch["t"]
+        ordered = ordered_per_resource(res, t, self._last)
+        if ordered < 0:
+            self._last = np.empty(resource_count(res), dtype=np.int64)
+            ordered = ordered_per_resource(res, t, self._last)
+        if ordered:
+            return batch
+        return rows(batch, order_by_resource(res, t, resource_count(res)))

@@ -15,7 +15,7 @@ results do not depend on the tick length, except where packets loop back to an e
 
 from __future__ import annotations
 
-from roomsim.sim.packets import Packets, concat, empty_packets, in_queue_order, rows
+from roomsim.sim.packets import Packets, QueueOrder, concat, empty_packets, rows
 
 
 class Stage:
@@ -26,6 +26,7 @@ class Stage:
         self.merging = merging
         self._parts: list[Packets] = []
         self._held = 0
+        self._order = QueueOrder()
 
     def push(self, batch: Packets) -> None:
         """Queue packets that will reach this stage (at their `t`)."""
@@ -41,14 +42,14 @@ class Stage:
         batch = self._parts[0] if len(self._parts) == 1 else concat(self._parts)
         if not self.merging:
             self._parts, self._held = [], 0
-            return in_queue_order(batch)  # a cheap check; sorts only if a feeder misbehaved
+            return self._order(batch)  # a cheap check; sorts only if a feeder misbehaved
         due = batch["t"] < t_end
         if due.all():
             self._parts, self._held = [], 0
-            return in_queue_order(batch)
+            return self._order(batch)
         later = rows(batch, ~due)
         self._parts, self._held = [later], len(later)
-        return in_queue_order(rows(batch, due))
+        return self._order(rows(batch, due))
 
     def __len__(self) -> int:
         return self._held
