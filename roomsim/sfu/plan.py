@@ -44,9 +44,9 @@ class ForwardingTable:
         #: no window needs checking: every entry is open and older than any packet in flight
         self.exact = bool(((self.start <= settled_before) & (self.end == INF)).all())
 
-    def expand(self, keys: IntArray, capture: IntArray) -> tuple[IntArray, IntArray]:
+    def expand(self, keys: IntArray, capture: IntArray) -> tuple[IntArray, IntArray, IntArray]:
         """For items with these keys and capture times: (item index, target) per entry whose
-        window holds the capture time."""
+        window holds the capture time, and the number of such entries per item."""
         return expand_entries(
             keys, capture, self.indptr, self.target, self.start, self.end, self.exact
         )

@@ -304,21 +304,25 @@ def gcc_feedback(now, n, sub, send, arrive, size, probe, report, hot, trend, his
 @njit(cache=True)
 def expand_entries(keys, capture, indptr, target, start, end, exact):  # type: ignore[no-untyped-def]
     """Fan items out to the entries of their key whose [start, end) holds the item's
-    capture time (every entry when `exact`): returns (item index, target) per copy."""
+    capture time (every entry when `exact`): returns (item index, target) per copy, and
+    the number of copies of each item."""
     total = 0
     for i in range(len(keys)):
         total += indptr[keys[i] + 1] - indptr[keys[i]]
     item_out = np.empty(total, dtype=np.int64)
     target_out = np.empty(total, dtype=np.int64)
+    copies = np.zeros(len(keys), dtype=np.int64)
     n = 0
     for i in range(len(keys)):
         c = capture[i]
+        first = n
         for j in range(indptr[keys[i]], indptr[keys[i] + 1]):
             if exact or (start[j] <= c and c < end[j]):
                 item_out[n] = i
                 target_out[n] = target[j]
                 n += 1
-    return item_out[:n], target_out[:n]
+        copies[i] = n - first
+    return item_out[:n], target_out[:n], copies
 
 
 @njit(cache=True)

@@ -71,6 +71,8 @@ class SfuTopology(Topology):
         self.downlinks = self.stage("downlink")
         self.clients = self.stage("client")
         self._dirty = True
+        #: whether this tick's node batch held probe padding (which the downlinks then drop)
+        self._forwarded_padding = False
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -359,6 +361,8 @@ class SfuTopology(Topology):
                                            self.links.receiver_res, feedback)
         if len(dropped):
             self.damage.record_drops(rows(dropped, dropped["fseq"] >= 0))
+        if not (self._forwarded_padding or self.relays is not None):
+            return out  # no probe padding left the node this tick, none waits at a relay
         padding = out["fseq"] < 0
         return rows(out, ~padding) if padding.any() else out
 
@@ -369,10 +373,12 @@ class SfuTopology(Topology):
         leaves after receive + (j+1) sends. Probe padding (fseq -1, already addressed) costs
         one send."""
         w = self.world
+        self._forwarded_padding = False
         if len(batch) == 0:
             return batch
         padding = batch["fseq"] < 0
         any_padding = bool(padding.any())
+        self._forwarded_padding = any_padding
         node = self.node_of_cpu[batch["res"]]
         if self.cascade:
             first_hop = ~padding & (batch["flow"] == batch["stream"])
@@ -382,11 +388,10 @@ class SfuTopology(Topology):
             keys[padding] = 0
         # windows are checked in capture time; an exact table needs no capture times
         capture = batch["t"] if self.fanout.exact else self._captured(batch)
-        item, target = self.fanout.expand(keys, capture)
-        if any_padding:
+        item, target, copies_per_packet = self.fanout.expand(keys, capture)
+        if any_padding:  # padding has no copies: its work is one send (below)
             media = ~padding[item]
             item, target = item[media], target[media]
-        copies_per_packet = np.bincount(item, minlength=len(batch))
         pool = batch["res"].astype(np.int64)
         work = self.ingress_ns + copies_per_packet * self.egress_ns
         if any_padding:
