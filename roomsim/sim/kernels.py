@@ -249,3 +249,45 @@ def receive_frames(sub, stream, fseq, flow, marker, damaged, t, damage_bits, dec
         busy_ns[q] += np.int64(np.rint(work))
         jobs[q] += 1
         frames_decoded[r] += 1
+
+
+@njit(cache=True, inline="always")
+def _first_frame_from(t, period, phase):  # type: ignore[no-untyped-def]
+    """The first frame k of a stream (frame k at phase + floor(k x period)) captured at or
+    after t: a float guess, corrected by one either way against the exact frame times."""
+    x = np.ceil((t - phase) / period)
+    k = np.int64(x) if x > 0.0 else np.int64(0)
+    if phase + np.floor(k * period) < t:
+        k += 1
+    if k > 0 and phase + np.floor((k - 1) * period) >= t:
+        k -= 1
+    return k
+
+
+@njit(cache=True)
+def capture_frames(t0, t1, streams, period, phase, frame_bytes, out):  # type: ignore[no-untyped-def]
+    """Write the frames the streams capture in [t0, t1) into `out` (FRAME records), stream
+    by stream, each in frame order: frame k at phase + floor(k x period), its payload the
+    k-th step of the exact running total floor(k x frame_bytes). Returns how many, or minus
+    how many if `out` is too small (nothing written)."""
+    total = 0
+    for j in range(len(streams)):
+        s = streams[j]
+        total += max(0, _first_frame_from(t1, period[s], phase[s]) - _first_frame_from(t0, period[s], phase[s]))
+    if total > len(out):
+        return -total
+    n = 0
+    for j in range(len(streams)):
+        s = streams[j]
+        p = period[s]
+        size = frame_bytes[s]
+        for k in range(_first_frame_from(t0, p, phase[s]), _first_frame_from(t1, p, phase[s])):
+            f = out[n]
+            f.stream = s
+            f.fseq = k
+            f.t = phase[s] + np.int64(np.floor(k * p))
+            f.capture = f.t
+            f.payload = np.int64(np.floor((k + 1) * size)) - np.int64(np.floor(k * size))
+            f.sub = -1
+            n += 1
+    return n

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.breakdown import StageBreakdown, stage_durations
-from roomsim.sim.kernels import receive_frames
+from roomsim.sim.kernels import capture_frames, receive_frames
 from roomsim.sim.packets import PACKET, Packets, empty_packets, packet_counts, rows, split_payloads
 from roomsim.sim.stage import Stage
 from roomsim.transport.links import LinkTransports
@@ -100,6 +100,7 @@ class Topology(ABC):
         self.world = world
         world.on_membership_change = self.replan
         self.stages: list[Stage] = []
+        self._frames = np.empty(0, dtype=FRAME)
 
     # -- who receives what ----------------------------------------------------------------
     @property
@@ -175,25 +176,13 @@ class Topology(ABC):
         st = w.streams
         if len(streams) == 0:
             return np.empty(0, dtype=FRAME)
-        period, phase = st.period_ns[streams], st.phase_ns[streams]
-        first = np.maximum(0, np.ceil((t0 - phase) / period)).astype(np.int64)
-        first += (phase + np.floor(first * period) < t0)
-        first -= (first > 0) & (phase + np.floor((first - 1) * period) >= t0)
-        stop = np.maximum(0, np.ceil((t1 - phase) / period)).astype(np.int64)
-        stop += (phase + np.floor(stop * period) < t1)
-        stop -= (stop > 0) & (phase + np.floor((stop - 1) * period) >= t1)
-        counts = np.maximum(0, stop - first)
-        which = np.repeat(np.arange(len(streams)), counts)
-        k = first[which] + np.arange(len(which)) - (np.cumsum(counts) - counts)[which]
-        s = streams[which]
-        frames = np.empty(len(which), dtype=FRAME)
-        frames["stream"] = s
-        frames["fseq"] = k
-        frames["t"] = st.phase_ns[s] + np.floor(k * st.period_ns[s]).astype(np.int64)
-        frames["capture"] = frames["t"]
-        size = st.frame_bytes[s]
-        frames["payload"] = np.floor((k + 1) * size).astype(np.int64) - np.floor(k * size).astype(np.int64)
-        frames["sub"] = -1
+        # one compiled pass into a buffer kept between ticks (what is returned is a copy)
+        n = capture_frames(t0, t1, streams, st.period_ns, st.phase_ns, st.frame_bytes, self._frames)
+        if n < 0:
+            self._frames = np.empty(2 * -n, dtype=FRAME)
+            n = capture_frames(t0, t1, streams, st.period_ns, st.phase_ns, st.frame_bytes, self._frames)
+        frames = self._frames[:n]
+        s = frames["stream"]
         silent = st.dtx[s] & ~w.speaking_at(st.pub[s], frames["t"])
         if silent.any():
             frames = self._apply_dtx(frames, silent)
