@@ -118,20 +118,21 @@ def _hidden(jitter_ns: float, r: float, slack: np.int64) -> bool:
 
 
 @njit(cache=True)
-def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, sub, capture, up_us, out_us, rate_bps, delay_ns,
-                 jitter_ns, loss, queue_ns, key, busy_until, last_out, sequence, recover, period_ns, hop, role,
+def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy_until, last_out, sequence, recover,
+                 period_ns, hop, role,
                  next_res, frame_last, holds, ready_t, ready_fseq, max_retries, status, counts, repair, watched,
                  down_delay, up_delay, fb_sub, fb_send, fb_arrive, fb_size, fb_probe, fb_report,
                  fb_n):  # type: ignore[no-untyped-def]
     """Send packets (in time order) over their links, repairing random losses per the
     stream's `recover` mode.
 
-    Writes each packet's fate to `status` (SENT, QUEUE_DROP or LOST); adds per-link
-    counters into `counts[link, column]`. A packet that crossed gets, in place: its arrival
-    at the far end in `t`; the breakdown stamps of its link's `role` (crossing a client
-    uplink sets `up_us` and `out_us`, crossing a server NIC-out sets `out_us`, in
-    microseconds after `capture`); and, where `next_res` is not empty and it has a
-    receiver, the next stage's resource `next_res[sub]` in `link`. One pass, instead of
+    `batch` holds PACKET rows, read and written as records (~40 % cheaper than one strided
+    array per field). Writes each packet's fate to `status` (SENT, QUEUE_DROP or LOST);
+    adds per-link counters into `counts[res, column]`. A packet that crossed gets, in
+    place: its arrival at the far end in `t`; the breakdown stamps of its link's `role`
+    (crossing a client uplink sets `up_us` and `out_us`, crossing a server NIC-out sets
+    `out_us`, in microseconds after `capture`); and, where `next_res` is not empty and it
+    has a receiver, the next stage's resource `next_res[sub]` in `res`. One pass, instead of
     one numpy pass per field after the links (at ~700k copies a second those passes cost
     as much as the links). Dropped packets keep every field.
 
@@ -165,24 +166,25 @@ def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, sub, captur
     receiver, whose video plays in order), and RTX packets do not occupy the FIFO.
     """
     record = len(watched) > 0
-    for i in range(len(t)):
-        sent_at = t[i]
+    for i in range(len(batch)):
+        row = batch[i]
+        sent_at = row.t
         fate = LOST
         arrive = np.int64(-1)
         for _ in range(1):
-            q = link[i]
-            a = t[i]
+            q = row.res
+            a = row.t
             n = sequence[q]
             sequence[q] = n + 1
             counts[q, PACKETS] += 1
-            counts[q, BYTES] += size[i]
-            counts[q, PAYLOAD] += payload[i]
+            counts[q, BYTES] += row.size
+            counts[q, PAYLOAD] += row.payload
             busy = busy_until[q]
             if busy - a > queue_ns[q]:
                 fate = QUEUE_DROP
                 counts[q, DROPPED_QUEUE] += 1
                 break
-            service = np.int64(np.rint(size[i] * _NS_PER_BIT / rate_bps[q]))
+            service = np.int64(np.rint(row.size * _NS_PER_BIT / rate_bps[q]))
             done = (busy if busy > a else a) + service
             busy_until[q] = done
             arrive = done + delay_ns[q]
@@ -194,8 +196,8 @@ def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, sub, captur
                 u = _uniform(key[q], n)
                 if u < p:
                     counts[q, DROPPED_LOSS] += 1
-                    s = stream[i]
-                    mode = recover[s] if fseq[i] >= 0 else RECOVER_NONE  # probe padding is not repaired
+                    s = row.stream
+                    mode = recover[s] if row.fseq >= 0 else RECOVER_NONE  # probe padding is not repaired
                     if mode == RECOVER_RED:
                         v = _uniform(key[q] ^ _RED_SALT, n)
                         if v < p:
@@ -203,13 +205,13 @@ def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, sub, captur
                             break
                         arrive += np.int64(period_ns[s]) + _jitter(j, (v - p) / (1.0 - p))
                     elif mode == RECOVER_NACK:
-                        detect = arrive + (np.int64(period_ns[s]) if marker[i] else np.int64(0))
+                        detect = arrive + (np.int64(period_ns[s]) if row.marker else np.int64(0))
                         round_trip = 2 * delay_ns[q] + service
                         ok = False
                         for k in range(1, max_retries + 1):
                             counts[q, PACKETS] += 1
-                            counts[q, BYTES] += size[i] + RTX_HEADER_BYTES
-                            counts[q, PAYLOAD] += payload[i]
+                            counts[q, BYTES] += row.size + RTX_HEADER_BYTES
+                            counts[q, PAYLOAD] += row.payload
                             repair[q, RTX_SENT] += 1
                             v = _uniform(key[q] ^ _RTX_SALT, n * 64 + k)
                             if v >= p:
@@ -225,10 +227,10 @@ def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, sub, captur
                         break
                     repair[q, REPAIRED] += 1
                     if hop[q] == HOP_DOWN:
-                        f = flow[i]
-                        slot = fseq[i] & 63
-                        if ready_fseq[f, slot] != fseq[i] or ready_t[f, slot] < arrive:
-                            ready_fseq[f, slot] = fseq[i]
+                        f = row.flow
+                        slot = row.fseq & 63
+                        if ready_fseq[f, slot] != row.fseq or ready_t[f, slot] < arrive:
+                            ready_fseq[f, slot] = row.fseq
                             ready_t[f, slot] = arrive
                         arrive = done + delay_ns[q]  # keeps its place in line; its frame waits
                     else:
@@ -242,44 +244,44 @@ def transmit_rtp(link, t, size, payload, stream, flow, fseq, marker, sub, captur
                 arrive = last_out[q]  # delay variation on one path never reorders it
             if repaired:  # sent later: what was sent before it may arrive first
                 if hold:
-                    f = flow[i]
+                    f = row.flow
                     h = hop[q]
                     if frame_last[f, h, 0] < 0:
                         holds[q] += 1
-                    if frame_last[f, h, 0] != fseq[i] or frame_last[f, h, 1] < arrive:
-                        frame_last[f, h, 0] = fseq[i]
+                    if frame_last[f, h, 0] != row.fseq or frame_last[f, h, 1] < arrive:
+                        frame_last[f, h, 0] = row.fseq
                         frame_last[f, h, 1] = arrive
             else:
                 last_out[q] = arrive
                 if holds[q] > 0:  # the rest of a frame behind a NACK repair leaves after it
-                    f = flow[i]
+                    f = row.flow
                     h = hop[q]
                     if frame_last[f, h, 0] >= 0:
-                        if frame_last[f, h, 0] == fseq[i]:
+                        if frame_last[f, h, 0] == row.fseq:
                             if arrive < frame_last[f, h, 1]:
                                 arrive = frame_last[f, h, 1]
                         else:
                             frame_last[f, h, 0] = -1
                             holds[q] -= 1
             fate = SENT
-            t[i] = arrive
+            row.t = arrive
             r = role[q]
             if r == ROLE_UPLINK:
-                since = (arrive - capture[i]) // 1000
-                up_us[i] = since
-                out_us[i] = since
+                since = (arrive - row.capture) // 1000
+                row.up_us = since
+                row.out_us = since
             elif r == ROLE_NIC_OUT:
-                out_us[i] = (arrive - capture[i]) // 1000
-            if len(next_res) > 0 and sub[i] >= 0:
-                link[i] = next_res[sub[i]]
+                row.out_us = (arrive - row.capture) // 1000
+            if len(next_res) > 0 and row.sub >= 0:
+                row.res = next_res[row.sub]
         status[i] = fate
-        if record and watched[sub[i]]:
-            r = sub[i]
+        if record and watched[row.sub]:
+            r = row.sub
             fb_sub[fb_n] = r
             fb_send[fb_n] = sent_at
             fb_arrive[fb_n] = arrive if fate == SENT else -1
-            fb_size[fb_n] = size[i]
-            fb_probe[fb_n] = fseq[i] < 0
+            fb_size[fb_n] = row.size
+            fb_probe[fb_n] = row.fseq < 0
             fb_report[fb_n] = (arrive if fate == SENT else sent_at + down_delay[r]) + up_delay[r]
             fb_n += 1
     return fb_n

@@ -154,12 +154,11 @@ class LinkTransports:
             feedback.reserve(n)
             fb = feedback
         filled = transmit_rtp(  # type: ignore[call-arg]  # numba dispatcher stub
-            batch["res"], batch["t"], batch["size"], batch["payload"], batch["stream"], batch["flow"], batch["fseq"],
-            batch["marker"], batch["sub"], batch["capture"], batch["up_us"], batch["out_us"], table.rate_bps,
-            table.delay_ns, table.jitter_ns, table.loss, table.queue_ns, table.key, table.busy_until, table.last_out,
-            table.sequence, self.recover, self.world.streams.period_ns, self.hop, self.role,
-            _NO_NEXT if next_res is None else next_res, self.frame_last, self.holds, self.ready_t, self.ready_fseq,
-            self.max_retries, status, counts, self.repair, fb.watched, fb.down_delay, fb.up_delay, *fb.pending(), fb.n)
+            batch, table.rate_bps, table.delay_ns, table.jitter_ns, table.loss, table.queue_ns, table.key,
+            table.busy_until, table.last_out, table.sequence, self.recover, self.world.streams.period_ns, self.hop,
+            self.role, _NO_NEXT if next_res is None else next_res, self.frame_last, self.holds, self.ready_t,
+            self.ready_fseq, self.max_retries, status, counts, self.repair, fb.watched, fb.down_delay, fb.up_delay,
+            *fb.pending(), fb.n)
         if feedback is not None:
             feedback.n = filled
         sent = status == SENT
