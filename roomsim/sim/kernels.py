@@ -191,12 +191,13 @@ def latency_into(cells, owner, kind, latency_ns, kinds, lower, first):  # type: 
 
 
 @njit(cache=True)
-def receive_frames(sub, stream, fseq, flow, marker, damaged, t, damage_bits, decoder, decode_ns,
-                   speed, cores, queue_ns, busy_until, received, frames_lost, frames_decoded,
-                   frames_dropped, busy_ns, jobs, dropped, done, ready_t, ready_fseq, ready):  # type: ignore[no-untyped-def]
-    """Packets reaching their receivers (in time order per receiver): count them; at each
-    frame's marker settle whether the frame lost a packet (damage bit ring), and decode
-    whole frames on the receiver's decoder pool (a fluid FIFO like `serve_pools`).
+def receive_frames(batch, damage_bits, decoder, decode_ns, speed, cores, queue_ns, busy_until, received, frames_lost,
+                   frames_decoded, frames_dropped, busy_ns, jobs, dropped, done, ready_t, ready_fseq,
+                   ready):  # type: ignore[no-untyped-def]
+    """Packets reaching their receivers (`batch`: PACKET rows, read as records; in time
+    order per receiver): count them; at each frame's marker settle whether the frame lost
+    a packet (damage bit ring), and decode whole frames on the receiver's decoder pool (a
+    fluid FIFO like `serve_pools`).
 
     A frame with a packet repaired on the receiver's downlink (NACK/RTX, RED) is complete
     only when the repair arrives: `ready_t[flow, fseq & 63]` (for frame `ready_fseq[...]`)
@@ -208,24 +209,25 @@ def receive_frames(sub, stream, fseq, flow, marker, damaged, t, damage_bits, dec
     `ready[i]` the time its frame was complete at the receiver.
     """
     one = np.uint64(1)
-    for i in range(len(t)):
-        r = sub[i]
+    for i in range(len(batch)):
+        row = batch[i]
+        r = row.sub
         received[r] += 1
         done[i] = -1
-        ready[i] = t[i]
-        if not marker[i]:
+        ready[i] = row.t
+        if not row.marker:
             continue
-        bit = one << np.uint64(fseq[i] & 63)
-        f = flow[i]
-        if damaged[i] or (damage_bits[f] & bit) != 0:
+        bit = one << np.uint64(row.fseq & 63)
+        f = row.flow
+        if row.damaged or (damage_bits[f] & bit) != 0:
             damage_bits[f] &= ~bit
             frames_lost[r] += 1
             continue
         q = decoder[r]
-        work = decode_ns[stream[i]] / speed[r]
-        a = t[i]
-        slot = fseq[i] & 63
-        if ready_fseq[f, slot] == fseq[i]:
+        work = decode_ns[row.stream] / speed[r]
+        a = row.t
+        slot = row.fseq & 63
+        if ready_fseq[f, slot] == row.fseq:
             ready_fseq[f, slot] = -1
             if ready_t[f, slot] > a:
                 ready[i] = ready_t[f, slot]

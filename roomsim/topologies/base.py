@@ -331,8 +331,7 @@ class Topology(ABC):
         cpus = w.cpus
         busy, jobs, dropped = cpus.pending(window, measuring)
         done, ready = (np.empty(len(batch), dtype=np.int64) for _ in range(2))
-        receive_frames(batch["sub"], batch["stream"], batch["fseq"], batch["flow"], batch["marker"],
-                       batch["damaged"], batch["t"], self.damage.bits, w.decoder, self.decode_ns,
+        receive_frames(batch, self.damage.bits, w.decoder, self.decode_ns,
                        w.speed, cpus.cores, cpus.queue_ns, cpus.busy_until, w.received_packets,
                        w.frames_lost, w.frames_decoded, w.frames_dropped_cpu, busy, jobs, dropped,
                        done, self.links.ready_t, self.links.ready_fseq, ready)
