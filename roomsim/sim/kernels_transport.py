@@ -539,12 +539,13 @@ def _neteq_quantile(hist, b):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def play_frames(sub, flow, stream, capture, arrival, done, enc_us, up_us, out_us, stream_audio, stream_kind,
-                jb_of_flow, discard_late, hist, forget, adds, iv_start, iv_max, target, min_target, max_target,
-                blk_start, blk_min, blk_head, video_last, audio_played, audio_late, video_played, record, first, end,
-                stage_hist, stage_sums, stage_counts, cells, kinds, lower, first_bin, playout):  # type: ignore[no-untyped-def]
-    """Play out the frames that packets completed (`done` >= 0: decode completion; packets
-    in time order per receiver) and record them, in one pass over the batch.
+def play_frames(batch, arrival, done, stream_audio, stream_kind, jb_of_flow, discard_late, hist, forget, adds,
+                iv_start, iv_max, target, min_target, max_target, blk_start, blk_min, blk_head, video_last,
+                audio_played, audio_late, video_played, record, first, end, stage_hist, stage_sums, stage_counts,
+                cells, kinds, lower, first_bin, playout):  # type: ignore[no-untyped-def]
+    """Play out the frames that packets completed (`done` >= 0: decode completion; `batch`:
+    PACKET rows, read as records, in time order per receiver; `arrival`: when each frame
+    was complete) and record them, in one pass over the batch.
 
     `playout` gets each frame's playout time, -1 when a late RTP audio frame is discarded
     (and for packets that complete no frame). Audio frames played and discarded and video
@@ -561,15 +562,16 @@ def play_frames(sub, flow, stream, capture, arrival, done, enc_us, up_us, out_us
     """
     blocks = blk_min.shape[1]
     bins = len(lower) - 1
-    for i in range(len(capture)):
+    for i in range(len(batch)):
+        row = batch[i]
         playout[i] = -1
         if done[i] < 0:
             continue
-        r = sub[i]
-        f = flow[i]
-        s = stream[i]
+        r = row.sub
+        f = row.flow
+        s = row.stream
         b = jb_of_flow[f]
-        c = capture[i]
+        c = row.capture
         if not stream_audio[s]:
             video_played[r] += 1
         if not stream_audio[s] or b < 0:
@@ -621,9 +623,9 @@ def play_frames(sub, flow, stream, capture, arrival, done, enc_us, up_us, out_us
             continue
         k = stream_kind[s]
         stage_counts[r, k] += 1
-        enc = np.int64(enc_us[i]) * 1000
-        up = np.int64(up_us[i]) * 1000
-        out = np.int64(out_us[i]) * 1000
+        enc = np.int64(row.enc_us) * 1000
+        up = np.int64(row.up_us) * 1000
+        out = np.int64(row.out_us) * 1000
         _stage_into(stage_hist, stage_sums, r, k, 0, enc)
         _stage_into(stage_hist, stage_sums, r, k, 1, up - enc)
         _stage_into(stage_hist, stage_sums, r, k, 2, out - up)

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.sim.kernels_transport import NETEQ_BUCKETS, NETEQ_HISTORY_BLOCKS, NETEQ_START_DELAY_NS, play_frames
-from roomsim.sim.packets import Packets
+from roomsim.sim.packets import PACKET, Packets
 from roomsim.world import AUDIO, World
 
 IntArray = npt.NDArray[np.int64]
@@ -47,20 +47,19 @@ class JitterBuffers:
         self.blk_min = np.zeros((count, NETEQ_HISTORY_BLOCKS), dtype=np.int64)
         self.blk_head = np.zeros(count, dtype=np.int64)
 
-    def play(self, sub: npt.NDArray[np.integer], flow: npt.NDArray[np.integer], stream: npt.NDArray[np.integer],
-             capture: IntArray, arrival: IntArray, done: IntArray, stamps: tuple[npt.NDArray[np.integer], ...],
+    def play(self, batch: Packets, arrival: IntArray, done: IntArray,
              streams: tuple[npt.NDArray[np.bool_], npt.NDArray[np.integer]],
              receivers: tuple[npt.NDArray[np.generic], ...], recording: Recording | None) -> IntArray:
-        """Playout time of each frame (`done` >= 0: its decode completion; frames in time
-        order per receiver), -1 where there is no frame or a late RTP audio frame is
-        dropped. `stamps` = (enc_us, up_us, out_us); `streams` = (is audio, kind) per stream;
+        """Playout time of each packet's frame (`done` >= 0: its decode completion, `arrival`:
+        when it was complete; packets in time order per receiver), -1 where there is no
+        frame or a late RTP audio frame is dropped. `streams` = (is audio, kind) per stream;
         `receivers` = (buffer of each flow, discards late per receiver, last playout per flow,
         audio played, audio late, video played per receiver). With a `recording`, played
         frames are counted into its histograms in the same pass."""
-        playout = np.empty(len(capture), dtype=np.int64)
+        playout = np.empty(len(batch), dtype=np.int64)
         jb_of_flow, discard_late, video_last, audio_played, audio_late, video_played = receivers
         play_frames(  # type: ignore[call-arg]  # numba dispatcher stub
-                    sub, flow, stream, capture, arrival, done, *stamps, *streams, jb_of_flow, discard_late, self.hist,
+                    batch, arrival, done, *streams, jb_of_flow, discard_late, self.hist,
                     self.forget, self.adds, self.iv_start, self.iv_max, self.target, self.min_target,
                     self.max_target, self.blk_start, self.blk_min, self.blk_head, video_last, audio_played,
                     audio_late, video_played, recording is not None, *(recording or _NOTHING), playout)
@@ -88,8 +87,9 @@ class JitterBuffer:
         zero = self._zero
         receivers = (self._jb, self._discard, zero.copy(), self.played, self.late, zero.copy())
         at = np.array([now], dtype=np.int64)
-        out = self._state.play(zero, zero, zero, np.array([capture], dtype=np.int64), at, at, (zero, zero, zero),
-                               (np.array([True]), zero), receivers, None)
+        frame = np.zeros(1, dtype=PACKET)  # receiver 0, flow 0, stream 0 (audio)
+        frame["capture"] = capture
+        out = self._state.play(frame, at, at, (np.array([True]), zero), receivers, None)
         return None if out[0] < 0 else int(out[0])
 
 
@@ -131,6 +131,5 @@ class Playout:
         packet completes none or its late RTP audio frame is dropped (`JitterBuffers.play`)."""
         receivers = (self.jb_of_flow, self.discard_late, self.video_last, self.audio_played, self.audio_late,
                      self.video_played)
-        return self.buffers.play(batch["sub"], batch["flow"], batch["stream"], batch["capture"], arrival, done,
-                                 (batch["enc_us"], batch["up_us"], batch["out_us"]),
-                                 (self.is_audio_stream, self.world.streams.kind), receivers, recording)
+        return self.buffers.play(batch, arrival, done, (self.is_audio_stream, self.world.streams.kind), receivers,
+                                 recording)
