@@ -72,20 +72,21 @@ def serve_pools(pool, t, work_ns, cores, queue_ns, busy_until, start, accepted, 
 
 
 @njit(cache=True)
-def ordered_per_resource(res, t, last):  # type: ignore[no-untyped-def]
-    """Whether each resource's items already appear in time order (all a FIFO needs), in
-    one pass: 1 if so, 0 if not, -1 if a resource index does not fit the scratch `last`
-    (one entry per resource, overwritten). A pass over a batch of copies streams it from
-    memory, so this check reads each row once."""
+def ordered_per_resource(batch, last):  # type: ignore[no-untyped-def]
+    """Whether each resource's packets (PACKET rows) already appear in time order (all a
+    FIFO needs), in one pass: 1 if so, 0 if not, -1 if a resource index does not fit the
+    scratch `last` (one entry per resource, overwritten). A pass over a batch of copies
+    streams it from memory, so this check reads each row once."""
     last[:] = np.iinfo(np.int64).min
     room = len(last)
-    for i in range(len(t)):
-        q = res[i]
+    for i in range(len(batch)):
+        row = batch[i]
+        q = row.res
         if q >= room:
             return -1
-        if t[i] < last[q]:
+        if row.t < last[q]:
             return 0
-        last[q] = t[i]
+        last[q] = row.t
     return 1
 
 

@@ -91,11 +91,11 @@ class QueueOrder:
     def __call__(self, batch: Packets) -> Packets:
         if len(batch) < 2:
             return batch
-        res, t = batch["res"], batch["t"]
-        ordered = ordered_per_resource(res, t, self._last)
+        ordered = ordered_per_resource(batch, self._last)
+        res = batch["res"]
         if ordered < 0:
             self._last = np.empty(resource_count(res), dtype=np.int64)
-            ordered = ordered_per_resource(res, t, self._last)
+            ordered = ordered_per_resource(batch, self._last)
         if ordered:
             return batch
-        return rows(batch, order_by_resource(res, t, resource_count(res)))
+        return rows(batch, order_by_resource(res, batch["t"], resource_count(res)))
