@@ -665,16 +665,18 @@ class TopologySpec(Frozen):
 
 
 class EngineOptions(Frozen):
-    """Engine knobs. `tick_ms` batches work. Media rooms through mesh, MCU or one SFU node
-    give the same results at any tick (tests/test_invariants.py; also checked on the
-    webinar, livestream, SIP/egress/ingress and adaptation-trace scenarios; a 100 ms tick
-    runs sfu-50 ~6 % faster). Paths settled at tick boundaries move slightly with it: SFU
-    cascades (a packet crossing the backbone re-enters an earlier stage in the next tick),
-    TURN relay legs, agents' turns, the data plane and clusters whose rooms open over time.
-    Measured at 25/50/100 ms ticks: cascade-3-regions' video node-stage mean 37.4/37.7/44.2
-    ms, golden/relayed.yaml's audio uplink mean 15.9/15.8/16.0 ms, voice-agent's audio p50
-    at one user 129.48/129.48/129.45 ms, cluster-100's first participant's audio uplink mean
-    11.87/11.79/11.63 ms. Hence the 50 ms default."""
+    """Engine knobs. `tick_ms` batches work. Results do not depend on it (tests/
+    test_invariants.py; also checked on the webinar, livestream, TURN relay, data plane,
+    SIP/egress/ingress and adaptation-trace scenarios, where a 100 ms tick runs sfu-50 ~6 %
+    faster), with two exceptions that move slightly with it. (1) `talkspurt` and
+    `conversation` voices: their simpy processes switch a speaker on or off between ticks,
+    and the frames of a tick take the state at its start (DTX and speaker detection);
+    agents' speech is scheduled ahead and exact. (2) SFU cascades: a packet crossing the
+    backbone re-enters an earlier stage in the next tick. Measured at 25/50/100 ms ticks:
+    cascade-3-regions' video node-stage mean 37.4/37.7/44.2 ms; with conversation voices,
+    golden/relayed.yaml's audio uplink mean 15.9/15.8/16.0 ms and cluster-100's first
+    participant's 11.87/11.79/11.63 ms; voice-agent's audio p50 at one user 129.48/129.48/
+    129.45 ms. Hence the 50 ms default."""
 
     tick_ms: Annotated[float, Field(gt=0, le=100)] = 50.0
     drain_s: PositiveFloat = 10.0

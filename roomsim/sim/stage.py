@@ -9,8 +9,7 @@ peers, an uplink fed by parallel encoders), the stage is a `merging` one: in the
 for [t0, t1) it releases exactly the packets that arrive before t1, each resource's in
 time order, and holds the rest. Stages run in pipeline order, so
 results do not depend on the tick length, except where packets loop back to an earlier stage
-(an SFU cascade's backbone) or other paths settle at tick boundaries (see
-`scenario.EngineOptions`).
+(an SFU cascade's backbone) or a voice switches between ticks (see `scenario.EngineOptions`).
 """
 
 from __future__ import annotations
