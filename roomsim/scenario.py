@@ -668,15 +668,15 @@ class EngineOptions(Frozen):
     """Engine knobs. `tick_ms` batches work. Results do not depend on it (tests/
     test_invariants.py; also checked on the webinar, livestream, TURN relay, data plane,
     SIP/egress/ingress and adaptation-trace scenarios, where a 100 ms tick runs sfu-50 ~6 %
-    faster), with two exceptions that move slightly with it. (1) `talkspurt` and
+    faster), with exceptions that move slightly with it. (1) `talkspurt` and
     `conversation` voices: their simpy processes switch a speaker on or off between ticks,
-    and the frames of a tick take the state at its start (DTX and speaker detection);
-    agents' speech is scheduled ahead and exact. (2) SFU cascades: a packet crossing the
-    backbone re-enters an earlier stage in the next tick. Measured at 25/50/100 ms ticks:
-    cascade-3-regions' video node-stage mean 37.4/37.7/44.2 ms; with conversation voices,
-    golden/relayed.yaml's audio uplink mean 15.9/15.8/16.0 ms and cluster-100's first
-    participant's 11.87/11.79/11.63 ms; voice-agent's audio p50 at one user 129.48/129.48/
-    129.45 ms. Hence the 50 ms default."""
+    and the frames of a tick take the state at its start (DTX and speaker detection).
+    (2) SFU cascades: a packet crossing the backbone re-enters an earlier stage in the
+    next tick. (3) Voice agents: a small residue, not yet traced (their speech itself is
+    scheduled ahead). Measured at 25/50/100 ms ticks: cascade-3-regions' video node-stage
+    mean 37.4/37.7/44.2 ms; with conversation voices, golden/relayed.yaml's audio uplink
+    mean 15.9/15.8/16.0 ms and cluster-100's first participant's 11.87/11.79/11.63 ms;
+    voice-agent's audio p50 at one user 129.48/129.48/129.45 ms. Hence the 50 ms default."""
 
     tick_ms: Annotated[float, Field(gt=0, le=100)] = 50.0
     drain_s: PositiveFloat = 10.0
