@@ -6,6 +6,7 @@ once, so a typo is a one-line error at load time and not a KeyError deep in a ru
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -34,6 +35,14 @@ TOPOLOGIES = ("mesh", "mcu", "sfu")
 TopologyName = Literal["mesh", "mcu", "sfu"]
 
 
+def known(value: str, names: Iterable[str], what: str) -> str:
+    """`value` if it names one of `names`, else the one-line error users see."""
+    choices = list(names)
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}; known: {', '.join(choices)}")
+    return value
+
+
 class NetworkSpec(Frozen):
     """An access link pair; any field left out comes from `preset`."""
 
@@ -48,9 +57,7 @@ class NetworkSpec(Frozen):
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, value: str | None) -> str | None:
-        if value is not None and value not in NETWORK_PRESETS:
-            raise ValueError(f"unknown network preset {value!r}; known: {', '.join(NETWORK_PRESETS)}")
-        return value
+        return None if value is None else known(value, NETWORK_PRESETS, "network preset")
 
 
 class NetworkProfile(Frozen):
@@ -105,9 +112,7 @@ class VideoTrack(Frozen):
     @field_validator("resolution")
     @classmethod
     def _known_resolution(cls, value: str) -> str:
-        if value not in VIDEO_PRESETS:
-            raise ValueError(f"unknown resolution {value!r}; known: {', '.join(VIDEO_PRESETS)}")
-        return value
+        return known(value, VIDEO_PRESETS, "resolution")
 
     @model_validator(mode="after")
     def _layers_valid(self) -> VideoTrack:
@@ -262,9 +267,7 @@ class ParticipantGroup(Frozen):
     @field_validator("device")
     @classmethod
     def _known_device(cls, value: str) -> str:
-        if value not in DEVICE_PRESETS:
-            raise ValueError(f"unknown device {value!r}; known: {', '.join(DEVICE_PRESETS)}")
-        return value
+        return known(value, DEVICE_PRESETS, "device")
 
     @model_validator(mode="after")
     def _tracks_named_once(self) -> ParticipantGroup:
@@ -630,9 +633,7 @@ class SfuOptions(Frozen):
     @field_validator("viewport")
     @classmethod
     def _known_viewport(cls, value: str) -> str:
-        if value not in VIDEO_PRESETS:
-            raise ValueError(f"unknown resolution {value!r}; known: {', '.join(VIDEO_PRESETS)}")
-        return value
+        return known(value, VIDEO_PRESETS, "resolution")
 
 
 class McuOptions(Frozen):
