@@ -175,7 +175,8 @@ class World:
         first = len(self._stream_specs)
         if isinstance(track, AudioTrack):
             self._stream_specs.append(StreamSpec(
-                pub, track_index, AUDIO, track.codec, "", 0, True, 1000.0 / track.frame_ms,
+                pub, track_index, AUDIO, track.codec, "", 0, True,
+                track.packets_per_s or 1000.0 / track.frame_ms,
                 track.effective_bitrate_kbps() * 1000, dtx=track.dtx))
             kind = AUDIO
         elif track.svc is not None:
