@@ -29,7 +29,7 @@ Bundled: `livekit` (fitted) and `legacy-17us` (the old constant). Not bundled, b
 source gives enough to fit and check them (docs/published-benchmarks.md, "Server
 profiles"): mediasoup (only a relative "~2x Pion" from OpenVidu and a "over ~500
 consumers per worker" bound without bitrates; a profile derived from the two checked at
-0.27 of the bound), Jitsi Videobridge (one CPU row, 2014), Janus (the AWeS 2015 paper's
+0.30 of the bound), Jitsi Videobridge (one CPU row, 2014), Janus (the AWeS 2015 paper's
 figures were not reachable). A user who measured one writes its file, `worker` threading
 included.
 """
