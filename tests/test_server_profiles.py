@@ -163,3 +163,28 @@ def test_profile_file_with_a_bad_field_names_it(tmp_path: Path) -> None:
 def test_profile_model_round_trips() -> None:
     profile = load_server_profile("livekit")
     assert ServerProfile.model_validate(profile.model_dump()) == profile
+
+
+def test_capacity_answers_per_profile(tmp_path: Path) -> None:
+    """`roomsim capacity --profiles`: one search per profile, every node on it; a profile
+    ten times LiveKit's cost fits fewer people on the same 2 cores."""
+    from click.testing import CliRunner
+
+    from roomsim.capacity import capacity_command
+
+    livekit = load_server_profile("livekit")
+    heavy = _profile_file(tmp_path, "spread", 10 * livekit.send.fixed_us,
+                          per_byte_us=10 * livekit.send.per_byte_us)
+    data = _scenario("livekit", cores=2, count=2)
+    data["capacity"] = {"vary": "rooms.0.participants.0.count", "low": 2, "high": 40,
+                        "duration_s": 2.5}
+    path = tmp_path / "cap.yaml"
+    path.write_text(json.dumps(data))
+    done = CliRunner().invoke(capacity_command, [str(path), "--profiles", f"livekit,{heavy}",
+                                                 "--json"])
+    assert done.exit_code == 0, done.output
+    answers = json.loads(done.output)["profiles"]
+    assert answers["livekit"]["capacity"] is not None and answers[heavy]["capacity"] is not None
+    assert answers[heavy]["capacity"] < answers["livekit"]["capacity"]
+    bad = CliRunner().invoke(capacity_command, [str(path), "--profiles", "nosuch"])
+    assert bad.exit_code == 2 and "unknown server profile" in bad.output

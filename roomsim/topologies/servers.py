@@ -31,7 +31,8 @@ IntArray = npt.NDArray[np.int64]
 
 
 class ServerSide:
-    """Nodes hosting rooms: a NIC link each way and a CPU pool per node.
+    """Nodes hosting rooms: a NIC link each way and CPU pools per node (one, or one per
+    worker when the node's server profile confines a room to a worker).
 
     The NIC links have the node's NIC rate and no propagation delay (the server sits at
     the internet core that the access profiles' RTTs are measured to).
@@ -66,7 +67,6 @@ class ServerSide:
         self.regions: RegionGraph | None = None
         self.nic_in = np.zeros(len(used), dtype=np.int64)
         self.nic_out = np.zeros(len(used), dtype=np.int64)
-        self.cpu = np.zeros(len(used), dtype=np.int64)
         self.profiles = [load_server_profile(node.profile) for node in used]
         #: every CPU pool of each node: one of `cores` cores, or one single-core pool per
         #: worker when the profile confines a room to one worker
@@ -84,7 +84,6 @@ class ServerSide:
             else:
                 pools = [world.cpus.add(f"{node.id}/cpu", node.cores, queue_ns)]
             self.node_pools.append(pools)
-            self.cpu[i] = pools[0]
         #: CPU pool serving each (node, room); -1 until the room first has work there
         self.room_pool = np.full((len(used), len(scenario.rooms)), -1, dtype=np.int64)
 
@@ -92,8 +91,6 @@ class ServerSide:
     def start(self, regions: RegionGraph | None = None) -> None:
         """After the world is frozen: connect participants of pinned rooms; cache lookups."""
         self.regions = regions
-        self.cpu_node = np.full(len(self.world.cpus.cores), -1, dtype=np.int64)
-        self.cpu_node[self.cpu] = np.arange(len(self.nodes))
         self.nic_in_node = {int(link): k for k, link in enumerate(self.nic_in)}
         for r, members in enumerate(self.world.room_members):
             if self.room_node[r] >= 0 and not self.cascade:
