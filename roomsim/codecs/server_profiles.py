@@ -1,8 +1,8 @@
 """Server profiles: what one forwarded packet costs a real SFU, and how it uses its cores.
 
 A node names its profile (`nodes: [{id: n1, cores: 16, profile: livekit}]`): a bundled
-one by name, or a profile file of the user's own (JSON or YAML, same fields). A profile
-holds:
+one by name, or a profile file of the user's own (JSON or YAML, same fields; a relative
+path is read from the working directory, e.g. experiments/profiles/). A profile holds:
 
 * the CPU cost of one packet received and of one copy sent, each a fixed part plus a part
   per wire byte (SRTP and the kernel's copies work on every byte; the syscall, lookup and
