@@ -142,6 +142,9 @@ class VideoTrack(Frozen):
                 raise ValueError(f"encodings: the highest must be the track's {self.resolution}")
             if self.svc is not None or self.simulcast is not False:
                 raise ValueError("encodings replace `simulcast` and exclude `svc`")
+            if self.bitrate_kbps is not None or self.fps is not None:
+                raise ValueError("encodings give each layer's bitrate and fps; leave the "
+                                 "track's bitrate_kbps and fps unset")
         if self.svc is not None:
             if self.simulcast is True:
                 raise ValueError("svc and simulcast: true exclude each other (svc takes its "

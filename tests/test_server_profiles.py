@@ -221,3 +221,19 @@ def test_livekit_profile_holds_out_the_large_meeting_within_band() -> None:
     for row in fit.PLAN["livekit"][2]:
         ratio = fit.measure(row, "livekit", 4.0) / row.published_cpu_pct
         assert 0.7 <= ratio <= 1.4, (row.label, ratio)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"simulcast": True}, "encodings replace `simulcast`"),
+    ({"fps": 30}, "leave the track's bitrate_kbps and fps unset"),
+    ({"resolution": "1080p"}, "the highest must be the track's 1080p"),
+])
+def test_encodings_errors_are_one_line(change: dict[str, Any], message: str) -> None:
+    data = _scenario("livekit", count=2)
+    video = {"kind": "video", "resolution": "360p", "encodings": [
+        {"resolution": "180p", "bitrate_kbps": 100, "fps": 15},
+        {"resolution": "360p", "bitrate_kbps": 300, "fps": 30}], **change}
+    data["rooms"][0]["participants"][0]["tracks"] = [video]
+    with pytest.raises(ScenarioError, match="tracks") as err:
+        scenario_from_dict(data, "s.yaml")
+    assert message in str(err.value) and "\n" not in str(err.value)
