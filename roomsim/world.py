@@ -154,6 +154,9 @@ class World:
         self.agents: Any = None
         self.dataplane: Any = None
         self.extensions: Any = None
+        #: participants whose codec work a node runs (on-node egress/ingress): their own
+        #: encoder and decoder carry none of it (set by the topology before `freeze`)
+        self.node_hosted: list[int] = []
         self._build_participants()
 
     # -- building ---------------------------------------------------------------------
@@ -211,6 +214,10 @@ class World:
         self.decoder = np.zeros(n, dtype=np.int64)
         self.speed = np.array([p.speed for p in self.participants], dtype=np.float64)
         self.budget = np.array([p.budget_cores for p in self.participants], dtype=np.float64)
+        #: the speed that divides a participant's own codec work: infinite (no work) where
+        #: a node runs it instead
+        self.client_speed = self.speed.copy()
+        self.client_speed[self.node_hosted] = np.inf
         self.networks = [self.scenario.network_of(p.group) for p in self.participants]
         encode_demand = self._encode_demand()
         for i, p in enumerate(self.participants):

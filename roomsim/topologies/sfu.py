@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.expected import closed_form
+from roomsim.extensions.node_jobs import NodeJobs, on_node
 from roomsim.sfu.cascade import RegionGraph, Segments, relay_tree
 from roomsim.sfu.controller import PADDING_WIRE_BYTES, SfuController
 from roomsim.sfu.feedback import FeedbackBuffer
@@ -71,6 +72,8 @@ class SfuTopology(Topology):
         self.downlinks = self.stage("downlink")
         self.clients = self.stage("client")
         self._dirty = True
+        #: egress/ingress work on the nodes' CPU (None when no extension runs on a node)
+        self.extension_jobs = NodeJobs(world) if on_node(world) else None
         #: whether this tick's node batch held probe padding (which the downlinks then drop)
         self._forwarded_padding = False
 
@@ -81,6 +84,8 @@ class SfuTopology(Topology):
         st = w.streams
         n, m = len(w.participants), len(st)
         self.servers.start(self.regions)
+        if self.extension_jobs is not None:
+            self.extension_jobs.start(self.servers)
         self.control = SfuController(
             w, self.options, w.scenario.topology.speakers, IN_FLIGHT_GRACE_NS
         )
@@ -256,6 +261,8 @@ class SfuTopology(Topology):
         window, measuring = self.window(t0)
         if capturing:
             self._capture(t0, t1, window, measuring)
+            if self.extension_jobs is not None:
+                self.extension_jobs.clocked(t0, t1, self._composited())
         arrived = self._send(self.uplinks, t1, window, measuring)
         if self.relays is not None:
             relayed = self.relays.server[w.streams.pub[arrived["stream"]]] >= 0
@@ -316,6 +323,8 @@ class SfuTopology(Topology):
             pub = st.pub[frames["stream"][audio]]
             loud = w.speaking[pub]
             c.detector.observe(pub[loud], st.period_ns[frames["stream"][audio][loud]])
+        if self.extension_jobs is not None:
+            self.extension_jobs.encodes(frames)
         packets = self.packetize(self.encode(frames, window, measuring))
         pub = st.pub[packets["stream"]]
         packets["res"] = w.uplink[pub]
@@ -382,6 +391,8 @@ class SfuTopology(Topology):
         w = self.world
         self._forwarded_padding = False
         if len(batch) == 0:
+            if self.extension_jobs is not None:
+                self._serve_node(batch["res"].astype(np.int64), batch["t"], batch["t"], window, measuring)
             return batch
         padding = batch["fseq"] < 0
         any_padding = bool(padding.any())
@@ -399,6 +410,10 @@ class SfuTopology(Topology):
         if any_padding:  # padding has no copies: its work is one send (below)
             media = ~padding[item]
             item, target = item[media], target[media]
+        if self.extension_jobs is not None:  # a composite recorder decodes what it gets
+            whole = batch["marker"][item]
+            self.extension_jobs.decodes(batch["t"][item[whole]], batch["stream"][item[whole]].astype(np.int64),
+                                        target[whole].astype(np.int64))
         pool = batch["res"].astype(np.int64)
         receive_ns, send_ns = self._packet_costs(node, batch["size"])
         work = receive_ns + copies_per_packet * send_ns
@@ -406,7 +421,7 @@ class SfuTopology(Topology):
             work += self.extra_workers[node] * (receive_ns + send_ns)
         if any_padding:
             work[padding] = send_ns[padding]
-        start, ok = w.cpus.serve_fluid(pool, batch["t"], work, window, measuring)
+        start, ok = self._serve_node(pool, batch["t"], work, window, measuring)
         all_ok = bool(ok.all())
         if not all_ok:
             self.damage.record_drops(rows(batch, ~ok & ~padding))
@@ -453,6 +468,36 @@ class SfuTopology(Topology):
         pad["res"] = self.servers.nic_out[node[sent_padding]]
         merged = concat([copies, pad])
         return rows(merged, np.argsort(merged["t"], kind="stable"))
+
+    def _serve_node(self, pool: IntArray, arrival: IntArray, work: IntArray, window: int,
+                    measuring: bool) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+        """Serve this tick's forwarding jobs and the extensions' node jobs in one time-ordered
+        FIFO per pool; return the forwarding jobs' (start, accepted)."""
+        cpus = self.world.cpus
+        jobs = self.extension_jobs
+        t, owner, job_work, job_pool = jobs.take() if jobs is not None else (arrival[:0],) * 4
+        if jobs is None or len(t) == 0:
+            return cpus.serve_fluid(pool, arrival, work, window, measuring)
+        n = len(arrival)
+        times = np.concatenate([arrival, t])
+        order = np.argsort(times, kind="stable")
+        start_sorted, ok_sorted = cpus.serve_fluid(
+            np.concatenate([pool, job_pool])[order], times[order],
+            np.concatenate([work, job_work])[order], window, measuring)
+        start = np.empty_like(start_sorted)
+        start[order] = start_sorted
+        ok = np.empty_like(ok_sorted)
+        ok[order] = ok_sorted
+        jobs.served(owner, job_work, ok[n:], measuring)
+        return start[:n], ok[:n]
+
+    def _composited(self) -> dict[int, list[int]]:
+        """Streams each room-composite egress on a node receives now (its tiles and mix
+        inputs)."""
+        assert self.extension_jobs is not None
+        from roomsim.report_extras import received_streams
+
+        return {i: received_streams(self, i) for i in self.extension_jobs.composite}
 
     def _packet_costs(self, node: IntArray, size: npt.NDArray[np.integer]
                       ) -> tuple[IntArray, IntArray]:
@@ -555,10 +600,23 @@ class SfuTopology(Topology):
         index = {node.id: k for k, node in enumerate(self.servers.nodes)}
         for node_id, server in figures["servers"].items():
             server["cpu_cores"] = self._closed_form_cpu(index[node_id], server)
+        if self.extension_jobs is not None:
+            self._closed_form_extensions(figures, receive, sending)
         figures["totals"]["server_cpu_cores"] = sum(
             v["cpu_cores"] for v in figures["servers"].values()
         )
         return figures
+
+    def _closed_form_extensions(self, figures: dict[str, Any], receive: list[tuple[int, int]],
+                                sending: list[int]) -> None:
+        """Add each on-node egress/ingress's jobs to its node's cores (and to its own row,
+        `extension_node_cpu_cores`, which its measured figure is checked against)."""
+        assert self.extension_jobs is not None
+        srv = self.servers
+        for i, cores in self.extension_jobs.expected_cores(receive, list(sending)).items():
+            home = int(srv.home[i]) if srv.home[i] >= 0 else max(int(srv.room_node[self.room_of[i]]), 0)
+            figures["servers"][srv.nodes[home].id]["cpu_cores"] += cores
+            figures["participants"][self.world.participants[i].id]["extension_node_cpu_cores"] = cores
 
     def _closed_form_cpu(self, k: int, server: dict[str, float]) -> float:
         """Busy cores of node k: every received packet and every sent copy at the profile's
