@@ -143,3 +143,17 @@ def test_results_do_not_depend_on_the_tick() -> None:
     assert fine.servers[0].cpu_cores == coarse.servers[0].cpu_cores
     assert [e.cpu_cores for e in fine.extensions] == [e.cpu_cores for e in coarse.extensions]
     assert [p.latency_ms for p in fine.participants] == [p.latency_ms for p in coarse.participants]
+
+
+def test_unknown_egress_type_is_a_one_line_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from roomsim.cli import main
+
+    raw = scenario(egress={"type": "composite"})
+    path = tmp_path / "bad.yaml"
+    path.write_text(json.dumps(raw))
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "egress.type" in result.output and "room-composite" in result.output
+    assert "Traceback" not in result.output

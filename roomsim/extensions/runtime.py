@@ -51,6 +51,7 @@ class Extensions:
         links = w.links.counters
         busy = w.cpus.counters.get("measured", "busy_ns")
         out = []
+        self._expected: dict[str, dict[str, float]] | None = None
         for i in self.members:
             p = w.participants[i]
             group = p.group
@@ -99,16 +100,17 @@ class Extensions:
                 out.append(row)
         return out
 
-    @staticmethod
-    def _on_node(model: Topology, i: int, seconds: float, kind: str, output_kbps: float, input_kbps: float,
-                 what: str) -> ExtensionResult | None:
+    def _on_node(self, model: Topology, i: int, seconds: float, kind: str, output_kbps: float,
+                 input_kbps: float, what: str) -> ExtensionResult | None:
         """The row of an extension whose work ran on its node (None if it did not)."""
         jobs = getattr(model, "extension_jobs", None)
         if jobs is None or i not in jobs.members:
             return None
         w = jobs.world
         cores = float(jobs.busy_ns[i]) / NS / seconds
-        want = model.expected()["participants"][w.participants[i].id].get("extension_node_cpu_cores")
+        if self._expected is None:
+            self._expected = model.expected()["participants"]
+        want = self._expected[w.participants[i].id].get("extension_node_cpu_cores")
         node = model.servers.nodes[max(int(model.servers.home[i]), 0)].id  # type: ignore[attr-defined]
         return ExtensionResult(
             id=w.participants[i].id, kind=kind, cpu_cores=round(cores, 5), output_kbps=round(output_kbps, 3),
