@@ -157,3 +157,28 @@ def test_unknown_egress_type_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "egress.type" in result.output and "room-composite" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_cascaded_recorder_runs_on_the_node_it_connects_to() -> None:
+    """Cascade over eu/us, room pinned to the eu node, recorder in us: its jobs load the us
+    node only (the eu node's CPU is the same with the recorder on its own host)."""
+    tracks = [{"kind": "audio"}, {"kind": "video", "resolution": "360p"}]
+    raw: dict[str, Any] = {
+        "name": "c", "duration_s": 4, "warmup_s": 1, "seed": 1,
+        "regions": {"links": [{"a": "eu", "b": "us", "latency_ms": 40}]},
+        "nodes": [{"id": "n-eu", "region": "eu"}, {"id": "n-us", "region": "us"}],
+        "rooms": [{"id": "r", "node": "n-eu", "participants": [
+            {"id": "rec", "kind": "egress", "region": "us", "network": "fiber"},
+            {"id": "a", "count": 2, "region": "eu", "network": "fiber", "tracks": tracks},
+            {"id": "b", "count": 2, "region": "us", "network": "fiber", "tracks": tracks}]}],
+        "topology": {"kind": "sfu", "sfu": {"cascade": True}}}
+    on = run(raw, "sfu")
+    raw["rooms"][0]["participants"][0]["egress"] = {"runs_on": "own-host"}
+    off = run(raw, "sfu")
+    node = {s.id: s.cpu_cores for s in on.servers}
+    base = {s.id: s.cpu_cores for s in off.servers}
+    rec = row(on, "rec")
+    assert rec.cpu_cores == pytest.approx(rec.expected_cpu_cores, rel=1e-3) and rec.cpu_cores > 0.3
+    assert node["n-eu"] == base["n-eu"]
+    assert node["n-us"] - base["n-us"] == pytest.approx(rec.cpu_cores, abs=2e-5)  # 0.4453 - 0.03707
+    assert on.expected["servers"]["n-us"]["cpu_cores"] == pytest.approx(node["n-us"], rel=1e-3)

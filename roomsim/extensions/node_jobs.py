@@ -161,8 +161,7 @@ class NodeJobs:
     def decodes(self, t: IntArray, stream: IntArray, target: IntArray) -> None:
         """Queue one decode job per frame forwarded to a room-composite egress (`t`: when
         its last packet reached the node)."""
-        target = np.maximum(target, 0)
-        mine = self.decoding[target]
+        mine = self.decoding[np.maximum(target, 0)] & (target >= 0)  # < 0: a cascade relay hop
         if mine.any():
             self._queue(t[mine], target[mine], np.rint(self.decode_ns[stream[mine]]).astype(np.int64))
 

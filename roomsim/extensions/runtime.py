@@ -79,7 +79,7 @@ class Extensions:
                     extra = self._egress_cores(model, i, spec) if spec.type == "room-composite" else 0.0
                     row = ExtensionResult(
                         id=p.id, kind="egress", cpu_cores=round(engine_cores + extra, 5),
-                        output_kbps=round(output, 3), input_kbps=round(down, 3),
+                        output_kbps=round(output, 3), input_kbps=round(down, 3), runs_on="own-host",
                         notes=(f"decodes {engine_cores:.3f} cores (simulated) + composite/encode {extra:.3f} "
                                f"cores of {p.budget_cores:g} on its own host; {what}"))
                 out.append(row)
@@ -94,7 +94,7 @@ class Extensions:
                         if spec_in.transcoding else 0.0
                     row = ExtensionResult(
                         id=p.id, kind="ingress", cpu_cores=round(engine_cores + extra, 5), output_kbps=round(up, 3),
-                        input_kbps=round(spec_in.source_kbps, 3),
+                        input_kbps=round(spec_in.source_kbps, 3), runs_on="own-host",
                         notes=(f"{what} on its own host: source decode {extra:.3f} cores, layer encodes "
                                f"{engine_cores:.3f} cores (simulated)"))
                 out.append(row)

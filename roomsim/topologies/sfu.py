@@ -613,7 +613,8 @@ class SfuTopology(Topology):
         `extension_node_cpu_cores`, which its measured figure is checked against)."""
         assert self.extension_jobs is not None
         srv = self.servers
-        for i, cores in self.extension_jobs.expected_cores(receive, list(sending)).items():
+        for i, node_cores in self.extension_jobs.expected_cores(receive, list(sending)).items():
+            cores = float(node_cores)
             home = int(srv.home[i]) if srv.home[i] >= 0 else max(int(srv.room_node[self.room_of[i]]), 0)
             figures["servers"][srv.nodes[home].id]["cpu_cores"] += cores
             figures["participants"][self.world.participants[i].id]["extension_node_cpu_cores"] = cores
