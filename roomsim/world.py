@@ -215,9 +215,15 @@ class World:
         self.speed = np.array([p.speed for p in self.participants], dtype=np.float64)
         self.budget = np.array([p.budget_cores for p in self.participants], dtype=np.float64)
         #: the speed that divides a participant's own codec work: infinite (no work) where
-        #: a node runs it instead
+        #: a node runs it instead, and for extensions that do not transcode (a track egress,
+        #: an ingress passing its source through)
         self.client_speed = self.speed.copy()
         self.client_speed[self.node_hosted] = np.inf
+        for i, p in enumerate(self.participants):
+            g = p.group
+            if (g.kind == "egress" and g.egress is not None and g.egress.type == "track") or \
+                    (g.kind == "ingress" and g.ingress is not None and not g.ingress.transcoding):
+                self.client_speed[i] = np.inf
         self.networks = [self.scenario.network_of(p.group) for p in self.participants]
         encode_demand = self._encode_demand()
         for i, p in enumerate(self.participants):

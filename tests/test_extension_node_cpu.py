@@ -72,14 +72,16 @@ def test_node_cpu_rises_by_exactly_the_extension_jobs() -> None:
     assert row(off, "rec").cpu_cores == pytest.approx(rec.cpu_cores, rel=0.02)  # desktop speed factor aside
 
 
-def test_track_egress_and_passthrough_ingress_do_no_codec_work() -> None:
+@pytest.mark.parametrize("runs_on", ["node", "own-host"])
+def test_track_egress_and_passthrough_ingress_do_no_codec_work(runs_on: str) -> None:
     """Track egress exports without transcoding; a WHIP ingress without transcoding
-    passes its media through: neither adds node CPU beyond forwarding."""
-    raw = scenario(egress={"type": "track"}, ingress=True)
+    passes its media through: neither adds CPU beyond forwarding, on the node or off it."""
+    raw = scenario(runs_on, egress={"type": "track"}, ingress=True)
     raw["rooms"][0]["participants"][-1]["ingress"]["transcoding"] = False
     result = run(raw, "sfu")
-    assert row(result, "rec").cpu_cores == 0 and row(result, "rec").expected_cpu_cores == 0
-    assert row(result, "cam").cpu_cores == 0 and row(result, "cam").expected_cpu_cores == 0
+    for name in ("rec", "cam"):
+        assert row(result, name).cpu_cores == 0 and person(result, name).client_cpu_cores == 0
+        assert row(result, name).expected_cpu_cores == (0 if runs_on == "node" else None)
     assert result.servers[0].cpu_cores == pytest.approx(result.expected["servers"]["node"]["cpu_cores"], rel=1e-3)
 
 

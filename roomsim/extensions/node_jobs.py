@@ -133,19 +133,21 @@ class NodeJobs:
         assert spec_in is not None
         return 1e3 * costs.video_cost(spec_in.source_codec, spec_in.source_resolution).decode_us
 
+    def _inputs(self, streams: list[int]) -> tuple[int, int]:
+        """(video tiles, audio mix inputs) of a composite receiving `streams`."""
+        kinds = self.world.streams.kind[np.asarray(streams, dtype=np.int64)]
+        return int((kinds == VIDEO).sum()), int((kinds == AUDIO).sum())
+
     # -- jobs of a tick ------------------------------------------------------------------------
     def clocked(self, t0: int, t1: int, received: dict[int, list[int]]) -> None:
         """Queue the clocked jobs (composites, source decodes) due in [t0, t1);
         `received[i]`: the streams egress i receives now."""
-        st = self.world.streams
         for i, period, phase, what in self.clocks:
             first = -(-(t0 - phase) // period)
             times = phase + period * np.arange(max(first, 0), -(-(t1 - phase) // period), dtype=np.int64)
             if len(times) == 0:
                 continue
-            streams = received.get(i, [])
-            video = sum(1 for s in streams if st.kind[s] == VIDEO)
-            audio = sum(1 for s in streams if st.kind[s] == AUDIO)
+            video, audio = self._inputs(received.get(i, []))
             work = np.full(len(times), round(self.job_ns(i, what, video, audio)), dtype=np.int64)
             self._queue(times, np.full(len(times), i, dtype=np.int64), work)
 
@@ -209,8 +211,5 @@ class NodeJobs:
             if pub >= 0 and self.encoding[pub]:
                 cores[pub] += stream_rate(w, s).fps * self.encode_ns[s] / NS
         for i, period, _, what in self.clocks:
-            streams = received.get(i, [])
-            video = sum(1 for s in streams if st.kind[s] == VIDEO)
-            audio = sum(1 for s in streams if st.kind[s] == AUDIO)
-            cores[i] += round(self.job_ns(i, what, video, audio)) / period
+            cores[i] += round(self.job_ns(i, what, *self._inputs(received.get(i, [])))) / period
         return cores
