@@ -10,7 +10,8 @@ one node per region with one copy of each track per backbone hop (roomsim.sfu.ca
 Participants may reach their node through TURN relays (roomsim.sfu.relays).
 
 Pipeline per tick: capture -> encode -> uplink [-> relay] -> node NIC in -> node CPU (fan
-out to local subscribers and relay segments) -> node NIC out -> [backbone -> next node]
+out to local subscribers and relay segments; on-node egress/ingress jobs in the same FIFO,
+roomsim.extensions.node_jobs) -> node NIC out -> [backbone -> next node]
 [-> relay] -> downlink (recording transport feedback) -> client decode.
 """
 
@@ -392,7 +393,8 @@ class SfuTopology(Topology):
         self._forwarded_padding = False
         if len(batch) == 0:
             if self.extension_jobs is not None:
-                self._serve_node(batch["res"].astype(np.int64), batch["t"], batch["t"], window, measuring)
+                none = np.zeros(0, dtype=np.int64)
+                self._serve_node(none, none, none, window, measuring)
             return batch
         padding = batch["fseq"] < 0
         any_padding = bool(padding.any())
