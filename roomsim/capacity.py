@@ -121,6 +121,27 @@ def find_capacity(
     return search(evaluate, spec.low, spec.high)
 
 
+def with_profile(raw: dict[str, Any], profile: str) -> dict[str, Any]:
+    """A copy of the raw scenario with every node on one server profile (a scenario that
+    names no nodes gets the default node, on that profile)."""
+    data = copy.deepcopy(raw)
+    nodes = data.get("nodes")
+    if not isinstance(nodes, list):
+        nodes = data["nodes"] = [{"id": Scenario.model_fields["nodes"].default[0].id}]
+    for node in nodes:
+        if isinstance(node, dict):
+            node["profile"] = profile
+    return data
+
+
+def _cores(raw: dict[str, Any]) -> str:
+    """The nodes' core counts, for the per-profile answer ("on 16 cores")."""
+    nodes = raw.get("nodes") if isinstance(raw.get("nodes"), list) else None
+    default = Scenario.model_fields["nodes"].default[0].cores
+    cores = [n.get("cores", default) for n in nodes or [{}] if isinstance(n, dict)]
+    return " + ".join(f"{c:g}" for c in cores)
+
+
 def _spec(raw: dict[str, Any], source: str, overrides: dict[str, Any]) -> CapacitySpec:
     given = dict(raw.get("capacity") or {})
     given.update({k: v for k, v in overrides.items() if v is not None})
@@ -171,8 +192,16 @@ def _print_probe(vary: str) -> Callable[[Probe], None]:
 )
 @click.option("--cpu", "cpu_util_pct", type=float, default=None, help="Gate: max node CPU %.")
 @click.option("--seed", type=int, default=None)
+@click.option(
+    "--profiles",
+    default=None,
+    help="Comma-separated server profiles (bundled names or files): one search per profile, "
+    "every node on it.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def capacity_command(scenario: Path, seed: int | None, as_json: bool, **overrides: Any) -> None:
+def capacity_command(
+    scenario: Path, seed: int | None, as_json: bool, profiles: str | None, **overrides: Any
+) -> None:
     """Find the largest value of a scenario integer (room size, rooms per node, ...) that
     still passes a quality gate, by search over simulated runs."""
     try:
@@ -180,6 +209,9 @@ def capacity_command(scenario: Path, seed: int | None, as_json: bool, **override
         if not isinstance(raw, dict):
             raise ScenarioError("expected a mapping of fields at the top level", file=str(scenario))
         spec = _spec(raw, str(scenario), overrides)
+        if profiles is not None:
+            _per_profile(raw, spec, str(scenario), seed, as_json, profiles.split(","))
+            return
         shown = None if as_json else _print_probe(spec.vary)
         if shown is not None:
             click.echo(
@@ -207,3 +239,27 @@ def capacity_command(scenario: Path, seed: int | None, as_json: bool, **override
         click.echo(f"capacity: even {spec.vary} = {spec.low} fails the gate")
     else:
         click.echo(f"capacity: {spec.vary} = {best} ({len(probes)} runs)")
+
+
+def _per_profile(
+    raw: dict[str, Any], spec: CapacitySpec, source: str, seed: int | None, as_json: bool,
+    names: list[str],
+) -> None:
+    """One capacity search per server profile; answers side by side."""
+    answers: dict[str, Any] = {}
+    for name in (n.strip() for n in names):
+        if not as_json:
+            click.echo(f"profile {name}:")
+        shown = None if as_json else _print_probe(spec.vary)
+        best, probes = find_capacity(with_profile(raw, name), spec, f"{source} (profile {name})",
+                                     seed, shown)
+        answers[name] = {"capacity": best, "probes": [asdict(p) for p in probes]}
+    if as_json:
+        click.echo(json.dumps({"vary": spec.vary, "gate": spec.gate.model_dump(),
+                               "profiles": answers}, indent=2))
+        return
+    cores = _cores(raw)
+    for name, answer in answers.items():
+        best = answer["capacity"]
+        told = f"even {spec.low} fails the gate" if best is None else f"{spec.vary} = {best}"
+        click.echo(f"on {cores} cores, {name}: {told} ({len(answer['probes'])} runs)")

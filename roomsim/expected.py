@@ -106,10 +106,10 @@ def closed_form(world: World, *, uplink: list[tuple[int, int]], receive: list[tu
         up[pub_of[s]] += copies * np.array([rates[s].bps, rates[s].payload_bps, rates[s].pps])
     for s, sub in receive:
         down[sub] += np.array([rates[s].bps, rates[s].payload_bps, rates[s].pps])
-        cpu[sub] += rates[s].fps * world.decode_ns(world.streams.specs[s]) / NS / world.speed[sub]
+        cpu[sub] += rates[s].fps * world.decode_ns(world.streams.specs[s]) / NS / world.client_speed[sub]
     for s, runs in encode:
         pub = pub_of[s]
-        cpu[pub] += runs * rates[s].fps * world.encode_ns(world.streams.specs[s]) / NS / world.speed[pub]
+        cpu[pub] += runs * rates[s].fps * world.encode_ns(world.streams.specs[s]) / NS / world.client_speed[pub]
     participants = {
         p.id: {"uplink_kbps": up[i, 0] / 1e3, "uplink_payload_kbps": up[i, 1] / 1e3,
                "uplink_pps": up[i, 2], "downlink_kbps": down[i, 0] / 1e3,

@@ -192,6 +192,14 @@ class ExtensionResult(Frozen):
     output_kbps: float
     input_kbps: float
     notes: str
+    #: egress/ingress: "node" when its codec work ran on its room's node (cpu_cores is node
+    #: CPU, measured, and part of that server's cpu_cores), "own-host" when costed on a
+    #: host of its own; None for a SIP caller
+    runs_on: str | None = None
+    #: closed form of its node work (on a node only)
+    expected_cpu_cores: float | None = None
+    #: its node jobs a saturated node refused (lost output frames, lost decodes)
+    node_jobs_dropped: int = 0
 
 
 class DataPlaneResult(Frozen):

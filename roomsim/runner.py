@@ -143,8 +143,8 @@ def _servers(world: World, model: Topology, seconds: float) -> list[ServerResult
     links, cpus = world.links.counters, world.cpus.counters
     out = []
     for k, node in enumerate(servers.nodes):
-        nic_in, nic_out, cpu = int(servers.nic_in[k]), int(servers.nic_out[k]), int(servers.cpu[k])
-        cores = float(cpus.get("measured", "busy_ns")[cpu]) / NS / seconds
+        nic_in, nic_out, cpu = int(servers.nic_in[k]), int(servers.nic_out[k]), servers.node_pools[k]
+        cores = float(cpus.get("measured", "busy_ns")[cpu].sum()) / NS / seconds
         out.append(ServerResult(
             id=node.id, region=node.region, cores=node.cores,
             ingress_mbps=round(float(links.get("measured", "bytes")[nic_in]) * 8e-6 / seconds, 4),
@@ -152,7 +152,7 @@ def _servers(world: World, model: Topology, seconds: float) -> list[ServerResult
             ingress_pps=round(float(links.get("measured", "packets")[nic_in]) / seconds, 3),
             egress_pps=round(float(links.get("measured", "packets")[nic_out]) / seconds, 3),
             cpu_cores=round(cores, 5), cpu_util_pct=round(100 * cores / node.cores, 3),
-            cpu_dropped_jobs=int(cpus.get("total", "dropped")[cpu]),
+            cpu_dropped_jobs=int(cpus.get("total", "dropped")[cpu].sum()),
             nic_dropped_packets=int(links.get("total", "dropped_queue")[nic_in]
                                     + links.get("total", "dropped_queue")[nic_out])))
     return out
@@ -177,7 +177,8 @@ def _series(world: World, model: Topology) -> dict[str, object]:
             out["server_egress_mbps"][node.id] = [  # type: ignore[index]
                 round(float(x) * 8e-6 / width, 4) for x in egress[servers.nic_out[k], :used]]
             out["server_cpu_cores"][node.id] = [  # type: ignore[index]
-                round(float(x) / NS / width, 5) for x in busy[servers.cpu[k], :used]]
+                round(float(x) / NS / width, 5)
+                for x in busy[servers.node_pools[k], :used].sum(axis=0)]
     return out
 
 

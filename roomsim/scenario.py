@@ -21,6 +21,7 @@ from pydantic import (
 
 from roomsim.agents.spec import AgentSpec, TurnTaking
 from roomsim.codecs import get_codec
+from roomsim.codecs.server_profiles import DEFAULT_SERVER_PROFILE, load_server_profile
 from roomsim.codecs.video_presets import DEFAULT_SIMULCAST, VIDEO_PRESETS
 from roomsim.dataplane.spec import DataSpec, RoomMetadata
 from roomsim.devices import DEVICE_PRESETS
@@ -79,6 +80,10 @@ class AudioTrack(Frozen):
     codec: Literal["opus", "g711"] = "opus"
     bitrate_kbps: PositiveFloat | None = None
     frame_ms: Literal[10, 20, 40, 60] = 20
+    #: A load generator's packet rate instead of codec frames, to replay a benchmark as it
+    #: was run: `lk load-test` sends 30 packets/s (livekit-cli pkg/loadtester/
+    #: loadtestprovider.go, SampleDuration = time.Second / 30). Overrides `frame_ms`.
+    packets_per_s: Annotated[float, Field(gt=0, le=1000)] | None = None
     dtx: bool = False
 
     def effective_bitrate_kbps(self) -> float:
@@ -104,6 +109,10 @@ class VideoTrack(Frozen):
     fps: PositiveFloat | None = None
     bitrate_kbps: PositiveFloat | None = None
     simulcast: bool | list[str] = False
+    #: Explicit simulcast encodings (resolution, bitrate, fps each), as a load tester or an
+    #: application configures them, instead of the preset ladder; the highest one is the
+    #: track's own `resolution`.
+    encodings: list[VideoLayer] | None = None
     #: Scalable coding instead of simulcast: one stream whose spatial layers follow the
     #: simulcast ladder (L3 = three resolutions) and whose frames split into temporal
     #: layers (T3 = three). Spatial layers need a codec with spatial SVC (VP9, AV1).
@@ -123,6 +132,19 @@ class VideoTrack(Frozen):
                     raise ValueError(f"simulcast: unknown layer {name!r}")
                 if VIDEO_PRESETS[name][1] > top:
                     raise ValueError(f"simulcast: layer {name} is above the track's {self.resolution}")
+        if self.encodings is not None:
+            names = [e.resolution for e in self.encodings]
+            for name in names:
+                known(name, VIDEO_PRESETS, "encodings.resolution")
+            if len(set(names)) != len(names):
+                raise ValueError("encodings: one encoding per resolution")
+            if max(names, key=lambda n: VIDEO_PRESETS[n][1]) != self.resolution:
+                raise ValueError(f"encodings: the highest must be the track's {self.resolution}")
+            if self.svc is not None or self.simulcast is not False:
+                raise ValueError("encodings replace `simulcast` and exclude `svc`")
+            if self.bitrate_kbps is not None or self.fps is not None:
+                raise ValueError("encodings give each layer's bitrate and fps; leave the "
+                                 "track's bitrate_kbps and fps unset")
         if self.svc is not None:
             if self.simulcast is True:
                 raise ValueError("svc and simulcast: true exclude each other (svc takes its "
@@ -134,6 +156,8 @@ class VideoTrack(Frozen):
 
     def layers(self) -> list[VideoLayer]:
         """Encodings lowest first; the top one is the track's own resolution/bitrate/fps."""
+        if self.encodings is not None:
+            return sorted(self.encodings, key=lambda e: VIDEO_PRESETS[e.resolution][1])
         width, height, preset_kbps, preset_fps = VIDEO_PRESETS[self.resolution]
         top = VideoLayer(resolution=self.resolution, bitrate_kbps=self.bitrate_kbps or preset_kbps,
                          fps=self.fps or preset_fps)
@@ -359,14 +383,23 @@ class Node(Frozen):
     nic_mbps: PositiveFloat = 10_000
     region: str = "default"
     max_queue_ms: PositiveFloat = 200
+    #: what one forwarded packet costs and how a room uses the cores: a bundled server
+    #: profile (roomsim.codecs.server_profiles) or a JSON/YAML profile file of one's own
+    profile: str = DEFAULT_SERVER_PROFILE
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        load_server_profile(value)  # a bad name or file fails here, naming the field
+        return value
 
 
-LAYOUTS = ("all", "speaker", "grid-3x3", "grid-4x4", "grid-5x5")
+LAYOUTS = ("all", "speaker", "livekit-loadtest", "grid-3x3", "grid-4x4", "grid-5x5")
 
 
 def _known_layout(value: str) -> str:
     """Layout names: all, speaker, or grid-NxN (N from 1 to 16)."""
-    if value in ("all", "speaker"):
+    if value in ("all", "speaker", "livekit-loadtest"):
         return value
     parts = value.removeprefix("grid-").split("x")
     if value.startswith("grid-") and len(parts) == 2 and parts[0] == parts[1] \

@@ -154,6 +154,9 @@ class World:
         self.agents: Any = None
         self.dataplane: Any = None
         self.extensions: Any = None
+        #: participants whose codec work a node runs (on-node egress/ingress): their own
+        #: encoder and decoder carry none of it (set by the topology before `freeze`)
+        self.node_hosted: list[int] = []
         self._build_participants()
 
     # -- building ---------------------------------------------------------------------
@@ -175,7 +178,8 @@ class World:
         first = len(self._stream_specs)
         if isinstance(track, AudioTrack):
             self._stream_specs.append(StreamSpec(
-                pub, track_index, AUDIO, track.codec, "", 0, True, 1000.0 / track.frame_ms,
+                pub, track_index, AUDIO, track.codec, "", 0, True,
+                track.packets_per_s or 1000.0 / track.frame_ms,
                 track.effective_bitrate_kbps() * 1000, dtx=track.dtx))
             kind = AUDIO
         elif track.svc is not None:
@@ -210,6 +214,16 @@ class World:
         self.decoder = np.zeros(n, dtype=np.int64)
         self.speed = np.array([p.speed for p in self.participants], dtype=np.float64)
         self.budget = np.array([p.budget_cores for p in self.participants], dtype=np.float64)
+        #: the speed that divides a participant's own codec work: infinite (no work) where
+        #: a node runs it instead, and for extensions that do not transcode (a track egress,
+        #: an ingress passing its source through)
+        self.client_speed = self.speed.copy()
+        self.client_speed[self.node_hosted] = np.inf
+        for i, p in enumerate(self.participants):
+            g = p.group
+            if (g.kind == "egress" and g.egress is not None and g.egress.type == "track") or \
+                    (g.kind == "ingress" and g.ingress is not None and not g.ingress.transcoding):
+                self.client_speed[i] = np.inf
         self.networks = [self.scenario.network_of(p.group) for p in self.participants]
         encode_demand = self._encode_demand()
         for i, p in enumerate(self.participants):

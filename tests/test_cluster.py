@@ -88,12 +88,13 @@ def test_search_finds_the_largest_passing_value() -> None:
 
 
 def test_capacity_command_answers_room_size(tmp_path: Path) -> None:
-    """A 2-core node forwarding 360p + audio: ~30 people before CPU passes 85 %."""
+    """A 2-core node forwarding 360p + audio at the old 17 us a packet: ~30 people before
+    CPU passes 85 % (the default size-aware profile gives 27)."""
     raw = {
         "name": "cap",
         "duration_s": 6,
         "warmup_s": 2,
-        "nodes": [{"id": "n", "cores": 2}],
+        "nodes": [{"id": "n", "cores": 2, "profile": "legacy-17us"}],
         "rooms": [
             {
                 "id": "r",

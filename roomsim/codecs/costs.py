@@ -42,7 +42,10 @@ class FrameCost(Frozen):
 
 
 class ForwardingCost(Frozen):
-    """Per-packet SFU cost (receive + SRTP + routing + send), with where it comes from."""
+    """Per-packet SFU cost (receive + SRTP + routing + send), with where it comes from.
+
+    Kept so cost profile files stay valid; the SFU charges the node's server profile
+    instead (roomsim/codecs/server_profiles.py; `legacy-17us` holds this figure)."""
 
     ingress_us_per_packet: float = Field(ge=0)
     egress_us_per_packet: PositiveFloat

@@ -1,4 +1,9 @@
-"""Per-packet CPU cost of an SFU forwarding RTP, derived from published SFU benchmarks.
+"""The one-constant per-packet SFU cost roomsim used before server profiles, and its derivation.
+
+The SFU now charges each node's server profile (roomsim/codecs/server_profiles.py): a
+fixed plus a per-byte part, fitted by experiments/reference/fit_profiles.py. This
+constant lives on as the `legacy-17us` profile (to cross-check against) and as the
+`forwarding` entry of cost profile files, which the engine no longer reads.
 
 The figure is core-microseconds per packet, where one "core" is one vCPU (one hardware
 thread, as cloud providers sell them) of a 2019-2020 server x86 CPU. It covers everything a

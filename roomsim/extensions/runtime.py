@@ -11,6 +11,11 @@ engine does not see, from the same cost profile, per second of the measurement i
   the livestream's outgoing bitrate when `livestream` is set;
 * ingress: decoding the incoming source stream once per frame; its incoming bitrate.
 
+An egress or ingress with `runs_on: node` (the default) instead runs that work, and its
+decodes and encodes, as jobs on its room's node (roomsim.extensions.node_jobs, SFU runs):
+its row then reports the node CPU it measured, and its client CPU is zero. Mesh and MCU
+runs have no node to put it on and cost it on its own host as above.
+
 Transport overhead of the outside legs (RTMP/SRT/WHIP framing) is not counted.
 """
 
@@ -46,6 +51,7 @@ class Extensions:
         links = w.links.counters
         busy = w.cpus.counters.get("measured", "busy_ns")
         out = []
+        self._expected: dict[str, dict[str, float]] | None = None
         for i in self.members:
             p = w.participants[i]
             group = p.group
@@ -60,25 +66,58 @@ class Extensions:
                     notes=f"G.711 caller; telephone leg {sip.phone_leg_ms:g} ms each way, included in its latency"))
             elif group.kind == "egress":
                 spec = group.egress or EgressSpec()
-                extra = self._egress_cores(model, i, spec)
                 stream_kbps = spec.output_bitrate_kbps + OUTPUT_AUDIO_KBPS
-                out.append(ExtensionResult(
-                    id=p.id, kind="egress", cpu_cores=round(engine_cores + extra, 5),
-                    output_kbps=round(stream_kbps if spec.livestream else 0.0, 3), input_kbps=round(down, 3),
-                    notes=(f"decodes {engine_cores:.3f} cores (simulated) + composite/encode {extra:.3f} cores of "
-                           f"{p.budget_cores:g}; {spec.output_resolution} {spec.output_codec} at "
-                           f"{spec.output_fps:g} fps, {stream_kbps:g} kbps "
-                           f"{'livestreamed' if spec.livestream else 'recorded'}")))
+                output = stream_kbps if spec.livestream and spec.type == "room-composite" else 0.0
+                if spec.type == "track":
+                    output = down if spec.livestream else 0.0
+                    what = "track egress: exports what it receives without transcoding"
+                else:
+                    what = (f"{spec.output_resolution} {spec.output_codec} at {spec.output_fps:g} fps, "
+                            f"{stream_kbps:g} kbps {'livestreamed' if spec.livestream else 'recorded'}")
+                row = self._on_node(model, i, seconds, "egress", output, down, what)
+                if row is None:
+                    extra = self._egress_cores(model, i, spec) if spec.type == "room-composite" else 0.0
+                    row = ExtensionResult(
+                        id=p.id, kind="egress", cpu_cores=round(engine_cores + extra, 5),
+                        output_kbps=round(output, 3), input_kbps=round(down, 3), runs_on="own-host",
+                        notes=(f"decodes {engine_cores:.3f} cores (simulated) + composite/encode {extra:.3f} "
+                               f"cores of {p.budget_cores:g} on its own host; {what}"))
+                out.append(row)
             else:
                 spec_in = group.ingress or IngressSpec()
-                extra = spec_in.source_fps * w.costs.video_cost(spec_in.source_codec, spec_in.source_resolution
-                                                                ).decode_us / 1e6 / p.speed
-                out.append(ExtensionResult(
-                    id=p.id, kind="ingress", cpu_cores=round(engine_cores + extra, 5), output_kbps=round(up, 3),
-                    input_kbps=round(spec_in.source_kbps, 3),
-                    notes=(f"decodes the {spec_in.source_resolution} {spec_in.source_codec} source ({extra:.3f} cores) "
-                           f"and encodes its layers ({engine_cores:.3f} cores, simulated)")))
+                what = (f"transcodes the {spec_in.source_resolution} {spec_in.source_codec} source into its layers"
+                        if spec_in.transcoding else "passes the source through (no transcoding)")
+                row = self._on_node(model, i, seconds, "ingress", up, spec_in.source_kbps, what)
+                if row is None:
+                    extra = spec_in.source_fps * w.costs.video_cost(
+                        spec_in.source_codec, spec_in.source_resolution).decode_us / 1e6 / p.speed \
+                        if spec_in.transcoding else 0.0
+                    row = ExtensionResult(
+                        id=p.id, kind="ingress", cpu_cores=round(engine_cores + extra, 5), output_kbps=round(up, 3),
+                        input_kbps=round(spec_in.source_kbps, 3), runs_on="own-host",
+                        notes=(f"{what} on its own host: source decode {extra:.3f} cores, layer encodes "
+                               f"{engine_cores:.3f} cores (simulated)"))
+                out.append(row)
         return out
+
+    def _on_node(self, model: Topology, i: int, seconds: float, kind: str, output_kbps: float,
+                 input_kbps: float, what: str) -> ExtensionResult | None:
+        """The row of an extension whose work ran on its node (None if it did not)."""
+        jobs = getattr(model, "extension_jobs", None)
+        if jobs is None or i not in jobs.members:
+            return None
+        w = jobs.world
+        cores = float(jobs.busy_ns[i]) / NS / seconds
+        if self._expected is None:
+            self._expected = model.expected()["participants"]
+        want = self._expected[w.participants[i].id].get("extension_node_cpu_cores")
+        node = model.servers.nodes[max(int(model.servers.home[i]), 0)].id  # type: ignore[attr-defined]
+        return ExtensionResult(
+            id=w.participants[i].id, kind=kind, cpu_cores=round(cores, 5), output_kbps=round(output_kbps, 3),
+            input_kbps=round(input_kbps, 3), runs_on="node",
+            expected_cpu_cores=None if want is None else round(float(want), 5),
+            node_jobs_dropped=int(jobs.dropped[i]),
+            notes=f"{what}; {cores:.3f} cores of node {node} (counted in its cpu_cores)")
 
     def _egress_cores(self, model: Topology, i: int, spec: EgressSpec) -> float:
         """Composite + output encode + audio mix + audio encode, cores on the egress host."""

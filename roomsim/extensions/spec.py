@@ -20,13 +20,21 @@ class SipSpec(Frozen):
     phone_leg_ms: NonNegativeFloat = 60.0
 
 
-class EgressSpec(Frozen):
-    """A recorder that subscribes to every track and composites them into one recording
-    (room-composite egress); with `livestream`, the composite also goes out as a stream
-    (e.g. RTMP to a CDN) at `output_bitrate_kbps`. The decode of every subscribed track is
-    simulated like any subscriber's; compositing and encoding the output are charged per
-    output frame from the cost profile."""
+#: Where an egress or ingress does its codec work: on the CPU of the node hosting its room
+#: (SFU runs; jobs compete with forwarding, roomsim.extensions.node_jobs), or on a host of
+#: its own, costed analytically and charged to no node (LiveKit's own deployment, and
+#: what mesh and MCU runs always do).
+RunsOn = Literal["node", "own-host"]
 
+
+class EgressSpec(Frozen):
+    """A recorder that subscribes to every track. `room-composite` decodes them,
+    composites them into one recording and encodes it; with `livestream`, the composite
+    also goes out as a stream (e.g. RTMP to a CDN) at `output_bitrate_kbps`. `track`
+    exports the tracks it receives without transcoding (LiveKit Track Egress)."""
+
+    type: Literal["room-composite", "track"] = "room-composite"
+    runs_on: RunsOn = "node"
     output_codec: Literal["vp8", "vp9", "h264", "av1"] = "h264"
     output_resolution: str = "720p"
     output_fps: PositiveFloat = 30.0
@@ -41,7 +49,11 @@ class EgressSpec(Frozen):
 class IngressSpec(Frozen):
     """An external stream (RTMP/WHIP) pulled into the room and transcoded into the
     participant's simulcast layers on the way in: the source is decoded once per frame
-    (charged here) and every layer encoded (charged by the engine like any publisher)."""
+    and every layer encoded. With `transcoding` off (a WHIP source without LiveKit's
+    `enable_transcoding`), the source's media is passed through: no decode, no encode."""
+
+    transcoding: bool = True
+    runs_on: RunsOn = "node"
 
     source_codec: Literal["vp8", "vp9", "h264", "av1"] = "h264"
     source_resolution: str = "1080p"

@@ -3,6 +3,7 @@
 * `all`: every track, as large as the downlink allows (the tile size is not a limit);
 * `speaker`: the most recent speaker at viewport size, the next four as thumbnails a
   quarter of the viewport high, nobody else (a modelling choice of a common speaker view);
+* `livekit-loadtest`: LiveKit's load tester: one track at 720p, five at 180p, the rest off;
 * `grid-NxN`: the N x N most recent speakers, each in a tile of viewport / N.
 
 `last_n` additionally limits video to the N most recent speakers (Jitsi's last-N). Audio
@@ -24,6 +25,12 @@ from roomsim.world import World
 IntArray = npt.NDArray[np.int64]
 
 SPEAKER_THUMBNAILS = 4
+#: `lk load-test`'s default ("speaker") layout: one track at the high layer (1280x720),
+#: five at the low layer (320x180), every other video track off (livekit-cli
+#: pkg/loadtester/loadtester.go, onTrackSubscribed: LayoutSpeaker, highHeight/lowHeight).
+#: The tester gives the high slot to the first track it subscribes to; here it goes to the
+#: most recent speaker, like every layout of this module.
+LOADTEST_TILES = (720, 180, 180, 180, 180, 180)
 NO_LIMIT = 1 << 30
 
 
@@ -32,6 +39,8 @@ def tile_heights(layout: str, viewport: str) -> list[int]:
     height = VIDEO_PRESETS[viewport][1]
     if layout == "speaker":
         return [height] + [height // 4] * SPEAKER_THUMBNAILS
+    if layout == "livekit-loadtest":
+        return list(LOADTEST_TILES)
     if layout.startswith("grid-"):
         n = int(layout.split("x")[1])
         return [height // n] * (n * n)

@@ -348,7 +348,8 @@ def credit_entries(keys, capture, marker, audio, indptr, target, start, end, exa
 def address_copies(batch, item, target, start, cores, ingress_ns, egress_ns, nic_out, down_flow_base, local_index,
                    copies):  # type: ignore[no-untyped-def]
     """Write a node's copies (items sorted): copy c is packet `item[c]` of the batch (PACKET
-    rows) sent to `target[c]` through the node's NIC-out `nic_out[item]`. Copy j of a packet
+    rows) sent to `target[c]` through the node's NIC-out `nic_out[item]`; `ingress_ns[i]` and
+    `egress_ns[i]` are the receive and per-copy send costs of packet i. Copy j of a packet
     leaves after receive + (j+1) sends at `cores[item]` x one core's speed, and no sooner
     than one receive + one send after the packet arrived (`start`: when the node began
     serving it). Local copies get their receiver's flow; relay copies get -1 (set by the
@@ -364,8 +365,8 @@ def address_copies(batch, item, target, start, cores, ingress_ns, egress_ns, nic
             rank += 1
         copies[c] = batch[i]
         out = copies[c]
-        spread = np.int64(np.rint((ingress_ns + (rank + 1) * egress_ns) / cores[i]))
-        earliest = out.t + ingress_ns + egress_ns
+        spread = np.int64(np.rint((ingress_ns[i] + (rank + 1) * egress_ns[i]) / cores[i]))
+        earliest = out.t + ingress_ns[i] + egress_ns[i]
         leave = start[i] + spread
         out.t = leave if leave > earliest else earliest
         r = target[c]

@@ -221,7 +221,7 @@ class Topology(ABC):
             return frames
         pub = w.streams.pub[frames["stream"]]
         pool = w.encoder[pub]
-        work = np.rint(self.encode_ns[frames["stream"]] / w.speed[pub]).astype(np.int64)
+        work = np.rint(self.encode_ns[frames["stream"]] / w.client_speed[pub]).astype(np.int64)
         done, ok = w.cpus.serve(pool, frames["t"], work, window, measuring)
         np.add.at(w.frames_dropped_cpu, pub[~ok], 1)
         encoded = rows(frames, ok)
@@ -332,7 +332,7 @@ class Topology(ABC):
         busy, jobs, dropped = cpus.pending(window, measuring)
         done, ready = (np.empty(len(batch), dtype=np.int64) for _ in range(2))
         receive_frames(batch, self.damage.bits, w.decoder, self.decode_ns,
-                       w.speed, cpus.cores, cpus.queue_ns, cpus.busy_until, w.received_packets,
+                       w.client_speed, cpus.cores, cpus.queue_ns, cpus.busy_until, w.received_packets,
                        w.frames_lost, w.frames_decoded, w.frames_dropped_cpu, busy, jobs, dropped,
                        done, self.links.ready_t, self.links.ready_fseq, ready)
         recording = (w.warmup_ns, w.end_capture_ns, *w.breakdown.state(), *w.latency.state()) if record else None

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.cluster.placement import NodeStats, RoutingStore, select_node
+from roomsim.codecs.server_profiles import ServerProfile, load_server_profile
 from roomsim.sim.rng import generator
 from roomsim.world import World
 
@@ -30,7 +31,8 @@ IntArray = npt.NDArray[np.int64]
 
 
 class ServerSide:
-    """Nodes hosting rooms: a NIC link each way and a CPU pool per node.
+    """Nodes hosting rooms: a NIC link each way and CPU pools per node (one, or one per
+    worker when the node's server profile confines a room to a worker).
 
     The NIC links have the node's NIC rate and no propagation delay (the server sits at
     the internet core that the access profiles' RTTs are measured to).
@@ -65,21 +67,30 @@ class ServerSide:
         self.regions: RegionGraph | None = None
         self.nic_in = np.zeros(len(used), dtype=np.int64)
         self.nic_out = np.zeros(len(used), dtype=np.int64)
-        self.cpu = np.zeros(len(used), dtype=np.int64)
+        self.profiles = [load_server_profile(node.profile) for node in used]
+        #: every CPU pool of each node: one of `cores` cores, or one single-core pool per
+        #: worker when the profile confines a room to one worker
+        self.node_pools: list[list[int]] = []
         for i, node in enumerate(used):
             queue_ns = round(node.max_queue_ms * 1e6)
             for name, table in (("in", self.nic_in), ("out", self.nic_out)):
                 table[i] = world.links.add(
                     f"{node.id}/nic-{name}", node.nic_mbps * 1e6, 0, 0.0, 0.0, queue_ns, 0
                 )
-            self.cpu[i] = world.cpus.add(f"{node.id}/cpu", node.cores, queue_ns)
+            if self.confined(i):
+                workers = max(1, int(node.cores))
+                pools = [world.cpus.add(f"{node.id}/worker-{k}", node.cores / workers, queue_ns)
+                         for k in range(workers)]
+            else:
+                pools = [world.cpus.add(f"{node.id}/cpu", node.cores, queue_ns)]
+            self.node_pools.append(pools)
+        #: CPU pool serving each (node, room); -1 until the room first has work there
+        self.room_pool = np.full((len(used), len(scenario.rooms)), -1, dtype=np.int64)
 
     # -- placement ----------------------------------------------------------------------
     def start(self, regions: RegionGraph | None = None) -> None:
         """After the world is frozen: connect participants of pinned rooms; cache lookups."""
         self.regions = regions
-        self.cpu_node = np.full(len(self.world.cpus.cores), -1, dtype=np.int64)
-        self.cpu_node[self.cpu] = np.arange(len(self.nodes))
         self.nic_in_node = {int(link): k for k, link in enumerate(self.nic_in)}
         for r, members in enumerate(self.world.room_members):
             if self.room_node[r] >= 0 and not self.cascade:
@@ -174,8 +185,48 @@ class ServerSide:
         person = np.where(w.streams.pub >= 0, w.streams.pub, w.streams.owner)
         self._stream_node = self.home[person]
         room = np.array([p.room for p in w.participants], dtype=np.int64)
+        #: room of every stream (its publisher's or owner's)
+        self.room_of_stream = room[person]
         unplaced = self._stream_node < 0
         self._stream_node[unplaced] = np.maximum(self.room_node[room[person[unplaced]]], 0)
+
+    # -- CPU pools ------------------------------------------------------------------------
+    def confined(self, node: int) -> bool:
+        """Whether a room on this node runs on one worker (one core) only."""
+        profile: ServerProfile = self.profiles[node]
+        return profile.threading == "worker" and not profile.pipe_across_workers
+
+    def extra_workers(self, node: int) -> int:
+        """Workers a piped room's packets are copied to beyond the one receiving them."""
+        profile: ServerProfile = self.profiles[node]
+        if profile.threading != "worker" or not profile.pipe_across_workers:
+            return 0
+        return max(1, int(self.nodes[node].cores)) - 1
+
+    def pool_for(self, node: IntArray, room: IntArray) -> IntArray:
+        """CPU pool serving each (node, room). A confined room gets the worker with the
+        fewest rooms when it first has work on the node (lowest index on ties), as
+        mediasoup applications pick the least loaded worker for a new router."""
+        pools = self.room_pool[node, room]
+        missing = pools < 0
+        if missing.any():
+            for k, r in sorted({(int(a), int(b)) for a, b in zip(node[missing], room[missing],
+                                                                  strict=True)}):
+                candidates = self.node_pools[k]
+                if len(candidates) > 1:
+                    load = [(int((self.room_pool[k] == c).sum()), c) for c in candidates]
+                    self.room_pool[k, r] = min(load)[1]
+                else:
+                    self.room_pool[k, r] = candidates[0]
+            pools = self.room_pool[node, room]
+        return pools
+
+    def pool_node(self, pool_count: int) -> IntArray:
+        """Node index of every CPU pool of the run (-1: not a node's)."""
+        out = np.full(pool_count, -1, dtype=np.int64)
+        for k, pools in enumerate(self.node_pools):
+            out[pools] = k
+        return out
 
     # -- lookups --------------------------------------------------------------------------
     def stream_node(self) -> IntArray:
@@ -191,8 +242,9 @@ class ServerSide:
         return self.nic_out[self._stream_node[stream]]
 
     def cpu_of(self, stream: npt.NDArray[np.integer]) -> IntArray:
-        """CPU pool of the node handling each stream."""
-        return self.cpu[self._stream_node[stream]]
+        """CPU pool (of the origin node) handling each stream's room."""
+        stream = np.asarray(stream, dtype=np.int64)
+        return self.pool_for(self._stream_node[stream], self.room_of_stream[stream])
 
     def node_ids_of_rooms(self) -> list[str]:
         """Node id per room (its first node; the first scenario node if never placed)."""

@@ -10,7 +10,8 @@ one node per region with one copy of each track per backbone hop (roomsim.sfu.ca
 Participants may reach their node through TURN relays (roomsim.sfu.relays).
 
 Pipeline per tick: capture -> encode -> uplink [-> relay] -> node NIC in -> node CPU (fan
-out to local subscribers and relay segments) -> node NIC out -> [backbone -> next node]
+out to local subscribers and relay segments; on-node egress/ingress jobs in the same FIFO,
+roomsim.extensions.node_jobs) -> node NIC out -> [backbone -> next node]
 [-> relay] -> downlink (recording transport feedback) -> client decode.
 """
 
@@ -22,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.expected import closed_form
+from roomsim.extensions.node_jobs import NodeJobs, on_node
 from roomsim.sfu.cascade import RegionGraph, Segments, relay_tree
 from roomsim.sfu.controller import PADDING_WIRE_BYTES, SfuController
 from roomsim.sfu.feedback import FeedbackBuffer
@@ -71,6 +73,8 @@ class SfuTopology(Topology):
         self.downlinks = self.stage("downlink")
         self.clients = self.stage("client")
         self._dirty = True
+        #: egress/ingress work on the nodes' CPU (None when no extension runs on a node)
+        self.extension_jobs = NodeJobs(world) if on_node(world) else None
         #: whether this tick's node batch held probe padding (which the downlinks then drop)
         self._forwarded_padding = False
 
@@ -81,16 +85,23 @@ class SfuTopology(Topology):
         st = w.streams
         n, m = len(w.participants), len(st)
         self.servers.start(self.regions)
+        if self.extension_jobs is not None:
+            self.extension_jobs.start(self.servers)
         self.control = SfuController(
             w, self.options, w.scenario.topology.speakers, IN_FLIGHT_GRACE_NS
         )
-        fwd = w.costs.forwarding
-        self.ingress_ns = round(fwd.ingress_us_per_packet * 1e3)
-        self.egress_ns = round(fwd.egress_us_per_packet * 1e3)
+        profiles = self.servers.profiles
+        # per node: ns per packet and per wire byte, received and sent (server profiles)
+        self.receive_ns = np.array([[p.receive.fixed_us * 1e3, p.receive.per_byte_us * 1e3]
+                                    for p in profiles], dtype=np.float64)
+        self.send_ns = np.array([[p.send.fixed_us * 1e3, p.send.per_byte_us * 1e3]
+                                 for p in profiles], dtype=np.float64)
+        self.extra_workers = np.array([self.servers.extra_workers(k)
+                                       for k in range(len(profiles))], dtype=np.int64)
         self.node_of_link = np.full(len(w.links.rate_bps), -1, dtype=np.int64)
         self.node_of_link[self.servers.nic_in] = np.arange(len(self.servers.nodes))
-        self.node_of_cpu = np.full(len(w.cpus.cores), -1, dtype=np.int64)
-        self.node_of_cpu[self.servers.cpu] = np.arange(len(self.servers.nodes))
+        self.node_of_cpu = self.servers.pool_node(len(w.cpus.cores))
+        self.room_of = np.array([p.room for p in w.participants], dtype=np.int64)
         self.n_streams = m
         self.segments = Segments()
         region_names = self.regions_list()
@@ -180,9 +191,10 @@ class SfuTopology(Topology):
 
     def _report_stats(self, now: int) -> None:
         cpus = self.world.cpus
-        busy = cpus.counters.get("total", "busy_ns")[self.servers.cpu].astype(np.float64)
+        table = cpus.counters.get("total", "busy_ns")
+        busy = np.array([table[pools].sum() for pools in self.servers.node_pools], dtype=np.float64)
         span = max(1, self.stats_ns if now >= self.stats_ns else now)
-        load = (busy - self._busy_at_report) / (span * cpus.cores[self.servers.cpu])
+        load = (busy - self._busy_at_report) / (span * np.array([n.cores for n in self.servers.nodes]))
         self._busy_at_report = busy
         self.servers.report_stats(now, load)
 
@@ -250,6 +262,8 @@ class SfuTopology(Topology):
         window, measuring = self.window(t0)
         if capturing:
             self._capture(t0, t1, window, measuring)
+            if self.extension_jobs is not None:
+                self.extension_jobs.clocked(t0, t1, self._composited())
         arrived = self._send(self.uplinks, t1, window, measuring)
         if self.relays is not None:
             relayed = self.relays.server[w.streams.pub[arrived["stream"]]] >= 0
@@ -267,7 +281,8 @@ class SfuTopology(Topology):
         arrived["res"] = self.servers.nic_in_of(arrived["stream"])
         self.node_in.push(arrived)
         at_node = self._send(self.node_in, t1, window, measuring)
-        at_node["res"] = self.servers.cpu[self.node_of_link[at_node["res"]]]
+        at_node["res"] = self.servers.pool_for(
+            self.node_of_link[at_node["res"]], self.servers.room_of_stream[at_node["stream"]])
         self.node_cpu.push(at_node)
         if capturing:
             self.node_cpu.push(self._padding(t0, t1))
@@ -309,6 +324,8 @@ class SfuTopology(Topology):
             pub = st.pub[frames["stream"][audio]]
             loud = w.speaking[pub]
             c.detector.observe(pub[loud], st.period_ns[frames["stream"][audio][loud]])
+        if self.extension_jobs is not None:
+            self.extension_jobs.encodes(frames)
         packets = self.packetize(self.encode(frames, window, measuring))
         pub = st.pub[packets["stream"]]
         packets["res"] = w.uplink[pub]
@@ -375,6 +392,9 @@ class SfuTopology(Topology):
         w = self.world
         self._forwarded_padding = False
         if len(batch) == 0:
+            if self.extension_jobs is not None:
+                none = np.zeros(0, dtype=np.int64)
+                self._serve_node(none, none, none, window, measuring)
             return batch
         padding = batch["fseq"] < 0
         any_padding = bool(padding.any())
@@ -392,11 +412,18 @@ class SfuTopology(Topology):
         if any_padding:  # padding has no copies: its work is one send (below)
             media = ~padding[item]
             item, target = item[media], target[media]
+        if self.extension_jobs is not None:  # a composite recorder decodes what it gets
+            whole = batch["marker"][item]
+            self.extension_jobs.decodes(batch["t"][item[whole]], batch["stream"][item[whole]].astype(np.int64),
+                                        target[whole].astype(np.int64))
         pool = batch["res"].astype(np.int64)
-        work = self.ingress_ns + copies_per_packet * self.egress_ns
+        receive_ns, send_ns = self._packet_costs(node, batch["size"])
+        work = receive_ns + copies_per_packet * send_ns
+        if self.extra_workers.any():  # pipe transports: one send + receive per other worker
+            work += self.extra_workers[node] * (receive_ns + send_ns)
         if any_padding:
-            work[padding] = self.egress_ns
-        start, ok = w.cpus.serve_fluid(pool, batch["t"], work, window, measuring)
+            work[padding] = send_ns[padding]
+        start, ok = self._serve_node(pool, batch["t"], work, window, measuring)
         all_ok = bool(ok.all())
         if not all_ok:
             self.damage.record_drops(rows(batch, ~ok & ~padding))
@@ -413,8 +440,8 @@ class SfuTopology(Topology):
             target,
             start,
             w.cpus.cores[pool],
-            self.ingress_ns,
-            self.egress_ns,
+            receive_ns,
+            send_ns,
             self.servers.nic_out[node],
             w.down_flow_base,
             w.local_index,
@@ -437,12 +464,51 @@ class SfuTopology(Topology):
         pad = rows(batch, sent_padding)
         pad["t"] = np.maximum(
             start[sent_padding]
-            + np.rint(self.egress_ns / w.cpus.cores[pool[sent_padding]]).astype(np.int64),
-            pad["t"] + self.egress_ns,
+            + np.rint(send_ns[sent_padding] / w.cpus.cores[pool[sent_padding]]).astype(np.int64),
+            pad["t"] + send_ns[sent_padding],
         )
         pad["res"] = self.servers.nic_out[node[sent_padding]]
         merged = concat([copies, pad])
         return rows(merged, np.argsort(merged["t"], kind="stable"))
+
+    def _serve_node(self, pool: IntArray, arrival: IntArray, work: IntArray, window: int,
+                    measuring: bool) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+        """Serve this tick's forwarding jobs and the extensions' node jobs in one time-ordered
+        FIFO per pool; return the forwarding jobs' (start, accepted)."""
+        cpus = self.world.cpus
+        jobs = self.extension_jobs
+        t, owner, job_work, job_pool = jobs.take() if jobs is not None else (arrival[:0],) * 4
+        if jobs is None or len(t) == 0:
+            return cpus.serve_fluid(pool, arrival, work, window, measuring)
+        n = len(arrival)
+        times = np.concatenate([arrival, t])
+        order = np.argsort(times, kind="stable")
+        start_sorted, ok_sorted = cpus.serve_fluid(
+            np.concatenate([pool, job_pool])[order], times[order],
+            np.concatenate([work, job_work])[order], window, measuring)
+        start = np.empty_like(start_sorted)
+        start[order] = start_sorted
+        ok = np.empty_like(ok_sorted)
+        ok[order] = ok_sorted
+        jobs.served(owner, job_work, ok[n:], measuring)
+        return start[:n], ok[:n]
+
+    def _composited(self) -> dict[int, list[int]]:
+        """Streams each room-composite egress on a node receives now (its tiles and mix
+        inputs)."""
+        assert self.extension_jobs is not None
+        from roomsim.report_extras import received_streams
+
+        return {i: received_streams(self, i) for i in self.extension_jobs.composite}
+
+    def _packet_costs(self, node: IntArray, size: npt.NDArray[np.integer]
+                      ) -> tuple[IntArray, IntArray]:
+        """ns of core time to receive one packet and to send one copy of it, from the
+        node's server profile: fixed + per wire byte."""
+        size = size.astype(np.float64)
+        receive = np.rint(self.receive_ns[node, 0] + self.receive_ns[node, 1] * size)
+        send = np.rint(self.send_ns[node, 0] + self.send_ns[node, 1] * size)
+        return receive.astype(np.int64), send.astype(np.int64)
 
     def segment_region(self) -> IntArray:
         """Index of the end region of every relay step."""
@@ -463,7 +529,7 @@ class SfuTopology(Topology):
         packets["sub"] = sub
         packets["fseq"] = -1
         packets["size"] = PADDING_WIRE_BYTES
-        packets["res"] = self.servers.cpu[self.servers.home[sub]]
+        packets["res"] = self.servers.pool_for(self.servers.home[sub], self.room_of[sub])
         return packets
 
     # -- cascade ----------------------------------------------------------------------------------
@@ -533,14 +599,38 @@ class SfuTopology(Topology):
         )
         if self.cascade:
             figures["servers"] = self._cascade_servers(figures)
-        for server in figures["servers"].values():
-            server["cpu_cores"] = (
-                server["ingress_pps"] * self.ingress_ns + server["egress_pps"] * self.egress_ns
-            ) / 1e9
+        index = {node.id: k for k, node in enumerate(self.servers.nodes)}
+        for node_id, server in figures["servers"].items():
+            server["cpu_cores"] = self._closed_form_cpu(index[node_id], server)
+        if self.extension_jobs is not None:
+            self._closed_form_extensions(figures, receive, sending)
         figures["totals"]["server_cpu_cores"] = sum(
             v["cpu_cores"] for v in figures["servers"].values()
         )
         return figures
+
+    def _closed_form_extensions(self, figures: dict[str, Any], receive: list[tuple[int, int]],
+                                sending: list[int]) -> None:
+        """Add each on-node egress/ingress's jobs to its node's cores (and to its own row,
+        `extension_node_cpu_cores`, which its measured figure is checked against)."""
+        assert self.extension_jobs is not None
+        srv = self.servers
+        for i, node_cores in self.extension_jobs.expected_cores(receive, list(sending)).items():
+            cores = float(node_cores)
+            home = int(srv.home[i]) if srv.home[i] >= 0 else max(int(srv.room_node[self.room_of[i]]), 0)
+            figures["servers"][srv.nodes[home].id]["cpu_cores"] += cores
+            figures["participants"][self.world.participants[i].id]["extension_node_cpu_cores"] = cores
+
+    def _closed_form_cpu(self, k: int, server: dict[str, float]) -> float:
+        """Busy cores of node k: every received packet and every sent copy at the profile's
+        fixed + per-byte cost (wire bytes), plus the pipe copies of a piped room."""
+        receive, send = self.receive_ns[k], self.send_ns[k]
+        in_bytes, out_bytes = server["ingress_mbps"] * 1e6 / 8, server["egress_mbps"] * 1e6 / 8
+        ns = (receive[0] * server["ingress_pps"] + receive[1] * in_bytes
+              + send[0] * server["egress_pps"] + send[1] * out_bytes)
+        ns += self.extra_workers[k] * ((receive[0] + send[0]) * server["ingress_pps"]
+                                       + (receive[1] + send[1]) * in_bytes)
+        return float(ns / 1e9)
 
     def _cascade_servers(self, figures: dict[str, Any]) -> dict[str, dict[str, float]]:
         """Per node: its participants' up/down traffic plus one copy per relay segment."""
