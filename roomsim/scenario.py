@@ -27,6 +27,7 @@ from roomsim.devices import DEVICE_PRESETS
 from roomsim.errors import ScenarioError
 from roomsim.extensions.spec import EgressSpec, IngressSpec, SipSpec
 from roomsim.frozen import Frozen
+from roomsim.gate import QualityGate
 from roomsim.loader import load_model, validate
 from roomsim.netprofiles import NETWORK_PRESETS
 from roomsim.transport.options import Grants, TransportSpec, coerce_transport
@@ -517,15 +518,6 @@ class RoomSet(Frozen):
     seed: int | None = None
 
 
-class QualityGate(Frozen):
-    """What a run must keep to pass: loss, p95 latency (capture to decode, all media) and
-    node CPU. 400 ms is ITU-T G.114's planning limit for one-way delay."""
-
-    loss_pct: NonNegativeFloat = 1.0
-    latency_p95_ms: PositiveFloat = 400.0
-    cpu_util_pct: Annotated[float, Field(gt=0, le=100)] = 85.0
-
-
 class CapacitySpec(Frozen):
     """`roomsim capacity`: the largest value of the integer at dotted path `vary` (e.g.
     rooms.0.participants.1.count, room_sets.0.count) in [low, high] whose run passes `gate`."""
@@ -533,7 +525,7 @@ class CapacitySpec(Frozen):
     vary: str = Field(min_length=1)
     low: PositiveInt = 1
     high: PositiveInt = 10_000
-    gate: QualityGate = QualityGate()
+    gate: QualityGate | None = None  # default: the scenario's `gate:`, else roomsim.gate's
     duration_s: PositiveFloat = 10.0
     topology: TopologyName | None = None
 
@@ -704,6 +696,8 @@ class Scenario(Frozen):
     cluster: ClusterOptions | None = None
     relays: RelayOptions | None = None
     capacity: CapacitySpec | None = None
+    #: The quality gate `run`/`compare` judge this scenario by (default: roomsim.gate's).
+    gate: QualityGate | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
