@@ -24,7 +24,7 @@ from roomsim.codecs import get_codec
 from roomsim.codecs.video_presets import DEFAULT_SIMULCAST, VIDEO_PRESETS
 from roomsim.dataplane.spec import DataSpec, RoomMetadata
 from roomsim.devices import DEVICE_PRESETS
-from roomsim.errors import ScenarioError
+from roomsim.errors import FieldError, ScenarioError, unknown_name
 from roomsim.extensions.spec import EgressSpec, IngressSpec, SipSpec
 from roomsim.frozen import Frozen
 from roomsim.gate import QualityGate
@@ -40,7 +40,7 @@ def known(value: str, names: Iterable[str], what: str) -> str:
     """`value` if it names one of `names`, else the one-line error users see."""
     choices = list(names)
     if value not in choices:
-        raise ValueError(f"unknown {what} {value!r}; known: {', '.join(choices)}")
+        raise ValueError(unknown_name(value, choices, what))
     return value
 
 
@@ -711,13 +711,16 @@ class Scenario(Frozen):
         _unique([pid for r in self.rooms for g in r.participants for pid in g.member_ids()],
                 "participant id")
         node_ids = {n.id for n in self.nodes}
-        for room in self.rooms:
+        for r, room in enumerate(self.rooms):
             if room.node is not None and room.node not in node_ids:
-                raise ValueError(f"room {room.id!r} names unknown node {room.node!r}")
-            for group in room.participants:
+                raise FieldError(unknown_name(room.node, [n.id for n in self.nodes], "node"),
+                                 ("rooms", r, "node"))
+            for g, group in enumerate(room.participants):
                 if isinstance(group.network, str) and group.network not in self.networks \
                         and group.network not in NETWORK_PRESETS:
-                    raise ValueError(f"participant {group.id!r}: unknown network {group.network!r}")
+                    names = [*self.networks, *NETWORK_PRESETS]
+                    raise FieldError(unknown_name(group.network, names, "network"),
+                                     ("rooms", r, "participants", g, "network"))
         for name, spec in self.networks.items():
             self.resolve_network(spec, where=f"networks.{name}")
         for room in self.rooms:

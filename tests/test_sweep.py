@@ -206,7 +206,7 @@ def test_cli_reports_bad_sweep_in_one_line_with_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1
-    assert result.stderr.startswith(f"error: {path}: grid['topology.knd']: unknown path")
+    assert result.stderr.startswith(f"roomsim: {path}:2: grid['topology.knd']: unknown path")
     assert not (tmp_path / "out").exists()
 
 
