@@ -197,6 +197,10 @@ def capacity_command(scenario: Path, seed: int | None, as_json: bool, **override
                     "vary": spec.vary,
                     "capacity": best,
                     "gate": (spec.gate or QualityGate()).model_dump(),
+                    # the probe at the answer, and the first one above it that failed
+                    "at_capacity": next((asdict(p) for p in probes if p.value == best), None),
+                    "first_failure": min((asdict(p) for p in probes if not p.passed),
+                                         key=lambda p: p["value"], default=None),
                     "probes": [asdict(p) for p in probes],
                 },
                 indent=2,

@@ -137,11 +137,17 @@ def _progress(as_json: bool) -> Callable[[str, float], AbstractContextManager[Ca
     not with --json), shown once a run has taken 2 s."""
     if as_json or not sys.stderr.isatty():
         return None
+    import time
+
     from tqdm import tqdm
+
+    started = time.monotonic()
 
     @contextmanager
     def bar(topology: str, total_s: float) -> Iterator[Callable[[float], None]]:
-        with tqdm(total=round(total_s, 1), desc=f"{topology:>4}", unit="sim s", delay=2.0,
+        # the 2 s count from the command's start: a long compare shows every topology's bar
+        delay = max(0.0, 2.0 - (time.monotonic() - started))
+        with tqdm(total=round(total_s, 1), desc=f"{topology:>4}", unit="sim s", delay=delay,
                   leave=False, file=sys.stderr, bar_format="{desc}: {bar} {n:.1f}/{total:g} "
                   "simulated s [{elapsed}<{remaining}]") as shown:
             def update(simulated_s: float) -> None:

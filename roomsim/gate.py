@@ -86,6 +86,15 @@ class Verdict:
                 "latency_p95_ms": self.latency_p95_ms, "busiest_cpu_pct": self.busiest_cpu_pct}
 
 
+def _beyond(value: float, limit: float) -> str:
+    """`value` with enough digits to read as different from `limit` (85.4, not 85)."""
+    for digits in range(3, 7):
+        shown = f"{value:.{digits}g}"
+        if float(shown) != limit:
+            return shown
+    return f"{value:g}"
+
+
 def _mbps(kbps: float) -> str:
     return f"{kbps / 1000:.3g} Mbps" if kbps >= 1000 else f"{kbps:.3g} kbps"
 
@@ -138,16 +147,16 @@ def judge(run: RunResult, gate: QualityGate, networks: dict[str, str] | None = N
     if loss > gate.loss_pct:
         worst = max(people, key=lambda p: p.loss_pct, default=None)
         who = f" (worst: {worst.id} {worst.loss_pct:.2f} %)" if worst else ""
-        reasons.append(f"loss {loss:.2f} % > {gate.loss_pct:g} %{who}")
+        reasons.append(f"loss {_beyond(loss, gate.loss_pct)} % > {gate.loss_pct:g} %{who}")
     if p95 is None:
         reasons.append("no media was played (no latency to judge)")
     elif p95 > gate.latency_p95_ms:
         timed = [p for p in people if p.latency_ms.p95 is not None]
         worst = max(timed, key=lambda p: p.latency_ms.p95 or 0.0, default=None)
         who = f" (worst: {worst.id} {worst.latency_ms.p95:.3g} ms)" if worst else ""
-        reasons.append(f"latency p95 {p95:.3g} ms > {gate.latency_p95_ms:g} ms{who}")
+        reasons.append(f"latency p95 {_beyond(p95, gate.latency_p95_ms)} ms > {gate.latency_p95_ms:g} ms{who}")
     if cpu > gate.cpu_pct:
-        reasons.append(f"CPU {cpu:.0f} % > {gate.cpu_pct:g} % ({cpu_owner})")
+        reasons.append(f"CPU {_beyond(cpu, gate.cpu_pct)} % > {gate.cpu_pct:g} % ({cpu_owner})")
     return Verdict(run.topology, not reasons, reasons, warnings_of(run, networks), loss, p95,
                    round(cpu, 3))
 
