@@ -33,12 +33,15 @@ def _make_venv(where: Path, reuse_site: Path | None) -> Path:
     python = where / "bin" / "python"
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                check=True, capture_output=True, text=True).stdout.strip())
-    if reuse_site is not None:
+    target = str(ROOT)
+    extra: list[str] = []
+    if reuse_site is not None:  # dependencies from there; roomsim itself built as a wheel
         (site / "deps.pth").write_text(str(reuse_site) + "\n")
-        extra = ["--no-deps", "--no-build-isolation"]
-    else:
-        extra = []
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *extra, str(ROOT)], check=True)
+        subprocess.run([str(python), "-m", "pip", "wheel", "--quiet", "--no-deps", "-w",
+                        str(where / "wheel"), str(ROOT)], check=True)
+        target = str(next((where / "wheel").glob("roomsim-*.whl")))
+        extra = ["--no-deps"]
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *extra, target], check=True)
     for path in (site / "roomsim").rglob("*"):  # read-only, as a system install would be
         path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
     return where / "bin" / "roomsim"

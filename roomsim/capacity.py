@@ -27,6 +27,7 @@ from roomsim.gate import QualityGate, judge
 from roomsim.loader import read_yaml
 from roomsim.results import RunResult
 from roomsim.scenario import CapacitySpec, Scenario, scenario_from_dict
+from roomsim.sim.jit_cache import announce_compiles
 from roomsim.sweep.paths import PathNotFound, get_path, set_path
 
 
@@ -186,7 +187,8 @@ def capacity_command(scenario: Path, seed: int | None, as_json: bool, **override
                 "CPU is the busiest node's or device's share of its cores or budget, and "
                 "above 100 % the work asked for exceeds them and queues)"
             )
-        best, probes = find_capacity(raw, spec, str(scenario), seed, shown)
+        with announce_compiles(lambda line: click.echo(line, err=True)):
+            best, probes = find_capacity(raw, spec, str(scenario), seed, shown)
     except ScenarioError as exc:
         click.echo(f"roomsim: {exc}", err=True)
         sys.exit(2)

@@ -280,8 +280,15 @@ def calculator_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"roomsim, version {_version()}")  # read only when asked (~50 ms)
+        ctx.exit()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(_version(), prog_name="roomsim")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and exit.")
 def main() -> None:
     """Simulate one realtime room workload through P2P mesh, MCU and SFU."""
 
