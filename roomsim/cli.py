@@ -105,9 +105,11 @@ class LazyGroup(click.Group):
             click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
             sys.exit(0)
         except click.UsageError as exc:
-            where = exc.ctx.command_path if exc.ctx else "roomsim"
-            hint = f" (see '{where} --help')"
-            click.echo(f"roomsim: {where}: {exc.format_message()}{hint}".replace("\n", " "), err=True)
+            path = exc.ctx.command_path.split() if exc.ctx else ["roomsim"]
+            command = " ".join(path[1:])  # "compare", or "" for the group itself
+            hint = f" (see '{' '.join(['roomsim', *path[1:]])} --help')"
+            text = f"roomsim: {command + ': ' if command else ''}{exc.format_message()}{hint}"
+            click.echo(text.replace("\n", " "), err=True)
             sys.exit(2)
         except click.ClickException as exc:
             click.echo(f"roomsim: {exc.format_message()}".replace("\n", " "), err=True)
