@@ -53,6 +53,8 @@ def json_path(doc: Any, path: str) -> Any:
     """`a.b[k=v].c[0]` in a JSON document."""
     node = doc
     for name, selector in re.findall(r"([^.\[\]]+)|\[([^\]]+)\]", path):
+        if node is None:  # e.g. a capacity search with no failure: the number reads "none"
+            return None
         try:
             node = _select(node, selector, path) if selector else node[name]
         except (KeyError, IndexError, TypeError, ValueError):
