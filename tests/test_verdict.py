@@ -166,3 +166,53 @@ def test_help_and_version_do_not_import_the_engine() -> None:
             "print(heavy)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
+
+
+def _stderr_on_a_terminal(code: str) -> str:
+    """What `code` writes on stderr when stderr is a terminal (a pty 100 columns wide)."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=slave, stdout=subprocess.DEVNULL,
+                             stderr=slave)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    child.wait(timeout=60)
+    os.close(master)
+    return out.decode(errors="replace")
+
+
+FAKE_RUN = """
+import time
+from roomsim.cli import _progress
+bar = _progress({as_json})
+assert (bar is None) == {as_json}
+if bar is not None:
+    with bar("sfu", 30.0) as tell:
+        for tick in range(1, 61):  # 3 s of wall time, 30 simulated seconds
+            time.sleep(0.05)
+            tell(tick * 0.5)
+"""
+
+
+def test_progress_shows_simulated_seconds_on_a_terminal_only() -> None:
+    shown = _stderr_on_a_terminal(FAKE_RUN.format(as_json=False))
+    assert " sfu: " in shown and "/30 simulated s" in shown
+    assert _stderr_on_a_terminal(FAKE_RUN.format(as_json=True)) == ""
+    # On a pipe there is no bar at all, however long the run.
+    piped = subprocess.run([sys.executable, "-c", "from roomsim.cli import _progress; "
+                            "print(_progress(False) is None)"], capture_output=True, text=True)
+    assert piped.stdout.strip() == "True"
