@@ -104,13 +104,13 @@ def busiest_cpu(run: RunResult) -> tuple[float, str]:
     best = (0.0, "")
     for s in run.servers:
         if s.cpu_util_pct > best[0]:
-            best = (s.cpu_util_pct, f"node {s.id} ({s.cpu_cores:.3g} of {s.cores:g} cores)")
+            best = (s.cpu_util_pct, f"node {s.id}: {s.cpu_cores:.3g} of {s.cores:g} cores")
     for p in run.participants:
         if p.client_cpu_budget_cores > 0:
             pct = 100 * p.client_cpu_cores / p.client_cpu_budget_cores
             if pct > best[0]:
-                best = (pct, f"{p.id}'s {p.device} ({p.client_cpu_cores:.3g} of its "
-                             f"{p.client_cpu_budget_cores:g}-core budget)")
+                best = (pct, f"{p.id}'s {p.device}: {p.client_cpu_cores:.3g} of its "
+                             f"{p.client_cpu_budget_cores:g}-core budget")
     return best
 
 

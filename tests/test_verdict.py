@@ -76,7 +76,7 @@ def test_the_verdict_names_the_worst_participant_and_the_busiest_cpu() -> None:
     assert f"(worst: {worst_loss.id} " in verdict.reasons[0]
     assert f"(worst: {worst_p95.id} " in verdict.reasons[1]
     busiest = max(run.participants, key=lambda p: p.client_cpu_cores / p.client_cpu_budget_cores)
-    assert verdict.reasons[2].startswith("CPU ") and f"({busiest.id}'s {busiest.device} " in verdict.reasons[2]
+    assert verdict.reasons[2].startswith("CPU ") and f"({busiest.id}'s {busiest.device}: " in verdict.reasons[2]
     lenient = QualityGate(loss_pct=100, latency_p95_ms=1e6, cpu_pct=100)
     assert judge(run, lenient).line().startswith("mesh: PASS (loss ")
 
