@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from roomsim.errors import ScenarioError, one_line_errors
+from roomsim.gate_options import gate_options
 
 if TYPE_CHECKING:
     from roomsim.gate import QualityGate
@@ -243,22 +244,6 @@ json_opt = click.option("--json", "as_json", is_flag=True,
                         help="Print one JSON document, nothing else.")
 out_opt = click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
                        default=None, help="Write report.json and CSV rows into this directory.")
-
-
-def gate_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--gate-loss/--gate-latency/--gate-cpu, the same as `plot`'s and `report`'s."""
-    options = [
-        click.option("--gate-loss", type=click.FloatRange(min=0, min_open=True), default=None,
-                     metavar="PCT", help="Quality gate: most packet loss, % (default 2)."),
-        click.option("--gate-latency", type=click.FloatRange(min=0, min_open=True), default=None,
-                     metavar="MS", help="Quality gate: highest latency p95, ms (default 150)."),
-        click.option("--gate-cpu", type=click.FloatRange(min=0, min_open=True, max=100),
-                     default=None, metavar="PCT",
-                     help="Quality gate: busiest CPU, % of cores or budget (default 80)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
 
 
 def calculator_options(func: Callable[..., Any]) -> Callable[..., Any]:
