@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from roomsim.scenario import Scenario
 
 TOPOLOGIES = ("mesh", "mcu", "sfu")  # roomsim.scenario.TOPOLOGIES, without importing it
+SHOWN_WARNINGS = 8  # per topology under the table; a 1,000-person room would scroll away
 
 
 def _version() -> str:
@@ -204,8 +205,11 @@ def _emit(report: Report, scenario: Scenario, gate: QualityGate, as_json: bool, 
                    "share of its cores or budget):")
         for verdict in verdicts:
             click.echo(f"  {verdict.line()}")
-            for warning in verdict.warnings:
+            for warning in verdict.warnings[:SHOWN_WARNINGS]:
                 click.echo(f"    warning: {warning}")
+            if len(verdict.warnings) > SHOWN_WARNINGS:
+                click.echo(f"    ... and {len(verdict.warnings) - SHOWN_WARNINGS} more warnings "
+                           "(all of them in --json)")
     if out_dir is not None and plots:
         from roomsim.analysis.commands import plots_after_run
 
