@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from importlib.metadata import PackageNotFoundError, version
 
 from roomsim.analysis.summary import rows_with_run_figures
@@ -28,12 +29,23 @@ def run(scenario: Scenario, topology: str | None = None, *, seed: int | None = N
     return compare(scenario, [topology or scenario.topology.kind], seed=seed, duration_s=duration_s)
 
 
+#: progress(topology, simulated seconds in all) -> a context whose value is told the
+#: simulated seconds reached as the run goes (the CLI draws a bar with it).
+Progress = Callable[[str, float], AbstractContextManager[Callable[[float], None]]]
+
+
 def compare(scenario: Scenario, topologies: Iterable[str] = TOPOLOGIES, *, seed: int | None = None,
-            duration_s: float | None = None) -> Report:
+            duration_s: float | None = None, progress: Progress | None = None) -> Report:
     """Run the same workload through each topology."""
     seed = scenario.seed if seed is None else seed
     duration = scenario.duration_s if duration_s is None else duration_s
-    runs: list[RunResult] = [simulate(scenario, name, seed, duration) for name in topologies]
+    runs: list[RunResult] = []
+    for name in topologies:
+        if progress is None:
+            runs.append(simulate(scenario, name, seed, duration))
+            continue
+        with progress(name, duration) as tell:
+            runs.append(simulate(scenario, name, seed, duration, tell))
     return Report(roomsim_version=ROOMSIM_VERSION, scenario=scenario.name, seed=seed,
                   duration_s=duration, runs=runs)
 

@@ -15,7 +15,7 @@ import copy
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,37 +23,37 @@ import click
 
 from roomsim import api
 from roomsim.errors import ScenarioError
+from roomsim.gate import QualityGate, judge
 from roomsim.loader import read_yaml
 from roomsim.results import RunResult
-from roomsim.scenario import CapacitySpec, QualityGate, Scenario, scenario_from_dict
+from roomsim.scenario import CapacitySpec, Scenario, scenario_from_dict
+from roomsim.sim.jit_cache import announce_compiles
 from roomsim.sweep.paths import PathNotFound, get_path, set_path
 
 
 @dataclass(frozen=True)
 class Probe:
-    """One simulated run of the search."""
+    """One simulated run of the search, in the user's units (people per room, rooms)."""
 
     value: int
     passed: bool
     loss_pct: float
     latency_p95_ms: float | None
-    cpu_util_pct: float
+    busiest_cpu_pct: float
     why: str
+    room_size: int = 0
+    rooms_per_node: float = 0.0
 
 
 def check(run: RunResult, gate: QualityGate) -> Probe:
-    """Gate one run: the room-wide loss and p95 latency, and the busiest node's CPU."""
-    loss = run.totals.loss_pct
-    p95 = run.totals.latency_ms.p95
-    cpu = max((s.cpu_util_pct for s in run.servers), default=0.0)
-    failed = []
-    if loss > gate.loss_pct:
-        failed.append(f"loss {loss:.2f} % > {gate.loss_pct}")
-    if p95 is None or p95 > gate.latency_p95_ms:
-        failed.append(f"p95 {p95} ms > {gate.latency_p95_ms}")
-    if cpu > gate.cpu_util_pct:
-        failed.append(f"cpu {cpu:.1f} % > {gate.cpu_util_pct}")
-    return Probe(0, not failed, loss, p95, cpu, "; ".join(failed) or "ok")
+    """Gate one run with the verdict `run`/`compare` print (roomsim.gate.judge)."""
+    verdict = judge(run, gate)
+    rooms: dict[str, int] = {}
+    for p in run.participants:
+        rooms[p.room] = rooms.get(p.room, 0) + 1
+    return Probe(0, verdict.passed, verdict.loss_pct, verdict.latency_p95_ms,
+                 verdict.busiest_cpu_pct, "; ".join(verdict.reasons) or "within the gate",
+                 max(rooms.values(), default=0), len(rooms) / max(1, len(run.servers)))
 
 
 def search(evaluate: Callable[[int], Probe], low: int, high: int) -> tuple[int | None, list[Probe]]:
@@ -105,15 +105,8 @@ def find_capacity(
         scenario: Scenario = scenario_from_dict(data, source)
         duration = max(spec.duration_s, scenario.warmup_s + 1.0)
         report = api.run(scenario, spec.topology, seed=seed, duration_s=duration)
-        result = check(report.runs[0], spec.gate)
-        result = Probe(
-            value,
-            result.passed,
-            result.loss_pct,
-            result.latency_p95_ms,
-            result.cpu_util_pct,
-            result.why,
-        )
+        result = replace(check(report.runs[0], spec.gate or scenario.gate or QualityGate()),
+                         value=value)
         if progress is not None:
             progress(result)
         return result
@@ -145,13 +138,13 @@ def _cores(raw: dict[str, Any]) -> str:
 def _spec(raw: dict[str, Any], source: str, overrides: dict[str, Any]) -> CapacitySpec:
     given = dict(raw.get("capacity") or {})
     given.update({k: v for k, v in overrides.items() if v is not None})
-    gate = dict(given.get("gate") or {})
-    for key in ("loss_pct", "latency_p95_ms", "cpu_util_pct"):
+    gate_keys = ("loss_pct", "latency_p95_ms", "cpu_pct")
+    # The capacity block's gate, else the scenario's, else the default; then the options.
+    gate = dict(given.get("gate") or raw.get("gate") or {})
+    for key in gate_keys:
         if overrides.get(key) is not None:
             gate[key] = overrides[key]
-    given = {
-        k: v for k, v in given.items() if k not in ("loss_pct", "latency_p95_ms", "cpu_util_pct")
-    }
+    given = {k: v for k, v in given.items() if k not in gate_keys}
     given["gate"] = gate
     if "vary" not in given:
         raise ScenarioError(
@@ -162,13 +155,18 @@ def _spec(raw: dict[str, Any], source: str, overrides: dict[str, Any]) -> Capaci
     return validate(CapacitySpec, given, f"{source} (capacity)")
 
 
+def unit_of(vary: str, probe: Probe) -> str:
+    """A probe's size in the user's unit: people in the largest room, or rooms per node
+    when the search varies a number of rooms (a room set's count)."""
+    if vary.startswith("room_sets") and vary.endswith(".count"):
+        return f"{probe.rooms_per_node:g} rooms per node"
+    return f"rooms of {probe.room_size} people"
+
+
 def _print_probe(vary: str) -> Callable[[Probe], None]:
     def show(p: Probe) -> None:
         verdict = "pass" if p.passed else "FAIL"
-        click.echo(
-            f"  {vary} = {p.value:>6}: {verdict}  loss {p.loss_pct:.2f} %  "
-            f"p95 {p.latency_p95_ms} ms  cpu {p.cpu_util_pct:.1f} %  ({p.why})"
-        )
+        click.echo(f"  {vary} = {p.value:>6} ({unit_of(vary, p)}): {verdict}: {p.why}")
 
     return show
 
@@ -190,7 +188,8 @@ def _print_probe(vary: str) -> Callable[[Probe], None]:
 @click.option(
     "--p95", "latency_p95_ms", type=float, default=None, help="Gate: max p95 latency, ms."
 )
-@click.option("--cpu", "cpu_util_pct", type=float, default=None, help="Gate: max node CPU %.")
+@click.option("--cpu", "cpu_pct", type=float, default=None,
+              help="Gate: busiest CPU, % of a node's cores or a device's budget.")
 @click.option("--seed", type=int, default=None)
 @click.option(
     "--profiles",
@@ -215,11 +214,13 @@ def capacity_command(
         shown = None if as_json else _print_probe(spec.vary)
         if shown is not None:
             click.echo(
-                f"searching {spec.vary} in [{spec.low}, {spec.high}] (gate: loss <= "
-                f"{spec.gate.loss_pct} %, p95 <= {spec.gate.latency_p95_ms} ms, cpu <= "
-                f"{spec.gate.cpu_util_pct} %; {spec.duration_s:g} s per run)"
+                f"searching {spec.vary} in [{spec.low}, {spec.high}] (gate: "
+                f"{(spec.gate or QualityGate()).describe()}; {spec.duration_s:g} s per run; "
+                "CPU is the busiest node's or device's share of its cores or budget, and "
+                "above 100 % the work asked for exceeds them and queues)"
             )
-        best, probes = find_capacity(raw, spec, str(scenario), seed, shown)
+        with announce_compiles(lambda line: click.echo(line, err=True)):
+            best, probes = find_capacity(raw, spec, str(scenario), seed, shown)
     except ScenarioError as exc:
         click.echo(f"roomsim: {exc}", err=True)
         sys.exit(2)
@@ -229,7 +230,11 @@ def capacity_command(
                 {
                     "vary": spec.vary,
                     "capacity": best,
-                    "gate": spec.gate.model_dump(),
+                    "gate": (spec.gate or QualityGate()).model_dump(),
+                    # the probe at the answer, and the first one above it that failed
+                    "at_capacity": next((asdict(p) for p in probes if p.value == best), None),
+                    "first_failure": min((asdict(p) for p in probes if not p.passed),
+                                         key=lambda p: p["value"], default=None),
                     "probes": [asdict(p) for p in probes],
                 },
                 indent=2,
@@ -238,14 +243,16 @@ def capacity_command(
     elif best is None:
         click.echo(f"capacity: even {spec.vary} = {spec.low} fails the gate")
     else:
-        click.echo(f"capacity: {spec.vary} = {best} ({len(probes)} runs)")
+        last = next(p for p in probes if p.value == best)
+        click.echo(f"capacity: {unit_of(spec.vary, last)} pass the gate ({spec.vary} = {best}; "
+                   f"{len(probes)} runs)")
 
 
 def _per_profile(
     raw: dict[str, Any], spec: CapacitySpec, source: str, seed: int | None, as_json: bool,
     names: list[str],
 ) -> None:
-    """One capacity search per server profile; answers side by side."""
+    """One capacity search per server profile; answers side by side, in the user's unit."""
     answers: dict[str, Any] = {}
     for name in (n.strip() for n in names):
         if not as_json:
@@ -253,13 +260,18 @@ def _per_profile(
         shown = None if as_json else _print_probe(spec.vary)
         best, probes = find_capacity(with_profile(raw, name), spec, f"{source} (profile {name})",
                                      seed, shown)
-        answers[name] = {"capacity": best, "probes": [asdict(p) for p in probes]}
+        answers[name] = {"capacity": best,
+                         "at_capacity": next((asdict(p) for p in probes if p.value == best), None),
+                         "probes": [asdict(p) for p in probes]}
     if as_json:
-        click.echo(json.dumps({"vary": spec.vary, "gate": spec.gate.model_dump(),
+        click.echo(json.dumps({"vary": spec.vary, "gate": (spec.gate or QualityGate()).model_dump(),
                                "profiles": answers}, indent=2))
         return
     cores = _cores(raw)
     for name, answer in answers.items():
         best = answer["capacity"]
-        told = f"even {spec.low} fails the gate" if best is None else f"{spec.vary} = {best}"
+        if best is None:
+            told = f"even {spec.vary} = {spec.low} fails the gate"
+        else:
+            told = f"{unit_of(spec.vary, Probe(**answer['at_capacity']))} ({spec.vary} = {best})"
         click.echo(f"on {cores} cores, {name}: {told} ({len(answer['probes'])} runs)")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -23,6 +24,24 @@ class ScenarioError(Exception):
             where = f"{file}:{line}"
         parts = [p for p in (where, field, message) if p]
         super().__init__(": ".join(parts).replace("\n", " "))
+
+
+class FieldError(ValueError):
+    """What a model-wide check raises about one field (e.g. a participant's network that
+    names nothing in `networks:`): `loc` is the field's path below the model being checked,
+    so the loader can name the field and its YAML line instead of the model's first line."""
+
+    def __init__(self, message: str, loc: tuple[int | str, ...]) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def unknown_name(value: str, names: Iterable[str], what: str) -> str:
+    """`unknown network 'wiffi' (did you mean 'wifi'?); choose from: fiber, cable, ...`"""
+    choices = list(names)
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {what} {value!r}{hint}; choose from: {', '.join(choices)}"
 
 
 def one_line_errors(func: F) -> F:

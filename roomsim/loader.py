@@ -7,6 +7,7 @@ error is reported at the YAML line of the offending field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from roomsim.errors import ScenarioError
+from roomsim.errors import FieldError, ScenarioError
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -110,6 +111,22 @@ def line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
+def parse_field_path(text: str) -> tuple[int | str, ...]:
+    """`grid['a.b']`, `zip[0].x` or `rooms[0].participants` -> the location tuple."""
+    return tuple(int(i) if i else (q or n) for n, q, i in
+                 re.findall(r"([A-Za-z_][\w-]*)|\['([^']*)'\]|\[(\d+)\]", text))
+
+
+def located(file: str, text: str, loc: tuple[int | str, ...]) -> str:
+    """`FILE:LINE` of the field at `loc` in YAML `text` (just FILE when it cannot be found)."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return file
+    line = line_of(node, loc) if node is not None else None
+    return f"{file}:{line}" if line else file
+
+
 def validate(model: type[Model], data: Any, source: str, node: yaml.Node | None = None,
              context: dict[str, Any] | None = None) -> Model:
     """Validate data into `model`; the first error becomes a one-line ScenarioError."""
@@ -122,6 +139,9 @@ def validate(model: type[Model], data: Any, source: str, node: yaml.Node | None 
         # A union reports one error per branch; the deepest is the one about the user's value.
         first = max(errors, key=lambda e: len(data_loc(data, tuple(e["loc"]))))
         loc = data_loc(data, tuple(first["loc"]))
+        cause = (first.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):  # a model-wide check that names its field
+            loc = data_loc(data, (*first["loc"], *cause.loc))
         if first["type"] == "missing":
             loc = (*loc, first["loc"][-1])
         message = first["msg"]

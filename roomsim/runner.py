@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from roomsim.errors import ScenarioError
@@ -25,8 +27,10 @@ from roomsim.topologies.base import Topology
 from roomsim.world import AUDIO, VIDEO, World
 
 
-def simulate(scenario: Scenario, topology: str, seed: int, duration_s: float) -> RunResult:
-    """Run one topology on a scenario and return its results."""
+def simulate(scenario: Scenario, topology: str, seed: int, duration_s: float,
+             on_tick: Callable[[float], None] | None = None) -> RunResult:
+    """Run one topology on a scenario and return its results (`on_tick` is told the
+    simulated seconds reached after every tick)."""
     if topology not in TOPOLOGY_CLASSES:
         raise ScenarioError(f"unknown topology {topology!r}; choose from {', '.join(TOPOLOGY_CLASSES)}",
                             field="topology")
@@ -39,7 +43,7 @@ def simulate(scenario: Scenario, topology: str, seed: int, duration_s: float) ->
     attach(world, model)
     world.start_processes()
     end_ns = run_ticks(world.env, world.tick_ns, world.end_capture_ns, world.horizon_ns,
-                       model.step, model.in_flight)
+                       model.step, model.in_flight, on_tick)
     return collect(world, model, end_ns)
 
 

@@ -25,9 +25,10 @@ from roomsim.codecs.server_profiles import DEFAULT_SERVER_PROFILE, load_server_p
 from roomsim.codecs.video_presets import DEFAULT_SIMULCAST, VIDEO_PRESETS
 from roomsim.dataplane.spec import DataSpec, RoomMetadata
 from roomsim.devices import DEVICE_PRESETS
-from roomsim.errors import ScenarioError
+from roomsim.errors import FieldError, ScenarioError, unknown_name
 from roomsim.extensions.spec import EgressSpec, IngressSpec, SipSpec
 from roomsim.frozen import Frozen
+from roomsim.gate import QualityGate
 from roomsim.loader import load_model, validate
 from roomsim.netprofiles import NETWORK_PRESETS
 from roomsim.transport.options import Grants, TransportSpec, coerce_transport
@@ -40,7 +41,7 @@ def known(value: str, names: Iterable[str], what: str) -> str:
     """`value` if it names one of `names`, else the one-line error users see."""
     choices = list(names)
     if value not in choices:
-        raise ValueError(f"unknown {what} {value!r}; known: {', '.join(choices)}")
+        raise ValueError(unknown_name(value, choices, what))
     return value
 
 
@@ -550,15 +551,6 @@ class RoomSet(Frozen):
     seed: int | None = None
 
 
-class QualityGate(Frozen):
-    """What a run must keep to pass: loss, p95 latency (capture to decode, all media) and
-    node CPU. 400 ms is ITU-T G.114's planning limit for one-way delay."""
-
-    loss_pct: NonNegativeFloat = 1.0
-    latency_p95_ms: PositiveFloat = 400.0
-    cpu_util_pct: Annotated[float, Field(gt=0, le=100)] = 85.0
-
-
 class CapacitySpec(Frozen):
     """`roomsim capacity`: the largest value of the integer at dotted path `vary` (e.g.
     rooms.0.participants.1.count, room_sets.0.count) in [low, high] whose run passes `gate`."""
@@ -566,7 +558,7 @@ class CapacitySpec(Frozen):
     vary: str = Field(min_length=1)
     low: PositiveInt = 1
     high: PositiveInt = 10_000
-    gate: QualityGate = QualityGate()
+    gate: QualityGate | None = None  # default: the scenario's `gate:`, else roomsim.gate's
     duration_s: PositiveFloat = 10.0
     topology: TopologyName | None = None
 
@@ -737,6 +729,8 @@ class Scenario(Frozen):
     cluster: ClusterOptions | None = None
     relays: RelayOptions | None = None
     capacity: CapacitySpec | None = None
+    #: The quality gate `run`/`compare` judge this scenario by (default: roomsim.gate's).
+    gate: QualityGate | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -750,13 +744,16 @@ class Scenario(Frozen):
         _unique([pid for r in self.rooms for g in r.participants for pid in g.member_ids()],
                 "participant id")
         node_ids = {n.id for n in self.nodes}
-        for room in self.rooms:
+        for r, room in enumerate(self.rooms):
             if room.node is not None and room.node not in node_ids:
-                raise ValueError(f"room {room.id!r} names unknown node {room.node!r}")
-            for group in room.participants:
+                raise FieldError(unknown_name(room.node, [n.id for n in self.nodes], "node"),
+                                 ("rooms", r, "node"))
+            for g, group in enumerate(room.participants):
                 if isinstance(group.network, str) and group.network not in self.networks \
                         and group.network not in NETWORK_PRESETS:
-                    raise ValueError(f"participant {group.id!r}: unknown network {group.network!r}")
+                    names = [*self.networks, *NETWORK_PRESETS]
+                    raise FieldError(unknown_name(group.network, names, "network"),
+                                     ("rooms", r, "participants", g, "network"))
         for name, spec in self.networks.items():
             self.resolve_network(spec, where=f"networks.{name}")
         for room in self.rooms:

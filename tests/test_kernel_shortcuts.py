@@ -6,10 +6,12 @@ previous one."""
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numba import njit
 
 from roomsim.sim.kernels import latency_bin, log_latency_bin
-from roomsim.sim.kernels_transport import _hidden, _jitter
+from roomsim.sim.kernels_transport import _hidden, _jitter, stable_argsort
 from roomsim.sim.metrics import (
     LATENCY_BINS,
     LATENCY_BINS_PER_DECADE,
@@ -75,3 +77,10 @@ def test_jitter_shortcuts_equal_the_log1p_definition() -> None:
                             [0.0, 0.5, 1 - 1e-16, np.nextafter(1.0, 0.0)]])
     jitters = np.array([1e3, 2.5e5, 1e6, 1.5e6, 2e6, 3e6, 4.5e6, 8e6, 1.234567e7, 5e7, 3e8])
     assert _jitter_mismatches(jitters, draws) == 0
+
+
+@settings(deadline=None)  # the first example may compile the kernel
+@given(st.lists(st.integers(min_value=0, max_value=50), max_size=300))
+def test_stable_argsort_is_numpys_mergesort(values: list[int]) -> None:
+    keys = np.array(values, dtype=np.int64)
+    assert stable_argsort(keys).tolist() == np.argsort(keys, kind="mergesort").tolist()

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -177,7 +178,7 @@ BAD_SWEEPS = [
     ("base: base.yaml\ngrid: {topology: [{kind: sfu}], topology.kind: [mcu]}\nseeds: [1]\n",
      ["grid['topology.kind']", "overlaps grid['topology']"]),
     ("base: base.yaml\ngrid: {seed: [1, 2]}\nseeds: [1]\n", ["grid['seed']", "seeds"]),
-    ("base: base.yaml\nseeds: [1\n", ["invalid YAML", "line"]),
+    ("base: base.yaml\nseeds: [1\n", ["invalid YAML", ".yaml:3: "]),
     ("- base.yaml\n", ["top level", "mapping"]),
 ]
 
@@ -191,7 +192,7 @@ def test_bad_sweep_file_is_one_line_naming_file_and_field(
         expand(load_sweep(path))
     message = str(caught.value)
     assert "\n" not in message
-    assert message.startswith(f"{path}: ")
+    assert re.match(rf"{re.escape(str(path))}(:\d+)?: ", message), message  # FILE[:LINE]: ...
     for fragment in fragments:
         assert fragment in message
 
@@ -206,7 +207,7 @@ def test_cli_reports_bad_sweep_in_one_line_with_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1
-    assert result.stderr.startswith(f"error: {path}: grid['topology.knd']: unknown path")
+    assert result.stderr.startswith(f"roomsim: {path}:2: grid['topology.knd']: unknown path")
     assert not (tmp_path / "out").exists()
 
 

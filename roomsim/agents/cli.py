@@ -12,6 +12,7 @@ from roomsim import api
 from roomsim.agents.report import agent_latency_text, run_matrix
 from roomsim.errors import ScenarioError
 from roomsim.scenario import TOPOLOGIES
+from roomsim.sim.jit_cache import announce_compiles
 
 TRANSPORTS = ("webrtc", "websocket")
 
@@ -40,8 +41,10 @@ def agent_latency_command(scenario: Path, topologies: str, transports: str, seed
     """Turn latency of SCENARIO's voice agents, stage by stage, per topology and transport."""
     try:
         loaded = api.load_scenario(scenario)
-        cells, notes = run_matrix(loaded, _names(topologies, TOPOLOGIES, "--topologies"),
-                                  _names(transports, TRANSPORTS, "--transports"), seed=seed, duration_s=duration)
+        with announce_compiles(lambda line: click.echo(line, err=True)):
+            cells, notes = run_matrix(loaded, _names(topologies, TOPOLOGIES, "--topologies"),
+                                      _names(transports, TRANSPORTS, "--transports"), seed=seed,
+                                      duration_s=duration)
     except ScenarioError as exc:
         click.echo(f"roomsim: {exc}", err=True)
         sys.exit(2)

@@ -10,12 +10,14 @@ docs/published-benchmarks.md sec. 2.3 (vendor and third-party figures, not stand
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
 from pydantic import Field, NonNegativeFloat, PositiveFloat, model_validator
 
 from roomsim.frozen import Frozen
+
+if TYPE_CHECKING:  # numpy only types a parameter: `validate` need not import it
+    import numpy as np
 
 
 class LatencyDist(Frozen):

@@ -52,6 +52,18 @@ class Replicated:
         """Half-width of the 95 % confidence interval of the mean (0 with one seed)."""
         return ci_half_width(self.values)
 
+    @property
+    def low(self) -> float:
+        """Lower edge of the confidence band; cut at zero when no replicate is negative
+        (loss, latency, bitrate, CPU cannot be below zero, though mean - t*s/sqrt(n) can)."""
+        edge = self.mean - self.half_width
+        return max(0.0, edge) if min(self.values) >= 0 else edge
+
+    @property
+    def high(self) -> float:
+        """Upper edge of the confidence band."""
+        return self.mean + self.half_width
+
 
 @dataclass(frozen=True)
 class SeriesPoint(Replicated):
@@ -60,16 +72,6 @@ class SeriesPoint(Replicated):
     size: int
     values: tuple[float, ...]
     expected: float | None
-
-    @property
-    def low(self) -> float:
-        """Lower edge of the confidence band."""
-        return self.mean - self.half_width
-
-    @property
-    def high(self) -> float:
-        """Upper edge of the confidence band."""
-        return self.mean + self.half_width
 
 
 Series = dict[str, list[SeriesPoint]]

@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 
 import click
 
-from roomsim.analysis.settings import Prices, QualityGate
+from roomsim.analysis.settings import Prices
 from roomsim.errors import ScenarioError, one_line_errors
+from roomsim.gate_options import gate_options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,13 +27,7 @@ def _setting_options(func: F) -> F:
                      help="Egress price per GB (default: the sweep file's, else $0.09)."),
         click.option("--core-hour-price", type=money, default=None, metavar="USD",
                      help="Price of one busy core for an hour (default: sweep's, else $0.0446)."),
-        click.option("--gate-loss", type=click.FloatRange(min=0, min_open=True), default=None,
-                     metavar="PCT", help="Quality gate: most packet loss, % (default 2)."),
-        click.option("--gate-latency", type=click.FloatRange(min=0, min_open=True), default=None,
-                     metavar="MS", help="Quality gate: highest latency p95, ms (default 150)."),
-        click.option("--gate-cpu", type=click.FloatRange(min=0, min_open=True, max=100),
-                     default=None, metavar="PCT",
-                     help="Quality gate: busiest CPU, % of cores or budget (default 80)."),
+        gate_options,
         click.option("--animate", is_flag=True,
                      help="Also write the topology diagrams as a WebM video (runs only)."),
     ]
@@ -47,14 +42,10 @@ def _settings(experiment: Any, options: dict[str, float | None]) -> Any:
     base = PlotSettings.for_experiment(experiment)
     prices = {"egress_usd_per_gb": options["egress_price"],
               "core_hour_usd": options["core_hour_price"]}
-    gate = {"loss_pct": options["gate_loss"], "latency_p95_ms": options["gate_latency"],
-            "cpu_pct": options["gate_cpu"]}
-
-    def given(values: dict[str, float | None]) -> dict[str, float]:
-        return {k: v for k, v in values.items() if v is not None}
-
-    return PlotSettings(Prices(**{**base.prices.model_dump(), **given(prices)}),
-                        QualityGate(**{**base.gate.model_dump(), **given(gate)}))
+    given = {k: v for k, v in prices.items() if v is not None}
+    return PlotSettings(Prices(**{**base.prices.model_dump(), **given}),
+                        base.gate.overridden(options["gate_loss"], options["gate_latency"],
+                                             options["gate_cpu"]))
 
 
 def draw_directory(directory: Path, out_dir: Path | None = None, animate: bool = False,

@@ -103,17 +103,20 @@ def _load_report_dir(directory: Path) -> Experiment:
         raise _error(path, "the report holds no runs")
     scenario_text = ""
     description = ""
+    gate = None
     scenario_path = directory / SCENARIO_FILE
     if scenario_path.is_file():
         scenario_text = scenario_path.read_text(encoding="utf-8")
-        with contextlib.suppress(yaml.YAMLError):
+        with contextlib.suppress(yaml.YAMLError, ValidationError):
             raw = yaml.safe_load(scenario_text)
             if isinstance(raw, dict):
                 description = str(raw.get("description") or "")
+                # the scenario's own gate: the one its run's verdict was judged by
+                gate = QualityGate.model_validate(raw["gate"]) if raw.get("gate") else None
     records = [RunRecord(run.topology, report.seed, {}, run_summary(run), run)
                for run in report.runs]
     return Experiment(directory, "report", report.scenario, " ".join(description.split()),
-                      scenario_text, records, report=report)
+                      scenario_text, records, report=report, gate=gate)
 
 
 def _sweep_keys(path: Path) -> list[str]:

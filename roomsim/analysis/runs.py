@@ -16,7 +16,6 @@ import yaml
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
 
 from roomsim.analysis.aggregate import cost_per_participant_hour
 from roomsim.analysis.experiment import Experiment, RunRecord
@@ -27,6 +26,7 @@ from roomsim.analysis.style import (
     ORANGE,
     SKY,
     SeriesStyle,
+    log_axis_labels,
     new_figure,
     series_style,
     styled,
@@ -127,10 +127,11 @@ def latency_cdf_figure(experiment: Experiment, gate: QualityGate) -> Figure:
         ax.axhline(95, color="#777777", linestyle=":", linewidth=1.5)
         ax.text(gate.latency_p95_ms, 3, f" {gate.latency_p95_ms:g} ms", fontsize=13)
         ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_xlabel("latency, capture to decoded (ms, log scale)")
         ax.set_title(f"{kind.capitalize()} frames")
         ax.set_ylim(0, 101)
+    for ax in axes:
+        log_axis_labels(ax.xaxis)  # after plotting: the labels depend on the range drawn
     axes[0].set_ylabel("% of frames at or below")
     axes[0].legend(loc="upper left", frameon=False)
     fig.suptitle(f"{experiment.name}: latency distribution (dotted: 95th percentile and "

@@ -276,8 +276,8 @@ def setting_figure(experiment: Experiment, panels: tuple[Panel, ...], title: str
             style = styles[label]
             x = [p.position for p in points]
             if any(p.half_width > 0 for p in points):
-                ax.fill_between(x, [p.mean - p.half_width for p in points],
-                                [p.mean + p.half_width for p in points], color=style.color,
+                ax.fill_between(x, [p.low for p in points],
+                                [p.high for p in points], color=style.color,
                                 alpha=0.18, linewidth=0, gid=f"band:{metric}:{label}")
             ax.plot(x, [p.mean for p in points], color=style.color, marker=style.marker,
                     linestyle=style.linestyle, linewidth=2.2, label=label,

@@ -7,9 +7,10 @@ matplotlib) because the sweep file's model imports it.
 
 from __future__ import annotations
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat
+from pydantic import NonNegativeFloat
 
 from roomsim.frozen import Frozen
+from roomsim.gate import QualityGate  # the one gate every command shares
 
 
 class Prices(Frozen):
@@ -25,22 +26,4 @@ class Prices(Frozen):
     core_hour_usd: NonNegativeFloat = 0.0446
 
 
-class QualityGate(Frozen):
-    """Limits a room must stay within; the capacity knee is the first room size breaking one.
-
-    - loss_pct: packets lost end to end, room-wide. 2 % is a modelling choice: about what
-      Opus in-band FEC and video NACK/retransmission still hide in practice.
-    - latency_p95_ms: 95th percentile capture-to-decode latency. 150 ms is the one-way
-      delay up to which ITU-T G.114 (05/2003) finds most applications' quality unaffected.
-    - cpu_pct: the busiest CPU in the room (a server's cores or a client's budget). 80 % is
-      a modelling choice: the headroom operators keep before a node counts as full.
-    """
-
-    loss_pct: PositiveFloat = 2.0
-    latency_p95_ms: PositiveFloat = 150.0
-    cpu_pct: float = Field(default=80.0, gt=0, le=100)
-
-    def limits(self) -> dict[str, float]:
-        """Run-summary figure -> its limit."""
-        return {"loss_pct": self.loss_pct, "latency_p95_ms": self.latency_p95_ms,
-                "busiest_cpu_pct": self.cpu_pct}
+__all__ = ["Prices", "QualityGate"]

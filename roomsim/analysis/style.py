@@ -11,6 +11,7 @@ global state, no display needed, safe in worker processes.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -143,3 +144,17 @@ def save_figure(fig: Figure, directory: Path, stem: str) -> list[Path]:
 def _metadata(fmt: str) -> dict[str, Any]:
     """No creation dates in files, so the same results give the same bytes."""
     return {"Date": None} if fmt == "svg" else {"Software": None}
+
+
+def log_axis_labels(axis: Any) -> None:
+    """Tick labels of a log axis that never overlap: plain numbers at 1-2-5 per decade over
+    up to two and a half decades, at the decades only beyond that, and no labels on the
+    minor ticks (matplotlib labels those too when the range is short, and they collide)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    low, high = sorted(axis.get_view_interval())
+    decades = math.log10(high / low) if low > 0 else 3.0
+    subs = (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.6g}"))
+    axis.set_minor_formatter(NullFormatter())

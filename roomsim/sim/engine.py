@@ -17,8 +17,11 @@ from roomsim.sim.metrics import NS
 
 
 def run_ticks(env: simpy.Environment, tick_ns: int, end_capture_ns: int, horizon_ns: int,
-              step: Callable[[int, int, bool], None], in_flight: Callable[[], int]) -> int:
+              step: Callable[[int, int, bool], None], in_flight: Callable[[], int],
+              on_tick: Callable[[float], None] | None = None) -> int:
     """Run ticks until capture has ended and nothing is in flight (or the horizon).
+
+    `on_tick(simulated_s)` is told the end of each tick (a progress bar listens).
 
     Returns the end time (ns) of the last tick processed.
     """
@@ -33,6 +36,8 @@ def run_ticks(env: simpy.Environment, tick_ns: int, end_capture_ns: int, horizon
                 return
             step(t0, t1, capturing)
             last_end[0] = t1
+            if on_tick is not None:
+                on_tick(t1 / NS)
             k += 1
             yield env.timeout(t1 / NS - env.now)
 

@@ -717,6 +717,31 @@ def stamp_crossings(role, res, t, capture, up_us, out_us, uplink_role, nic_out_r
 
 
 @njit(cache=True)
+def stable_argsort(keys):  # type: ignore[no-untyped-def]
+    """The permutation np.argsort(keys, kind="mergesort") gives (ties keep their order),
+    by a bottom-up merge sort. Written out because numba compiles its own argsort for
+    mergesort in ~5 s on a first run, most of a first `compare`'s compile time."""
+    n = len(keys)
+    perm = np.arange(n)
+    spare = np.empty(n, dtype=np.int64)
+    width = 1
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid, hi = min(lo + width, n), min(lo + 2 * width, n)
+            i, j = lo, mid
+            for k in range(lo, hi):
+                if i < mid and (j >= hi or keys[perm[i]] <= keys[perm[j]]):
+                    spare[k] = perm[i]
+                    i += 1
+                else:
+                    spare[k] = perm[j]
+                    j += 1
+        perm, spare = spare, perm
+        width *= 2
+    return perm
+
+
+@njit(cache=True)
 def order_by_resource(res, t, resources):  # type: ignore[no-untyped-def]
     """A permutation putting each resource's items in time order, stably: a counting sort
     by resource, then each resource's run sorted on time, by insertion when it is nearly
@@ -747,7 +772,7 @@ def order_by_resource(res, t, resources):  # type: ignore[no-untyped-def]
             keys = np.empty(hi - lo, dtype=np.int64)
             for k in range(hi - lo):
                 keys[k] = t[run[k]]
-            perm = np.argsort(keys, kind="mergesort")
+            perm = stable_argsort(keys)
             for k in range(hi - lo):
                 order[lo + k] = run[perm[k]]
             continue

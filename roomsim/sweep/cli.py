@@ -55,17 +55,17 @@ def sweep_command(
         summary = run_sweep(sweep_file, out_dir, runner=runner, workers=workers,
                             scheduler=scheduler, progress=progress)
     except SweepError as error:
-        click.echo(f"error: {error}", err=True)
+        click.echo(f"roomsim: {error}", err=True)
         sys.exit(2)
     click.echo(
         f"{summary.name}: {summary.points} points, {summary.ran} run, "
         f"{summary.skipped} already done, {len(summary.failed)} failed -> {summary.csv_path}"
     )
     for failure in summary.failed[:SHOWN_FAILURES]:
-        click.echo(f"error: {sweep_file}: point {failure.index} ({failure.key[:12]}): "
+        click.echo(f"roomsim: {sweep_file}: point {failure.index} ({failure.key[:12]}): "
                    f"{failure.error}", err=True)
     if len(summary.failed) > SHOWN_FAILURES:
-        click.echo(f"error: ... and {len(summary.failed) - SHOWN_FAILURES} more failed points "
+        click.echo(f"roomsim: ... and {len(summary.failed) - SHOWN_FAILURES} more failed points "
                    f"(tracebacks in {summary.out_dir / 'sweep.sqlite'})", err=True)
     if summary.failed:
         sys.exit(1)

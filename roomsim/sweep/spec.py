@@ -28,8 +28,10 @@ import numpy as np
 import yaml
 from pydantic import ConfigDict, Field, StrictInt, ValidationError
 
-from roomsim.analysis.settings import Prices, QualityGate
+from roomsim.analysis.settings import Prices
 from roomsim.frozen import Frozen
+from roomsim.gate import QualityGate
+from roomsim.loader import located, parse_field_path
 from roomsim.sweep.canonical import canonical_json
 from roomsim.sweep.errors import SweepError
 from roomsim.sweep.paths import PathNotFound, get_path, overlaps, parse_path
@@ -174,9 +176,9 @@ def _read_yaml(path: Path, what: str) -> tuple[str, Any]:
         return text, yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "top level"
+        where = f"{path}:{mark.line + 1}" if mark is not None else f"{path}"
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise SweepError(f"{path}: {where}: invalid YAML: {problem}") from None
+        raise SweepError(f"{where}: invalid YAML: {problem}") from None
 
 
 def load_sweep(path: Path | str) -> LoadedSweep:
@@ -191,12 +193,14 @@ def load_sweep(path: Path | str) -> LoadedSweep:
         errors = error.errors()
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise SweepError(f"{path}: {_format_loc(first['loc'])}: {first['msg']}{more}") from None
+        where = located(str(path), text, tuple(first["loc"]))
+        raise SweepError(f"{where}: {_format_loc(first['loc'])}: {first['msg']}{more}") from None
     problems = _semantic_problems(spec)
     if problems:
         field, what = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise SweepError(f"{path}: {field}: {what}{more}")
+        where = located(str(path), text, parse_field_path(field))
+        raise SweepError(f"{where}: {field}: {what}{more}")
 
     base_path = path.parent / spec.base
     if not base_path.is_file():
@@ -208,7 +212,8 @@ def load_sweep(path: Path | str) -> LoadedSweep:
         try:
             get_path(base_raw, dotted)
         except PathNotFound as error:
+            where = located(str(path), text, parse_field_path(field))
             raise SweepError(
-                f"{path}: {field}: unknown path in base scenario {base_path}: {error}"
+                f"{where}: {field}: unknown path in base scenario {base_path}: {error}"
             ) from None
     return LoadedSweep(path, text, spec, base_path, base_text, base_raw)
