@@ -551,7 +551,7 @@ class MeshOptions(Frozen):
 
 
 class BweOptions(Frozen):
-    """How the SFU learns each subscriber's downlink (roomsim.sfu.bwe).
+    """How the SFU learns each subscriber's downlink (roomsim.transport.gcc).
 
     `gcc`: a send-side estimate from transport-wide feedback every `feedback_ms`, delay
     gradient (trendline) and loss based, as libwebrtc's goog_cc; `static`: the configured

@@ -23,8 +23,6 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.scenario import SfuOptions, SpeakerOptions
-from roomsim.sfu.bwe import DownlinkEstimators
-from roomsim.sfu.feedback import FeedbackBuffer
 from roomsim.sfu.layers import OperatingPoints, build_points
 from roomsim.sfu.layouts import Layouts
 from roomsim.sfu.plan import INF, ForwardingPlan
@@ -32,6 +30,8 @@ from roomsim.sfu.publishers import Publishers
 from roomsim.sfu.speakers import Recency, SpeakerDetector
 from roomsim.sim import headers
 from roomsim.sim.kernels_sfu import allocate_layers
+from roomsim.transport.feedback import FeedbackBuffer
+from roomsim.transport.gcc import GccEstimators
 from roomsim.world import AUDIO, VIDEO, World
 
 IntArray = npt.NDArray[np.int64]
@@ -95,7 +95,7 @@ class SfuController:
         self.plan = ForwardingPlan(m, n, st.track.astype(np.int64), grace_ns)
         self.gcc = options.bwe.estimator == "gcc"
         self.feedback_ns = round(options.bwe.feedback_ms * 1e6)
-        self.bwe = DownlinkEstimators(n, self.feedback_ns)
+        self.bwe = GccEstimators(n, self.feedback_ns)
         self.started = np.zeros(n, dtype=bool)
         self.ceiling = np.zeros(n)
         self.adaptive = np.zeros(n, dtype=bool)
@@ -152,6 +152,13 @@ class SfuController:
         )
         self._finish_probes(now_ns, overused)
         self.ceiling = np.where(live, np.maximum(self.ceiling, self.bwe.estimate), self.ceiling)
+
+    def feedback_rows(self) -> IntArray:
+        """Estimator row of each reporting subscriber (its own index), -1 for the others."""
+        if getattr(self, "_rows_of", None) is not self.adaptive:
+            self._rows_of = self.adaptive
+            self._rows = np.where(self.adaptive, np.arange(len(self.adaptive)), -1).astype(np.int64)
+        return self._rows
 
     def budgets(self) -> npt.NDArray[np.float64]:
         """What each subscriber may receive: headroom x estimate (or x configured downlink)."""

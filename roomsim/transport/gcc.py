@@ -25,7 +25,6 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sfu.feedback import FeedbackBuffer
 from roomsim.sim.kernels_sfu import (
     H_BYTES,
     H_COLUMNS,
@@ -43,6 +42,7 @@ from roomsim.sim.kernels_sfu import (
     gcc_feedback,
     new_trend_state,
 )
+from roomsim.transport.feedback import FeedbackBuffer
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -57,7 +57,7 @@ MIN_BITRATE_BPS = 5_000.0  # kCongestionControllerMinBitrate
 ACKED_WINDOW_NS = 500_000_000
 
 
-class DownlinkEstimators:
+class GccEstimators:
     """GCC state for every participant's downlink; only `active` rows are updated."""
 
     def __init__(self, n: int, feedback_ns: int) -> None:
