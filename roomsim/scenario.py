@@ -545,9 +545,34 @@ class CapacitySpec(Frozen):
 
 
 class MeshOptions(Frozen):
-    """P2P mesh. `encoder_per_peer`: browsers run one encoder per RTCPeerConnection."""
+    """P2P mesh: one RTCPeerConnection per pair of peers, as browsers do.
 
-    encoder_per_peer: bool = False
+    `encoder_per_peer`: one encoder per peer connection (a browser: each RTCPeerConnection
+    owns its video sender and encoder) or one encoder whose output every connection shares
+    (what a native app built on libwebrtc's lower layers can do); None = per device, true
+    for the browser devices (desktop, laptop, phone, low-end-phone).
+    `bwe`: `gcc` runs libwebrtc's send-side congestion control per peer connection (the
+    estimator in roomsim.transport.gcc, fed by that connection's transport-wide feedback
+    every `feedback_ms`, from `start_bitrate_kbps` with probing) and the encoders follow
+    its estimate; `off` is the open loop: every copy at its configured bitrate.
+    `pacing`: with `gcc`, packets leave through a pacer at 2.5 x the estimate.
+    `copy_order`: the order in which copies of one frame made at the same instant enter
+    the sender's uplink: `rotating` (which receiver goes first changes from frame to frame,
+    deterministically per seed) or `fixed` (by receiver index, the old behaviour).
+    See roomsim.topologies.peer_connections for the sources of each default.
+    """
+
+    encoder_per_peer: bool | None = None
+    bwe: Literal["gcc", "off"] = "gcc"
+    pacing: bool = True
+    copy_order: Literal["rotating", "fixed"] = "rotating"
+    feedback_ms: Annotated[float, Field(ge=10, le=1000)] = 100.0
+    start_bitrate_kbps: Annotated[float, Field(gt=0)] = 300.0
+
+    @field_validator("bwe", mode="before")
+    @classmethod
+    def _off_is_false(cls, value: object) -> object:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
 
 
 class BweOptions(Frozen):
