@@ -235,7 +235,8 @@ class PeerConnections:
         packets = rows_of_array(packets, np.argsort(packets["t"], kind="stable"))
         rows = self.block[packets["sub"]] + self.col[packets["stream"]]
         rate = PACE_MULTIPLIER * np.maximum(self.gcc.estimate, 1.0)
-        release = pace(packets["t"], packets["size"], rows, rate, self.next_free)
+        audio = self.world.streams.kind[packets["stream"]] == AUDIO
+        release = pace(packets["t"], packets["size"], rows, rate, audio, self.next_free)
         packets["t"] = release
         packets["enc_us"] = (release - packets["capture"]) // 1000
         return rows_of_array(packets, np.argsort(release, kind="stable"))
