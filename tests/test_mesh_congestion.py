@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from roomsim.codecs.adaptation import ladder_pixels
 from roomsim.topologies.peer_connections import (
     FIRST_PROBE_SCALE,
     FURTHER_PROBE_SCALE,
     MIN_PROBE_NS,
     SECOND_PROBE_SCALE,
-    ladder_pixels,
 )
 from tests.helpers import CLEAN, run
 

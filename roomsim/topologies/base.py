@@ -18,6 +18,7 @@ from roomsim.breakdown import StageBreakdown, stage_durations
 from roomsim.sim.kernels import capture_frames, receive_frames
 from roomsim.sim.packets import PACKET, Packets, empty_packets, packet_counts, rows, split_payloads
 from roomsim.sim.stage import Stage
+from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.transport.links import LinkTransports
 from roomsim.transport.playout import Playout
 from roomsim.world import AUDIO, World
@@ -256,12 +257,13 @@ class Topology(ABC):
         packets["out_us"] = since
         return packets
 
-    def send(self, stage: Stage, t1: int, window: int, measuring: bool, next_res: IntArray | None = None
-             ) -> Packets:
+    def send(self, stage: Stage, t1: int, window: int, measuring: bool, next_res: IntArray | None = None,
+             feedback: FeedbackBuffer | None = None) -> Packets:
         """Release a link stage's due packets onto their links (arrived packets move on
-        to `next_res[receiver]`, see `LinkTransports.transmit`); record drops."""
+        to `next_res[receiver]`, see `LinkTransports.transmit`; `feedback` records them for
+        a congestion controller); record drops."""
         batch = stage.take(t1)
-        out, dropped = self.links.transmit(stage.name, batch, t1, window, measuring, next_res)
+        out, dropped = self.links.transmit(stage.name, batch, t1, window, measuring, next_res, feedback)
         if len(dropped):
             self.damage.record_drops(dropped)
         return out

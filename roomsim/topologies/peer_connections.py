@@ -18,14 +18,8 @@ back over the reverse path). Per control instant (each feedback interval):
   when that is under 0.9 x the send rate (probe_bitrate_estimator.cc
   kMinRatioForUnsaturatedLink, kTargetUtilizationFraction). libwebrtc sends the two initial
   clusters back to back; here they run one after the other (one probe per row at a time);
-* the encoders follow: audio keeps its bitrate and video gets the rest of the estimate
-  within [30 kbps (kDefaultMinVideoBitrateBps, media/engine/webrtc_video_engine.cc), its
-  configured bitrate] (BitrateAllocator: each observer's minimum first, up to its maximum);
-* resolution follows the video bitrate as libwebrtc's defaults for singlecast VP8 allow:
-  the largest of 180p/270p/360p/540p/720p (not above the source) whose minimum start
-  bitrate the rate reaches (0/200/300/500/900 kbps, EncoderInfoSettings::
-  GetDefaultSinglecastBitrateLimits, rtc_base/experiments/encoder_info_settings.cc), the
-  frame rate kept (a camera track's default degradation preference is maintain-framerate).
+* the encoders follow the estimate, and their resolution the bitrate, as libwebrtc's do
+  (roomsim.codecs.adaptation).
 """
 
 from __future__ import annotations
@@ -35,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from roomsim.codecs.adaptation import ladder_pixels, resolution_pixels, video_rate
 from roomsim.scenario import MeshOptions
 from roomsim.sim.pacer import PACE_MULTIPLIER, pace
 from roomsim.sim.packets import PACKET, Packets, empty_packets
@@ -50,10 +45,6 @@ FIRST_PROBE_SCALE, SECOND_PROBE_SCALE = 3.0, 6.0
 FURTHER_PROBE_SCALE, FURTHER_PROBE_THRESHOLD = 2.0, 0.7
 MIN_PROBE_NS, MIN_PROBE_PACKETS = 15_000_000, 5
 UNSATURATED_RATIO, TARGET_UTILIZATION = 0.9, 0.95
-MIN_VIDEO_BPS = 30_000.0
-#: (pixels, minimum start bitrate) of libwebrtc's default singlecast VP8 limits
-RESOLUTION_LADDER = ((320 * 180, 0.0), (480 * 270, 200_000.0), (640 * 360, 300_000.0),
-                     (960 * 540, 500_000.0), (1280 * 720, 900_000.0))
 #: Connections whose estimate is kept as a series for the report (and charts).
 MAX_TRACED_ROWS = 64
 BROWSER_DEVICES = frozenset({"desktop", "laptop", "phone", "low-end-phone"})
@@ -96,13 +87,13 @@ class PeerConnections:
         top = (st.pub >= 0) & st.top
         bitrate = np.array([spec.bitrate_bps for spec in st.specs], dtype=np.float64)
         self.stream_bps = bitrate
-        self.audio_bps = np.bincount(pub[top & (st.kind == AUDIO)], weights=bitrate[top & (st.kind == AUDIO)],
-                                     minlength=n)
+        audio = top & (st.kind == AUDIO)
+        self.audio_bps: FloatArray = np.bincount(pub[audio], weights=bitrate[audio], minlength=n).astype(np.float64)
         video = top & (st.kind == VIDEO)
-        self.video_bps = np.bincount(pub[video], weights=bitrate[video], minlength=n)
+        self.video_bps: FloatArray = np.bincount(pub[video], weights=bitrate[video], minlength=n).astype(np.float64)
         self.is_video = st.kind == VIDEO
-        self.source_pixels = np.array([_pixels(spec.resolution) if spec.kind == VIDEO else 0 for spec in st.specs],
-                                      dtype=np.float64)
+        self.source_pixels = np.array([resolution_pixels(spec.resolution) if spec.kind == VIDEO else 0.0
+                                       for spec in st.specs])
         self.max_bps = self.audio_bps[self.row_pub] + self.video_bps[self.row_pub]
         self.started = np.zeros(rows, dtype=bool)
         self.active = np.zeros(rows, dtype=bool)
@@ -173,8 +164,8 @@ class PeerConnections:
         """Encoder targets: audio keeps its rate, video takes the rest within its bounds."""
         pub = self.row_pub[rows]
         ceiling = self.video_bps[pub]
-        video = np.clip(self.gcc.estimate[rows] - self.audio_bps[pub], MIN_VIDEO_BPS, np.maximum(ceiling, 1.0))
-        self.video_target[rows] = np.where(ceiling > 0, video, 0.0)
+        video = video_rate(self.gcc.estimate[rows], self.audio_bps[pub], ceiling)
+        self.video_target[rows] = video
         self.ratio[rows] = np.where(ceiling > 0, video / np.maximum(ceiling, 1.0), 1.0)
 
     def _row_pixels(self, rows: IntArray) -> FloatArray:
@@ -316,21 +307,3 @@ class PeerConnections:
             },
         }
 
-
-def ladder_pixels(rate_bps: FloatArray, source_pixels: float) -> FloatArray:
-    """Pixels an encoder sends at a video bitrate: the largest rung of libwebrtc's default
-    ladder the rate may start at, never above the source (a source above 720p is kept from
-    the 720p rung's bitrate on)."""
-    out = np.full(len(rate_bps), float(min(RESOLUTION_LADDER[0][0], source_pixels)))
-    for pixels, min_start in RESOLUTION_LADDER[1:]:
-        out = np.where(rate_bps >= min_start, min(float(pixels), source_pixels), out)
-    if source_pixels > RESOLUTION_LADDER[-1][0]:
-        out = np.where(rate_bps >= RESOLUTION_LADDER[-1][1], source_pixels, out)
-    return out
-
-
-def _pixels(resolution: str | None) -> float:
-    from roomsim.codecs.costs import RESOLUTIONS
-
-    width, height = RESOLUTIONS.get(resolution or "", (0, 0))
-    return float(width * height)
