@@ -662,7 +662,12 @@ class SfuOptions(Frozen):
 
 
 class McuOptions(Frozen):
-    """MCU mixing: audio minus-one per participant, a video composite per participant."""
+    """MCU mixing: audio minus-one per participant, a video composite per participant.
+
+    `adapt`: each participant's composite is encoded at a rate that follows a GCC
+    estimate of its downlink (roomsim.topologies.mcu_rates; feedback every `feedback_ms`);
+    off: every composite at the configured output bitrate whatever the downlink.
+    """
 
     audio_bitrate_kbps: PositiveFloat | None = None
     video_codec: Literal["vp8", "vp9", "h264", "av1"] = "vp8"
@@ -671,6 +676,8 @@ class McuOptions(Frozen):
     output_bitrate_kbps: PositiveFloat | None = None
     layout: Literal["grid", "speaker"] = "grid"
     jitter_buffer_ms: NonNegativeFloat = 40.0
+    adapt: bool = True
+    feedback_ms: Annotated[float, Field(ge=10, le=1000)] = 100.0
 
     @field_validator("output_resolution")
     @classmethod
