@@ -559,6 +559,8 @@ class MeshOptions(Frozen):
     `copy_order`: the order in which copies of one frame made at the same instant enter
     the sender's uplink: `rotating` (which receiver goes first changes from frame to frame,
     deterministically per seed) or `fixed` (by receiver index, the old behaviour).
+    `cpu_adaptation`: with `gcc` and per-peer encoders, an encoder whose device cannot keep
+    up lowers its resolution as libwebrtc's CPU-overuse detection does.
     See roomsim.topologies.peer_connections for the sources of each default.
     """
 
@@ -568,6 +570,7 @@ class MeshOptions(Frozen):
     copy_order: Literal["rotating", "fixed"] = "rotating"
     feedback_ms: Annotated[float, Field(ge=10, le=1000)] = 100.0
     start_bitrate_kbps: Annotated[float, Field(gt=0)] = 300.0
+    cpu_adaptation: bool = True
 
     @field_validator("bwe", mode="before")
     @classmethod

@@ -108,3 +108,33 @@ def test_same_seed_same_bytes() -> None:
     a = run(copy.deepcopy(raw), "mesh").model_dump_json()
     b = run(copy.deepcopy(raw), "mesh").model_dump_json()
     assert a == b
+
+
+def weak_phone_mesh(cpu_adaptation: bool) -> dict[str, Any]:
+    """Five desktops and a low-end phone (2 cores at 0.21 x the baseline) in one mesh:
+    the phone runs five 720p encoders, one per peer connection, far past its budget."""
+    return {
+        "name": "weak-phone", "duration_s": 22, "warmup_s": 11,
+        "nodes": [{"id": "node", "cores": 64, "nic_mbps": 100_000}],
+        "rooms": [{"id": "r", "participants": [
+            {"id": "pc", "count": 5, "network": dict(CLEAN), "tracks": AV},
+            {"id": "weak", "device": "low-end-phone", "network": dict(CLEAN), "tracks": AV}]}],
+        "topology": {"kind": "mesh", "mesh": {"cpu_adaptation": cpu_adaptation}},
+    }
+
+
+def test_overused_device_lowers_resolution_instead_of_dropping_frames() -> None:
+    """libwebrtc's overuse detector (85 % usage on two 5 s checks) steps the phone's
+    encoders down to 3/5 of the pixels: it then encodes more of its frames (its uplink
+    carries more) at a lower resolution, which its peers' quality figures show."""
+    adapted = run(weak_phone_mesh(True), "mesh")
+    dropping = run(weak_phone_mesh(False), "mesh")
+    assert adapted.participants[-1].uplink_kbps > 1.5 * dropping.participants[-1].uplink_kbps
+    steps = [v["cpu_adaptations"] for k, v in adapted.details["bwe"]["connections"].items() if k.startswith("weak")]
+    assert len(steps) == 5 and min(steps) >= 1
+    sent = [v["video_pixels"] for k, v in adapted.details["bwe"]["connections"].items() if k.startswith("weak")]
+    assert max(sent) < 1280 * 720
+    desktops = [v["cpu_adaptations"] for k, v in adapted.details["bwe"]["connections"].items() if k.startswith("pc")]
+    assert max(desktops) == 0  # six 720p encodes fit a desktop
+    peer = adapted.participants[0].quality
+    assert peer is not None and peer.video_pixels is not None and peer.video_pixels < 1280 * 720

@@ -31,16 +31,16 @@ def video_rate(target_bps: FloatArray, audio_bps: FloatArray, video_bps: FloatAr
     return np.where(video_bps > 0, np.minimum(video, video_bps), 0.0)
 
 
-def ladder_pixels(rate_bps: FloatArray, source_pixels: float) -> FloatArray:
+def ladder_pixels(rate_bps: FloatArray, source_pixels: FloatArray | float) -> FloatArray:
     """Pixels an encoder sends at a video bitrate: the largest rung of libwebrtc's default
     ladder the rate may start at, never above the source (a source above 720p is kept from
     the 720p rung's bitrate on)."""
-    out = np.full(len(rate_bps), float(min(RESOLUTION_LADDER[0][0], source_pixels)))
+    source = np.asarray(source_pixels, dtype=np.float64)
+    out = np.broadcast_to(np.minimum(float(RESOLUTION_LADDER[0][0]), source), np.shape(rate_bps)).astype(np.float64)
     for pixels, min_start in RESOLUTION_LADDER[1:]:
-        out = np.where(rate_bps >= min_start, min(float(pixels), source_pixels), out)
-    if source_pixels > RESOLUTION_LADDER[-1][0]:
-        out = np.where(rate_bps >= RESOLUTION_LADDER[-1][1], source_pixels, out)
-    return out
+        out = np.where(rate_bps >= min_start, np.minimum(float(pixels), source), out)
+    top_pixels, top_start = RESOLUTION_LADDER[-1]
+    return np.where((source > top_pixels) & (rate_bps >= top_start), source, out)
 
 
 def resolution_pixels(resolution: str | None) -> float:
@@ -49,3 +49,63 @@ def resolution_pixels(resolution: str | None) -> float:
 
     width, height = RESOLUTIONS.get(resolution or "", (0, 0))
     return float(width * height)
+
+
+#: libwebrtc's CPU-overuse detection (video/adaptation/overuse_frame_detector.cc,
+#: CpuOveruseOptions): encode usage = time from capture to encoded over the frame
+#: interval, checked every kCheckForOveruseIntervalMs = 5 s; overuse at >= 85 %
+#: (high_encode_usage_threshold_percent) on 2 consecutive checks
+#: (high_threshold_consecutive_count), underuse below (85 - 1) / 2 = 42 % once
+#: kStandardRampUpDelayMs = 40 s have passed since the last adaptation down. Each step
+#: down takes 3/5 of the pixels (VideoStreamAdapter GetLowerResolutionThan), a step up
+#: undoes one (maintain-framerate: resolution moves, the frame rate stays).
+OVERUSE_CHECK_NS = 5_000_000_000
+HIGH_USAGE, LOW_USAGE = 0.85, 0.42
+OVERUSE_CHECKS = 2
+RAMPUP_DELAY_NS = 40_000_000_000
+STEP_DOWN = 3 / 5
+
+
+class CpuOveruse:
+    """Encode usage and CPU adaptation steps of a set of encoders (one per row)."""
+
+    def __init__(self, rows: int) -> None:
+        self.steps = np.zeros(rows, dtype=np.int64)  # resolution steps down for CPU
+        self.busy_ns = np.zeros(rows)  # capture-to-encoded time summed since the last check
+        self.frames = np.zeros(rows)
+        self.period_ns = np.zeros(rows)
+        self.above = np.zeros(rows, dtype=np.int64)
+        self.last_down = np.full(rows, -RAMPUP_DELAY_NS, dtype=np.int64)
+        self.adaptations = np.zeros(rows, dtype=np.int64)
+        self.next_check = OVERUSE_CHECK_NS
+
+    def observe(self, rows: npt.NDArray[np.int64], encode_ns: FloatArray, period_ns: FloatArray) -> None:
+        """Encoded frames: their row, capture-to-encoded time and frame interval. A frame
+        the encoder could not take counts as a whole interval of work (it was overused)."""
+        np.add.at(self.busy_ns, rows, encode_ns)
+        np.add.at(self.frames, rows, 1.0)
+        self.period_ns[rows] = period_ns
+
+    def check(self, now: int) -> bool:
+        """At each check instant: step down overused encoders, up underused ones after the
+        ramp-up delay. Returns whether any encoder changed."""
+        if now < self.next_check:
+            return False
+        self.next_check = now + OVERUSE_CHECK_NS
+        seen = self.frames > 0
+        usage = np.where(seen, self.busy_ns / np.maximum(self.frames, 1) / np.maximum(self.period_ns, 1), 0.0)
+        self.above = np.where(seen & (usage >= HIGH_USAGE), self.above + 1, 0)
+        down = self.above >= OVERUSE_CHECKS
+        up = seen & ~down & (usage < LOW_USAGE) & (self.steps > 0) & (now - self.last_down >= RAMPUP_DELAY_NS)
+        self.steps[down] += 1
+        self.steps[up] -= 1
+        self.last_down[down] = now
+        self.above[down] = 0
+        self.adaptations += down
+        self.busy_ns[:] = 0
+        self.frames[:] = 0
+        return bool(down.any() or up.any())
+
+    def pixel_cap(self, rows: npt.NDArray[np.int64], source_pixels: FloatArray) -> FloatArray:
+        """The largest frame each encoder may send after its CPU steps."""
+        return source_pixels * STEP_DOWN ** self.steps[rows]

@@ -213,16 +213,19 @@ class Topology(ABC):
             self._dtx_every, self._dtx_size = every, size
         return self._dtx_every, self._dtx_size
 
-    def encode(self, frames: npt.NDArray[np.void], window: int, measuring: bool) -> npt.NDArray[np.void]:
+    def encode(self, frames: npt.NDArray[np.void], window: int, measuring: bool,
+               scale: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.void]:
         """Run frames (in capture order) through their publisher's encoder; return the
         frames encoded in time, with `t` = encode done. Frames the encoder cannot take in
-        time are dropped."""
+        time are dropped. `scale`: each frame's work over its stream's (an encoder sending
+        fewer pixels than its source)."""
         w = self.world
         if len(frames) == 0:
             return frames
         pub = w.streams.pub[frames["stream"]]
         pool = w.encoder[pub]
-        work = np.rint(self.encode_ns[frames["stream"]] / w.speed[pub]).astype(np.int64)
+        cost = self.encode_ns[frames["stream"]] if scale is None else self.encode_ns[frames["stream"]] * scale
+        work = np.rint(cost / w.speed[pub]).astype(np.int64)
         done, ok = w.cpus.serve(pool, frames["t"], work, window, measuring)
         np.add.at(w.frames_dropped_cpu, pub[~ok], 1)
         encoded = rows(frames, ok)

@@ -127,11 +127,22 @@ class MeshTopology(Topology):
             item, sub = item[order], sub[order]
         frames = rows(frames, item)
         frames["sub"] = sub
-        if self.cc is not None:
-            video = self.cc.is_video[frames["stream"]]
-            conn = self.cc.rows_of(w.streams.pub[frames["stream"]], frames["sub"].astype(np.int64))
-            self._scale(frames, video, self.cc.ratio[conn])
-        packets = self.packetize(self.encode(frames, window, measuring))
+        cc = self.cc
+        if cc is None:
+            encoded = self.encode(frames, window, measuring)
+        else:
+            stream = frames["stream"].astype(np.int64)
+            conn = cc.rows_of(w.streams.pub[stream], frames["sub"].astype(np.int64))
+            self._scale(frames, cc.is_video[stream], cc.ratio[conn])
+            encoded = self.encode(frames, window, measuring, cc.encode_scale(conn, stream))
+            done = encoded["stream"].astype(np.int64)
+            done_conn = cc.rows_of(w.streams.pub[done], encoded["sub"].astype(np.int64))
+            kept = np.ones(len(frames), dtype=bool)
+            if len(encoded) < len(frames):  # which frames the encoders could not take
+                kept = np.isin(_frame_id(frames, len(w.streams)), _frame_id(encoded, len(w.streams)))
+            cc.observe_encodes(done_conn, done, (encoded["t"] - encoded["capture"]).astype(np.float64),
+                               conn[~kept], stream[~kept])
+        packets = self.packetize(encoded)
         packets["flow"] = w.down_flow_base[packets["stream"]] + w.local_index[packets["sub"]]
         return packets
 
@@ -212,3 +223,8 @@ class MeshTopology(Topology):
         return closed_form(w, uplink=uplink, receive=receive, encode=encode,
                            server_cpu_cores={}, node_of_room=None)
 
+
+
+def _frame_id(frames: np.ndarray, streams: int) -> np.ndarray:
+    """A number per (receiver, stream, frame) copy."""
+    return (frames["sub"].astype(np.int64) * streams + frames["stream"]) * (1 << 32) + frames["fseq"]

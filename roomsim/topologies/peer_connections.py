@@ -19,7 +19,11 @@ back over the reverse path). Per control instant (each feedback interval):
   kMinRatioForUnsaturatedLink, kTargetUtilizationFraction). libwebrtc sends the two initial
   clusters back to back; here they run one after the other (one probe per row at a time);
 * the encoders follow the estimate, and their resolution the bitrate, as libwebrtc's do
-  (roomsim.codecs.adaptation).
+  (roomsim.codecs.adaptation);
+* with `cpu_adaptation`, each per-peer encoder's usage (capture to encoded over the frame
+  interval) is checked as libwebrtc's OveruseFrameDetector does, and an overused one
+  sends fewer pixels (roomsim.codecs.adaptation.CpuOveruse). An encode's CPU time scales
+  with the pixels it sends (a modelling choice: encoders' work is roughly per pixel).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.codecs.adaptation import ladder_pixels, resolution_pixels, video_rate
+from roomsim.codecs.adaptation import CpuOveruse, ladder_pixels, resolution_pixels, video_rate
 from roomsim.scenario import MeshOptions
 from roomsim.sim.pacer import PACE_MULTIPLIER, pace
 from roomsim.sim.packets import PACKET, Packets, empty_packets
@@ -112,6 +116,7 @@ class PeerConnections:
         self.bps_s = np.zeros(rows)
         self.pixel_s = np.zeros(rows)
         self.series: dict[int, list[float]] = {}
+        self.cpu = CpuOveruse(rows) if options.cpu_adaptation else None
         self._delays()
 
     def _delays(self) -> None:
@@ -149,6 +154,8 @@ class PeerConnections:
     # -- control ------------------------------------------------------------------------------
     def control(self, now: int, capturing: bool, measuring_s: float) -> None:
         """One control instant: estimates, probes, encoder targets, report figures."""
+        if self.cpu is not None:
+            self.cpu.check(now)
         overused = self.gcc.update(now, self.feedback, self.active)
         self._finish_probes(now, overused, capturing)
         live = np.flatnonzero(self.active)
@@ -177,10 +184,40 @@ class PeerConnections:
         for s in videos:
             mine = self.row_pub[rows] == st.pub[s]
             if mine.any():
-                rate = self.ratio[rows[mine]] * self.stream_bps[s]
-                out[mine] += ladder_pixels(rate, self.source_pixels[s])
+                out[mine] += self.pixels(rows[mine], np.full(int(mine.sum()), s))
                 counts[mine] += 1
         return np.where(counts > 0, out / np.maximum(counts, 1), 0.0)
+
+    def pixels(self, rows: IntArray, streams: IntArray) -> FloatArray:
+        """Pixels each (connection, video stream) sends: its bitrate's rung of the ladder,
+        capped by its encoder's CPU steps."""
+        source = self.source_pixels[streams]
+        pixels = ladder_pixels(self.ratio[rows] * self.stream_bps[streams], source)
+        if self.cpu is not None:
+            pixels = np.minimum(pixels, self.cpu.pixel_cap(rows, source))
+        return pixels
+
+    def encode_scale(self, rows: IntArray, streams: IntArray) -> FloatArray:
+        """Each frame's encode work over its stream's full-resolution work."""
+        video = self.is_video[streams]
+        scale = np.ones(len(rows))
+        if video.any():
+            scale[video] = self.pixels(rows[video], streams[video]) / np.maximum(self.source_pixels[streams[video]], 1)
+        return scale
+
+    def observe_encodes(self, rows: IntArray, streams: IntArray, encode_ns: FloatArray,
+                        dropped_rows: IntArray, dropped_streams: IntArray) -> None:
+        """Per-peer video encoders' usage: encoded frames' capture-to-encoded times, and a
+        frame interval of work for each frame the encoder could not take."""
+        if self.cpu is None:
+            return
+        period = self.world.streams.period_ns
+        video = self.is_video[streams]
+        self.cpu.observe(rows[video], encode_ns[video], period[streams[video]])
+        video = self.is_video[dropped_streams]
+        if video.any():
+            lost = period[dropped_streams[video]]
+            self.cpu.observe(dropped_rows[video], lost, lost)
 
     def _start_probes(self, now: int, rows: IntArray, goal: FloatArray) -> None:
         self.gcc.begin_probe(rows)
@@ -298,6 +335,7 @@ class PeerConnections:
                 "video_kbps": round(float(self.bps_s[r] / seconds) / 1e3, 1) if seconds > 0 else None,
                 "video_pixels": round(float(self.pixel_s[r] / seconds), 1) if seconds > 0 else None,
                 "probes": int(self.probes[r]),
+                "cpu_adaptations": int(self.cpu.adaptations[r]) if self.cpu is not None else 0,
             }
         return {
             "bwe": {"estimator": "gcc", "connections": per},
