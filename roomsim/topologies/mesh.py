@@ -90,12 +90,13 @@ class MeshTopology(Topology):
         if capturing:
             frames = self.capture(t0, t1, self.sent_streams)
             own = self.per_peer[w.streams.pub[frames["stream"]]]
-            parts = []
-            if own.any():
-                parts.append(self._per_peer_copies(frames if own.all() else rows(frames, own), window, measuring))
-            if not own.all():
-                parts.append(self._shared_copies(frames if not own.any() else rows(frames, ~own), window, measuring))
-            packets = parts[0] if len(parts) == 1 else concat(parts)
+            if own.all():
+                packets = self._per_peer_copies(frames, window, measuring)
+            elif not own.any():
+                packets = self._shared_copies(frames, window, measuring)
+            else:
+                packets = concat([self._per_peer_copies(rows(frames, own), window, measuring),
+                                  self._shared_copies(rows(frames, ~own), window, measuring)])
             packets["res"] = w.uplink[w.streams.pub[packets["stream"]]]
             self.count_addressed(packets)
             if cc is not None:
@@ -122,7 +123,7 @@ class MeshTopology(Topology):
         streams = frames["stream"].astype(np.int64)
         item, sub, rank = self.subs.expand(streams)
         if self.rotating and len(item):
-            key = self.cc_rank(streams[item], frames["fseq"][item], rank, self.subs.count[streams[item]])
+            key = self._copy_rank(streams[item], frames["fseq"][item], rank, self.subs.count[streams[item]])
             order = np.lexsort((key, item))
             item, sub = item[order], sub[order]
         frames = rows(frames, item)
@@ -156,11 +157,11 @@ class MeshTopology(Topology):
         copies, item, rank = self.to_receivers(packets, self.subs)
         if self.rotating and len(item):
             stream = copies["stream"].astype(np.int64)
-            key = self.cc_rank(stream, copies["fseq"], rank, self.subs.count[stream])
+            key = self._copy_rank(stream, copies["fseq"], rank, self.subs.count[stream])
             copies = rows(copies, np.lexsort((key, item)))
         return copies
 
-    def cc_rank(self, stream: np.ndarray, fseq: np.ndarray, rank: np.ndarray, count: np.ndarray) -> np.ndarray:
+    def _copy_rank(self, stream: np.ndarray, fseq: np.ndarray, rank: np.ndarray, count: np.ndarray) -> np.ndarray:
         """Rotated position of each copy among its frame's copies (deterministic per seed)."""
         salt = self._salt()
         return (rank + fseq.astype(np.int64) + salt[stream]) % np.maximum(count, 1)
