@@ -117,6 +117,19 @@ class PeerConnections:
         self.pixel_s = np.zeros(rows)
         self.series: dict[int, list[float]] = {}
         self.cpu = CpuOveruse(rows) if options.cpu_adaptation else None
+        # each publisher's top video streams as slots 0, 1, ...: per (row, slot) the share
+        # of the source's pixels its encoder sends, refreshed when targets change
+        self.slot = np.zeros(len(st), dtype=np.int64)
+        slots: dict[int, list[int]] = {}
+        for stream in np.flatnonzero(video).tolist():
+            self.slot[stream] = len(slots.setdefault(int(st.pub[stream]), []))
+            slots[int(st.pub[stream])].append(stream)
+        width = max([len(v) for v in slots.values()], default=1)
+        self.slot_stream = np.full((n, width), -1, dtype=np.int64)
+        for p, streams in slots.items():
+            self.slot_stream[p, :len(streams)] = streams
+        self.scale = np.ones((rows, width))
+        self.row_pixels = np.zeros(rows)
         self._delays()
 
     def _delays(self) -> None:
@@ -150,6 +163,7 @@ class PeerConnections:
         self.probe_done[fresh] = False
         self._start_probes(now, fresh, np.full(len(fresh), FIRST_PROBE_SCALE * start))
         self._targets(fresh)
+        self._refresh(fresh)
 
     # -- control ------------------------------------------------------------------------------
     def control(self, now: int, capturing: bool, measuring_s: float) -> None:
@@ -160,12 +174,14 @@ class PeerConnections:
         self._finish_probes(now, overused, capturing)
         live = np.flatnonzero(self.active)
         self._targets(live)
+        self._refresh(live)
         if measuring_s > 0:
             self.measured_s[live] += measuring_s
             self.bps_s[live] += self.video_target[live] * measuring_s
-            self.pixel_s[live] += self._row_pixels(live) * measuring_s
-        for r in live[:MAX_TRACED_ROWS]:
-            self.series.setdefault(int(r), []).append(round(float(self.video_target[r]) / 1e3, 1))
+            self.pixel_s[live] += self.row_pixels[live] * measuring_s
+        traced = live[:MAX_TRACED_ROWS]
+        for r, v in zip(traced.tolist(), np.round(self.video_target[traced] / 1e3, 1).tolist(), strict=True):
+            self.series.setdefault(r, []).append(v)
 
     def _targets(self, rows: IntArray) -> None:
         """Encoder targets: audio keeps its rate, video takes the rest within its bounds."""
@@ -175,35 +191,29 @@ class PeerConnections:
         self.video_target[rows] = video
         self.ratio[rows] = np.where(ceiling > 0, video / np.maximum(ceiling, 1.0), 1.0)
 
-    def _row_pixels(self, rows: IntArray) -> FloatArray:
-        """Mean pixels over each row's video streams at its current video rate."""
-        st = self.world.streams
-        out = np.zeros(len(rows))
-        videos = np.flatnonzero(self.is_video & st.top & (st.pub >= 0))
-        counts = np.zeros(len(rows))
-        for s in videos:
-            mine = self.row_pub[rows] == st.pub[s]
-            if mine.any():
-                out[mine] += self.pixels(rows[mine], np.full(int(mine.sum()), s))
-                counts[mine] += 1
-        return np.where(counts > 0, out / np.maximum(counts, 1), 0.0)
-
-    def pixels(self, rows: IntArray, streams: IntArray) -> FloatArray:
-        """Pixels each (connection, video stream) sends: its bitrate's rung of the ladder,
-        capped by its encoder's CPU steps."""
-        source = self.source_pixels[streams]
-        pixels = ladder_pixels(self.ratio[rows] * self.stream_bps[streams], source)
-        if self.cpu is not None:
-            pixels = np.minimum(pixels, self.cpu.pixel_cap(rows, source))
-        return pixels
+    def _refresh(self, rows: IntArray) -> None:
+        """Per (row, video slot): pixels sent at the row's rate (libwebrtc's ladder, capped
+        by its encoder's CPU steps) as a share of the source's; per row, mean pixels."""
+        total = np.zeros(len(rows))
+        count = np.zeros(len(rows))
+        for k in range(self.scale.shape[1]):
+            stream = self.slot_stream[self.row_pub[rows], k]
+            has = stream >= 0
+            if not has.any():
+                continue
+            r, s = rows[has], stream[has]
+            source = self.source_pixels[s]
+            pixels = ladder_pixels(self.ratio[r] * self.stream_bps[s], source)
+            if self.cpu is not None:
+                pixels = np.minimum(pixels, self.cpu.pixel_cap(r, source))
+            self.scale[r, k] = pixels / np.maximum(source, 1.0)
+            total[has] += pixels
+            count[has] += 1
+        self.row_pixels[rows] = np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
     def encode_scale(self, rows: IntArray, streams: IntArray) -> FloatArray:
         """Each frame's encode work over its stream's full-resolution work."""
-        video = self.is_video[streams]
-        scale = np.ones(len(rows))
-        if video.any():
-            scale[video] = self.pixels(rows[video], streams[video]) / np.maximum(self.source_pixels[streams[video]], 1)
-        return scale
+        return np.where(self.is_video[streams], self.scale[rows, self.slot[streams]], 1.0)
 
     def observe_encodes(self, rows: IntArray, streams: IntArray, encode_ns: FloatArray,
                         dropped_rows: IntArray, dropped_streams: IntArray) -> None:
