@@ -82,8 +82,9 @@ class CpuOveruse:
     def observe(self, rows: npt.NDArray[np.int64], encode_ns: FloatArray, period_ns: FloatArray) -> None:
         """Encoded frames: their row, capture-to-encoded time and frame interval. A frame
         the encoder could not take counts as a whole interval of work (it was overused)."""
-        np.add.at(self.busy_ns, rows, encode_ns)
-        np.add.at(self.frames, rows, 1.0)
+        size = len(self.frames)
+        self.busy_ns += np.bincount(rows, weights=encode_ns, minlength=size)
+        self.frames += np.bincount(rows, minlength=size)
         self.period_ns[rows] = period_ns
 
     def check(self, now: int) -> bool:

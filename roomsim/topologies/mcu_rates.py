@@ -83,11 +83,11 @@ class DownlinkRates:
             measured = np.flatnonzero(self.world.present & (self.video_bps > 0))
             self.measured_s[measured] += measuring_s
             self.bps_s[measured] += self.video_target[measured] * measuring_s
-            for j in measured:
-                pixels = ladder_pixels(self.video_target[j:j + 1], float(self.source_pixels[j]))[0]
-                self.pixel_s[j] += pixels * measuring_s
-        for j in who[:64]:
-            self.series.setdefault(int(j), []).append(round(float(self.video_target[j]) / 1e3, 1))
+            pixels = ladder_pixels(self.video_target[measured], self.source_pixels[measured])
+            self.pixel_s[measured] += pixels * measuring_s
+        traced = who[:64]
+        for j, v in zip(traced.tolist(), np.round(self.video_target[traced] / 1e3, 1).tolist(), strict=True):
+            self.series.setdefault(j, []).append(v)
 
     def watch(self) -> FeedbackBuffer:
         """The feedback buffer, recording every reporting participant's downlink packets."""

@@ -266,18 +266,20 @@ class PeerConnections:
 
     # -- sending ------------------------------------------------------------------------------
     def pace(self, packets: Packets) -> Packets:
-        """Packets (addressed, `t` = ready) through their connection's pacer, in release
-        order; `enc_us` becomes the release (the send time the feedback reports)."""
+        """Packets (addressed, `t` = ready) through their connection's pacer: `t` and
+        `enc_us` become the release (the send time the feedback reports)."""
         if len(packets) == 0 or not self.options.pacing:
             return packets
-        packets = rows_of_array(packets, np.argsort(packets["t"], kind="stable"))
+        ready = packets["t"]
+        if len(ready) > 1 and (ready[1:] < ready[:-1]).any():
+            packets = rows_of_array(packets, np.argsort(ready, kind="stable"))
         rows = self.block[packets["sub"]] + self.col[packets["stream"]]
         rate = PACE_MULTIPLIER * np.maximum(self.gcc.estimate, 1.0)
         audio = self.world.streams.kind[packets["stream"]] == AUDIO
         release = pace(packets["t"], packets["size"], rows, rate, audio, self.next_free)
         packets["t"] = release
         packets["enc_us"] = (release - packets["capture"]) // 1000
-        return rows_of_array(packets, np.argsort(release, kind="stable"))
+        return packets  # the uplink stage puts each uplink's packets in release order
 
     def padding(self, t0: int, t1: int) -> Packets:
         """Probe padding sent in [t0, t1), addressed to the probed receivers."""
