@@ -24,6 +24,7 @@ import numpy as np
 
 from roomsim.expected import closed_form
 from roomsim.sim.packets import Packets, concat, rows
+from roomsim.sim.rng import stream_key
 from roomsim.sim.stage import Stage
 from roomsim.topologies.base import Subscriptions, Topology
 from roomsim.topologies.peer_connections import PeerConnections, per_peer_encoders
@@ -168,8 +169,6 @@ class MeshTopology(Topology):
 
     def _salt(self) -> np.ndarray:
         if not hasattr(self, "_salts"):
-            from roomsim.sim.rng import stream_key
-
             w = self.world
             self._salts = np.array([stream_key(w.seed, f"mesh-copy-order:{s}") % (1 << 30)
                                     for s in range(len(w.streams))], dtype=np.int64)
@@ -223,7 +222,6 @@ class MeshTopology(Topology):
         receive = list(zip(self.subs.stream.tolist(), self.subs.sub.tolist(), strict=True))
         return closed_form(w, uplink=uplink, receive=receive, encode=encode,
                            server_cpu_cores={}, node_of_room=None)
-
 
 
 def _frame_id(frames: np.ndarray, streams: int) -> np.ndarray:

@@ -72,9 +72,8 @@ class PeerConnections:
         sizes = np.array([len(m) for m in w.room_members], dtype=np.int64)
         base = np.concatenate([[0], np.cumsum(sizes * sizes)])
         room = np.array([p.room for p in w.participants], dtype=np.int64)
-        self.k = sizes[room]
         #: estimator row of (pub, sub) = block[sub] + col[stream of pub]
-        self.block = base[room] + w.local_index * self.k
+        self.block = base[room] + w.local_index * sizes[room]
         pub = np.maximum(st.pub, 0)
         self.col = np.where(st.pub >= 0, w.local_index[pub], 0).astype(np.int64)
         rows = int(base[-1])
@@ -105,7 +104,6 @@ class PeerConnections:
         self.video_target = np.zeros(rows)
         self.next_free = np.zeros(rows, dtype=np.int64)
         self.probe_on = np.zeros(rows, dtype=bool)
-        self.probe_done = np.zeros(rows, dtype=bool)
         self.probe_stage = np.zeros(rows, dtype=np.int64)
         self.probe_start = np.zeros(rows, dtype=np.int64)
         self.probe_end = np.zeros(rows, dtype=np.int64)
@@ -160,7 +158,6 @@ class PeerConnections:
         self.started[fresh] = True
         self.next_free[fresh] = now
         self.probe_stage[fresh] = 0
-        self.probe_done[fresh] = False
         self._start_probes(now, fresh, np.full(len(fresh), FIRST_PROBE_SCALE * start))
         self._targets(fresh)
         self._refresh(fresh)
@@ -260,7 +257,6 @@ class PeerConnections:
         nxt = np.where(initial, SECOND_PROBE_SCALE * start_bps, FURTHER_PROBE_SCALE * estimate)
         nxt = np.minimum(nxt, self.max_bps[done])
         go = (initial | further) & (nxt > estimate) & self.active[done] & capturing
-        self.probe_done[done[~go]] = True
         if go.any():
             self._start_probes(now, done[go], nxt[go])
 
