@@ -13,15 +13,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from roomsim.codecs.adaptation import ladder_pixels
+from roomsim.errors import ScenarioError
 from roomsim.topologies.peer_connections import (
     FIRST_PROBE_SCALE,
-    FURTHER_PROBE_SCALE,
     MIN_PROBE_NS,
     SECOND_PROBE_SCALE,
 )
-from tests.helpers import CLEAN, run
+from tests.helpers import CLEAN, build, run
 
 AV = [{"kind": "audio", "codec": "opus", "bitrate_kbps": 32}, {"kind": "video", "codec": "vp8", "resolution": "720p"}]
 #: one copy at its configured rate on the wire (720p VP8 1700 kbps + Opus 32 kbps + headers), kbps
@@ -92,7 +93,10 @@ def test_ramp_up_from_start_bitrate_on_a_fat_link() -> None:
     assert min(series[at_max:]) >= 1700 - 1e-6  # and stays there on a link that never congests
     rounds = 3 * (MIN_PROBE_NS / 1e9 + 0.020 + 2 * interval)
     assert rounds < 1.0
-    assert 300 * FIRST_PROBE_SCALE * SECOND_PROBE_SCALE / FIRST_PROBE_SCALE * FURTHER_PROBE_SCALE > 1732
+    # 0.9 then 1.8 Mbps (3x, 6x the start): the second already covers the 1.73 Mbps maximum
+    assert 300 * FIRST_PROBE_SCALE < 1732 <= 300 * SECOND_PROBE_SCALE
+    probes = next(iter(r.details["bwe"]["connections"].values()))["probes"]
+    assert probes == 2
 
 
 def test_resolution_ladder_follows_libwebrtc_limits() -> None:
@@ -138,3 +142,13 @@ def test_overused_device_lowers_resolution_instead_of_dropping_frames() -> None:
     assert max(desktops) == 0  # six 720p encodes fit a desktop
     peer = adapted.participants[0].quality
     assert peer is not None and peer.video_pixels is not None and peer.video_pixels < 1280 * 720
+
+
+def test_yaml_off_means_the_open_loop() -> None:
+    """YAML 1.1 reads a bare `off` as false: `bwe: off` still names the open loop, and a
+    wrong value is a one-line error naming the field."""
+    raw = yaml.safe_load("topology: {kind: mesh, mesh: {bwe: off}}")
+    scenario = build(one_sender(2), topology=raw["topology"])
+    assert scenario.topology.mesh.bwe == "off"
+    with pytest.raises(ScenarioError, match=r"topology.mesh.bwe"):
+        build(one_sender(2), topology={"kind": "mesh", "mesh": {"bwe": "fast"}})
