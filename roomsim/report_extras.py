@@ -77,7 +77,8 @@ def quality_of(world: World, model: Topology, i: int) -> QualityResult:
     video = [s for s in received if st.kind[s] == VIDEO]
     pixels = fps = frozen = vmos = None
     if video:
-        pixels = float(np.mean([_pixels(st.specs[s].resolution) for s in video]))
+        sent = getattr(model, "received_pixels", lambda _: None)(i)  # a sender that adapted its resolution
+        pixels = sent if sent is not None else float(np.mean([_pixels(st.specs[s].resolution) for s in video]))
         fps = float(np.mean([st.specs[s].fps for s in video]))
         want = int(world.expected_frames[i] - world.audio_expected_frames[i])
         shown = int(playout.video_played[i])

@@ -570,13 +570,41 @@ class CapacitySpec(Frozen):
 
 
 class MeshOptions(Frozen):
-    """P2P mesh. `encoder_per_peer`: browsers run one encoder per RTCPeerConnection."""
+    """P2P mesh: one RTCPeerConnection per pair of peers, as browsers do.
 
-    encoder_per_peer: bool = False
+    `encoder_per_peer`: one encoder per peer connection (a browser: each RTCPeerConnection
+    owns its video sender and encoder) or one encoder whose output every connection shares
+    (what a native app built on libwebrtc's lower layers can do); None = per device, true
+    for the browser devices (desktop, laptop, phone, low-end-phone).
+    `bwe`: `gcc` runs libwebrtc's send-side congestion control per peer connection (the
+    estimator in roomsim.transport.gcc, fed by that connection's transport-wide feedback
+    every `feedback_ms`, from `start_bitrate_kbps` with probing) and the encoders follow
+    its estimate; `off` is the open loop: every copy at its configured bitrate.
+    `pacing`: with `gcc`, packets leave through a pacer at 2.5 x the estimate.
+    `copy_order`: the order in which copies of one frame made at the same instant enter
+    the sender's uplink: `rotating` (which receiver goes first changes from frame to frame,
+    deterministically per seed) or `fixed` (by receiver index, the old behaviour).
+    `cpu_adaptation`: with `gcc` and per-peer encoders, an encoder whose device cannot keep
+    up lowers its resolution as libwebrtc's CPU-overuse detection does.
+    See roomsim.topologies.peer_connections for the sources of each default.
+    """
+
+    encoder_per_peer: bool | None = None
+    bwe: Literal["gcc", "off"] = "gcc"
+    pacing: bool = True
+    copy_order: Literal["rotating", "fixed"] = "rotating"
+    feedback_ms: Annotated[float, Field(ge=10, le=1000)] = 100.0
+    start_bitrate_kbps: Annotated[float, Field(gt=0)] = 300.0
+    cpu_adaptation: bool = True
+
+    @field_validator("bwe", mode="before")
+    @classmethod
+    def _off_is_false(cls, value: object) -> object:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
 
 
 class BweOptions(Frozen):
-    """How the SFU learns each subscriber's downlink (roomsim.sfu.bwe).
+    """How the SFU learns each subscriber's downlink (roomsim.transport.gcc).
 
     `gcc`: a send-side estimate from transport-wide feedback every `feedback_ms`, delay
     gradient (trendline) and loss based, as libwebrtc's goog_cc; `static`: the configured
@@ -662,7 +690,12 @@ class SfuOptions(Frozen):
 
 
 class McuOptions(Frozen):
-    """MCU mixing: audio minus-one per participant, a video composite per participant."""
+    """MCU mixing: audio minus-one per participant, a video composite per participant.
+
+    `adapt`: each participant's composite is encoded at a rate that follows a GCC
+    estimate of its downlink (roomsim.topologies.mcu_rates; feedback every `feedback_ms`);
+    off: every composite at the configured output bitrate whatever the downlink.
+    """
 
     audio_bitrate_kbps: PositiveFloat | None = None
     video_codec: Literal["vp8", "vp9", "h264", "av1"] = "vp8"
@@ -671,6 +704,8 @@ class McuOptions(Frozen):
     output_bitrate_kbps: PositiveFloat | None = None
     layout: Literal["grid", "speaker"] = "grid"
     jitter_buffer_ms: NonNegativeFloat = 40.0
+    adapt: bool = True
+    feedback_ms: Annotated[float, Field(ge=10, le=1000)] = 100.0
 
     @field_validator("output_resolution")
     @classmethod

@@ -128,8 +128,10 @@ def test_relay_share_is_drawn_per_participant() -> None:
 
 def test_traces_change_links_at_their_times() -> None:
     """A repeating trace cuts a link to 300 kbps for 1 s of every 2 (the 1 s queue cannot
-    hold the excess of a 1.8 Mbps stream); an unknown link is a one-line error."""
+    hold the excess of a 1.8 Mbps stream sent open loop); an unknown link is a one-line
+    error."""
     raw = room(2, [{"kind": "video", "resolution": "720p"}])
+    raw["topology"] = {"kind": "mesh", "mesh": {"bwe": "off"}}
     raw["traces"] = [
         {
             "link": "p-1/up",

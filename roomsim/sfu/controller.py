@@ -23,30 +23,18 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.scenario import SfuOptions, SpeakerOptions
-from roomsim.sfu.bwe import DownlinkEstimators
-from roomsim.sfu.feedback import FeedbackBuffer
 from roomsim.sfu.layers import OperatingPoints, build_points
 from roomsim.sfu.layouts import Layouts
 from roomsim.sfu.plan import INF, ForwardingPlan
 from roomsim.sfu.publishers import Publishers
 from roomsim.sfu.speakers import Recency, SpeakerDetector
-from roomsim.sim import headers
 from roomsim.sim.kernels_sfu import allocate_layers
+from roomsim.transport.feedback import FeedbackBuffer
+from roomsim.transport.gcc import PADDING_WIRE_BYTES, GccEstimators, padding_times
 from roomsim.world import AUDIO, VIDEO, World
 
 IntArray = npt.NDArray[np.int64]
 
-#: A padding-only RTP packet as Pion/LiveKit send for probing: 255 bytes of RTP padding
-#: (the padding length is one byte), with the usual video headers around it.
-PADDING_PAYLOAD_BYTES = 255
-PADDING_WIRE_BYTES = (
-    headers.IPV4_HEADER_BYTES
-    + headers.UDP_HEADER_BYTES
-    + headers.RTP_HEADER_BYTES
-    + headers.SRTP_AUTH_TAG_BYTES
-    + headers.VIDEO_HEADER_EXTENSION_BYTES
-    + PADDING_PAYLOAD_BYTES
-)
 #: LiveKit probe controller (pkg/sfu/streamallocator/probe_controller.go): wait 5 s between
 #: probes, x1.5 after each failure up to 30 s; goal = usage + 120 % of the next step.
 PROBE_WAIT_NS = 5_000_000_000
@@ -95,7 +83,7 @@ class SfuController:
         self.plan = ForwardingPlan(m, n, st.track.astype(np.int64), grace_ns)
         self.gcc = options.bwe.estimator == "gcc"
         self.feedback_ns = round(options.bwe.feedback_ms * 1e6)
-        self.bwe = DownlinkEstimators(n, self.feedback_ns)
+        self.bwe = GccEstimators(n, self.feedback_ns)
         self.started = np.zeros(n, dtype=bool)
         self.ceiling = np.zeros(n)
         self.adaptive = np.zeros(n, dtype=bool)
@@ -152,6 +140,13 @@ class SfuController:
         )
         self._finish_probes(now_ns, overused)
         self.ceiling = np.where(live, np.maximum(self.ceiling, self.bwe.estimate), self.ceiling)
+
+    def feedback_rows(self) -> IntArray:
+        """Estimator row of each reporting subscriber (its own index), -1 for the others."""
+        if getattr(self, "_rows_of", None) is not self.adaptive:
+            self._rows_of = self.adaptive
+            self._rows = np.where(self.adaptive, np.arange(len(self.adaptive)), -1).astype(np.int64)
+        return self._rows
 
     def budgets(self) -> npt.NDArray[np.float64]:
         """What each subscriber may receive: headroom x estimate (or x configured downlink)."""
@@ -366,18 +361,7 @@ class SfuController:
         """Probe padding packets to send in [t0, t1): (subscriber, send time)."""
         pr = self.probe
         who = np.flatnonzero(pr.active & (pr.end > t0) & (pr.padding_bps > 0))
-        subs, times = [], []
-        for r in who:
-            spacing = PADDING_WIRE_BYTES * 8e9 / pr.padding_bps[r]
-            start = int(pr.start[r])
-            first = max(0, int(np.ceil((t0 - start) / spacing)))
-            last = int(np.ceil((min(t1, int(pr.end[r])) - start) / spacing))
-            if last > first:
-                k = np.arange(first, last)
-                times.append(start + np.floor(k * spacing).astype(np.int64))
-                subs.append(np.full(len(k), r, dtype=np.int64))
-        cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)  # noqa: E731
-        return cat(subs), cat(times)
+        return padding_times(who, pr.start, pr.end, pr.padding_bps, t0, t1)
 
     # -- reporting -------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -424,4 +408,4 @@ class SfuController:
         return receive, [int(s) for s in np.flatnonzero(live & ~paused)]
 
 
-__all__ = ["AUDIO", "SfuController", "build_points"]
+__all__ = ["AUDIO", "PADDING_WIRE_BYTES", "SfuController", "build_points"]

@@ -120,8 +120,8 @@ def _hidden(jitter_ns: float, r: float, slack: np.int64) -> bool:
 @njit(cache=True)
 def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy_until, last_out, sequence, recover,
                  period_ns, hop, role,
-                 next_res, frame_last, holds, ready_t, ready_fseq, max_retries, status, counts, repair, watched,
-                 down_delay, up_delay, fb_sub, fb_send, fb_arrive, fb_size, fb_probe, fb_report,
+                 next_res, frame_last, holds, ready_t, ready_fseq, max_retries, status, counts, repair, fb_row,
+                 fb_col, fb_paced, down_delay, up_delay, fb_sub, fb_send, fb_arrive, fb_size, fb_probe, fb_report,
                  fb_n):  # type: ignore[no-untyped-def]
     """Send packets (in time order) over their links, repairing random losses per the
     stream's `recover` mode.
@@ -136,10 +136,14 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
     one numpy pass per field after the links (at ~700k copies a second those passes cost
     as much as the links). Dropped packets keep every field.
 
-    Transport-wide feedback: where `watched` is not empty, every packet to a watched
-    receiver is appended to the feedback columns `fb_*` from row `fb_n` on: its send time,
-    arrival (-1 if lost), size, whether it is probe padding, and when its report reaches
-    the node (arrival, or when it would have arrived, plus the receiver's uplink delay).
+    Transport-wide feedback: where `fb_row` is not empty, every packet to a watched
+    receiver (`fb_row[sub]` >= 0) is appended to the feedback columns `fb_*` from row `fb_n`
+    on, keyed by the estimator row `fb_row[sub] + fb_col[stream]` (an SFU: one row per
+    subscriber, `fb_col` all 0; a mesh: one row per peer connection, the sender's offset
+    within the receiver's block): its send time (this link's, or with `fb_paced` when it
+    left the sender's pacer, the `enc_us` stamp), arrival (-1 if lost), size, whether it is
+    probe padding, and when its report reaches the sender (arrival, or when it would have
+    arrived, `down_delay[row]` after sending, plus the return delay `up_delay[row]`).
     Returns the new fill level (`fb_n` when nothing is watched).
 
     (The body of one packet is a one-pass inner loop left by `break`, so that every fate
@@ -165,7 +169,7 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
     Repaired packets do not hold back other flows (later frames wait for them at the
     receiver, whose video plays in order), and RTX packets do not occupy the FIFO.
     """
-    record = len(watched) > 0
+    record = len(fb_row) > 0
     for i in range(len(batch)):
         row = batch[i]
         sent_at = row.t
@@ -275,8 +279,10 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
             if len(next_res) > 0 and row.sub >= 0:
                 row.res = next_res[row.sub]
         status[i] = fate
-        if record and watched[row.sub]:
-            r = row.sub
+        if record and row.sub >= 0 and fb_row[row.sub] >= 0:
+            r = fb_row[row.sub] + fb_col[row.stream]
+            if fb_paced:
+                sent_at = row.capture + np.int64(row.enc_us) * 1000
             fb_sub[fb_n] = r
             fb_send[fb_n] = sent_at
             fb_arrive[fb_n] = arrive if fate == SENT else -1

@@ -18,6 +18,7 @@ from roomsim.breakdown import StageBreakdown, stage_durations
 from roomsim.sim.kernels import capture_frames, receive_frames
 from roomsim.sim.packets import PACKET, Packets, empty_packets, packet_counts, rows, split_payloads
 from roomsim.sim.stage import Stage
+from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.transport.links import LinkTransports
 from roomsim.transport.playout import Playout
 from roomsim.world import AUDIO, World
@@ -212,16 +213,19 @@ class Topology(ABC):
             self._dtx_every, self._dtx_size = every, size
         return self._dtx_every, self._dtx_size
 
-    def encode(self, frames: npt.NDArray[np.void], window: int, measuring: bool) -> npt.NDArray[np.void]:
+    def encode(self, frames: npt.NDArray[np.void], window: int, measuring: bool,
+               scale: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.void]:
         """Run frames (in capture order) through their publisher's encoder; return the
         frames encoded in time, with `t` = encode done. Frames the encoder cannot take in
-        time are dropped."""
+        time are dropped. `scale`: each frame's work over its stream's (an encoder sending
+        fewer pixels than its source)."""
         w = self.world
         if len(frames) == 0:
             return frames
         pub = w.streams.pub[frames["stream"]]
         pool = w.encoder[pub]
-        work = np.rint(self.encode_ns[frames["stream"]] / w.client_speed[pub]).astype(np.int64)
+        cost = self.encode_ns[frames["stream"]] if scale is None else self.encode_ns[frames["stream"]] * scale
+        work = np.rint(cost / w.client_speed[pub]).astype(np.int64)
         done, ok = w.cpus.serve(pool, frames["t"], work, window, measuring)
         np.add.at(w.frames_dropped_cpu, pub[~ok], 1)
         encoded = rows(frames, ok)
@@ -256,12 +260,13 @@ class Topology(ABC):
         packets["out_us"] = since
         return packets
 
-    def send(self, stage: Stage, t1: int, window: int, measuring: bool, next_res: IntArray | None = None
-             ) -> Packets:
+    def send(self, stage: Stage, t1: int, window: int, measuring: bool, next_res: IntArray | None = None,
+             feedback: FeedbackBuffer | None = None) -> Packets:
         """Release a link stage's due packets onto their links (arrived packets move on
-        to `next_res[receiver]`, see `LinkTransports.transmit`); record drops."""
+        to `next_res[receiver]`, see `LinkTransports.transmit`; `feedback` records them for
+        a congestion controller); record drops."""
         batch = stage.take(t1)
-        out, dropped = self.links.transmit(stage.name, batch, t1, window, measuring, next_res)
+        out, dropped = self.links.transmit(stage.name, batch, t1, window, measuring, next_res, feedback)
         if len(dropped):
             self.damage.record_drops(dropped)
         return out

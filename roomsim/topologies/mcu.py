@@ -9,7 +9,9 @@ buffer: an input frame is mixed `jitter_buffer_ms` after it was decoded. A recei
 latency is counted per included input: input capture -> mix tick -> output decoded. In
 the speaker layout the composite follows the speaker the MCU detects in the audio it
 decodes (roomsim.sfu.speakers: the detected speaker large, the next most recent speakers
-as thumbnails), so only those inputs reach a viewer.
+as thumbnails), so only those inputs reach a viewer. With `adapt` (the default) each
+composite's encoder follows a GCC estimate of its participant's downlink (`mcu_rates`),
+so a participant on a poor link gets a lower-rate mix rather than loss.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from roomsim.sim.metrics import NS
 from roomsim.sim.packets import Packets, rows
 from roomsim.sim.rng import generator
 from roomsim.topologies.base import FRAME, Subscriptions, Topology
+from roomsim.topologies.mcu_rates import DownlinkRates
 from roomsim.topologies.servers import ServerSide
 from roomsim.world import AUDIO, VIDEO, StreamSpec, World
 
@@ -52,6 +55,8 @@ class McuTopology(Topology):
         self.downlinks = self.stage("downlink")
         self.clients = self.stage("client")
         self.outputs = self._add_output_streams()
+        self.rates: DownlinkRates | None = None
+        self.next_control = 0
         self._dirty = True
 
     def _add_output_streams(self) -> dict[tuple[int, int], int]:
@@ -113,6 +118,8 @@ class McuTopology(Topology):
         #: per mixer tick (room, kind, frame): (tick time, inputs mixed as rows of
         #: (publisher, age ns, encode stamp us, uplink stamp us))
         self.ages: dict[tuple[int, int, int], tuple[int, npt.NDArray[np.int64]]] = {}
+        if self.options.adapt:
+            self.rates = DownlinkRates(w, self.outputs, self.options.feedback_ms)
 
     def replan(self) -> None:
         """Rebuild who feeds which mix at the next tick."""
@@ -169,8 +176,15 @@ class McuTopology(Topology):
     # -- the tick ------------------------------------------------------------------------
     def step(self, t0: int, t1: int, capturing: bool) -> None:
         w = self.world
+        rates = self.rates
         if self._dirty:
             self._plan()
+            if rates is not None:
+                rates.join(w.present)
+        if rates is not None and t0 >= self.next_control:
+            inside = w.warmup_ns <= t0 < w.end_capture_ns
+            rates.control(t0, rates.feedback_ns / NS if inside else 0.0)
+            self.next_control = t0 + rates.feedback_ns
         while self.detector.due(t0):
             levels = self.detector.update(self.detector.next_update_ns)
             self.recency.promote(levels, self.detector.active() & w.present)
@@ -187,6 +201,10 @@ class McuTopology(Topology):
         self.node_in.push(arrived)
         at_node = self.send(self.node_in, t1, window, measuring)
         mixes = self.capture(t0, t1, self.live_outputs) if capturing else np.empty(0, dtype=FRAME)
+        if rates is not None and len(mixes):
+            video = w.streams.kind[mixes["stream"]] == VIDEO
+            scaled = np.rint(mixes["payload"] * rates.ratio[w.streams.owner[mixes["stream"]]]).astype(np.int64)
+            mixes["payload"] = np.where(video, np.maximum(scaled, 1), mixes["payload"])
         encoded = self._node_cpu(at_node, mixes, window, measuring)
         out = self.packetize(encoded, capture=self._tick_times(encoded))
         out["sub"] = w.streams.owner[out["stream"]]
@@ -194,10 +212,19 @@ class McuTopology(Topology):
         self.count_addressed(out)
         self.node_out.push(out)
         self.downlinks.push(self.send(self.node_out, t1, window, measuring, next_res=w.downlink))
-        received = self.send(self.downlinks, t1, window, measuring, next_res=self.links.receiver_res)
+        feedback = rates.watch() if rates is not None else None
+        received = self.send(self.downlinks, t1, window, measuring, self.links.receiver_res, feedback)
         self.clients.push(received)
         self.deliver(self.clients.take(t1), window, measuring)
         self._forget_before(t0 - _AGE_HORIZON_NS)
+
+    def details(self) -> dict[str, Any]:
+        """Per participant: downlink estimate and the rate and resolution of its composite."""
+        return self.rates.details() if self.rates is not None else {}
+
+    def received_pixels(self, i: int) -> float | None:
+        """Time-weighted pixels of i's composite (None: the configured resolution)."""
+        return self.rates.received_pixels(i) if self.rates is not None else None
 
     def _tick_times(self, encoded: npt.NDArray[np.void]) -> npt.NDArray[np.int64]:
         st = self.world.streams

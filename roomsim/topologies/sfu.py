@@ -26,7 +26,6 @@ from roomsim.expected import closed_form
 from roomsim.extensions.node_jobs import NodeJobs, on_node
 from roomsim.sfu.cascade import RegionGraph, Segments, relay_tree
 from roomsim.sfu.controller import PADDING_WIRE_BYTES, SfuController
-from roomsim.sfu.feedback import FeedbackBuffer
 from roomsim.sfu.plan import INF, ForwardingTable
 from roomsim.sfu.relays import Relays
 from roomsim.sim.kernels_sfu import address_copies
@@ -35,6 +34,7 @@ from roomsim.sim.packets import PACKET, Packets, concat, empty_packets, rows
 from roomsim.sim.stage import Stage
 from roomsim.topologies.base import FrameDamage, Topology
 from roomsim.topologies.servers import ServerSide
+from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.world import AUDIO, World
 
 IntArray = npt.NDArray[np.int64]
@@ -118,6 +118,7 @@ class SfuTopology(Topology):
         )
         self.participant_region = np.zeros(n, dtype=np.int64)
         self.feedback = FeedbackBuffer()
+        self.no_offset = np.zeros(m, dtype=np.int64)  # one estimator row per subscriber
         self.control_ns = self.control.feedback_ns
         self.next_control = 0
         self.stats_ns = round(w.scenario.cluster.stats_interval_s * NS) if w.scenario.cluster else 0
@@ -373,7 +374,7 @@ class SfuTopology(Topology):
         if c.gcc and c.adaptive.any() and len(batch) > 0:
             feedback = self.feedback
             delays = w.links.delay_ns
-            feedback.watch(c.adaptive, delays[w.downlink], delays[w.uplink])
+            feedback.watch(c.feedback_rows(), self.no_offset, delays[w.downlink], delays[w.uplink])
         out, dropped = self.links.transmit(self.downlinks.name, batch, t1, window, measuring,
                                            self.links.receiver_res, feedback)
         if len(dropped):

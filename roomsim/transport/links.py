@@ -20,7 +20,6 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.scenario import ParticipantGroup
-from roomsim.sfu.feedback import FeedbackBuffer
 from roomsim.sim.kernels import LINK_COUNTERS, SENT
 from roomsim.sim.kernels_transport import (
     HOP_DOWN,
@@ -37,6 +36,7 @@ from roomsim.sim.kernels_transport import (
     transmit_rtp,
 )
 from roomsim.sim.packets import Packets, concat, empty_packets, rows
+from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.transport.tcp import TcpConnections
 from roomsim.world import AUDIO, World
 
@@ -157,7 +157,8 @@ class LinkTransports:
             batch, table.rate_bps, table.delay_ns, table.jitter_ns, table.loss, table.queue_ns, table.key,
             table.busy_until, table.last_out, table.sequence, self.recover, self.world.streams.period_ns, self.hop,
             self.role, _NO_NEXT if next_res is None else next_res, self.frame_last, self.holds, self.ready_t,
-            self.ready_fseq, self.max_retries, status, counts, self.repair, fb.watched, fb.down_delay, fb.up_delay,
+            self.ready_fseq, self.max_retries, status, counts, self.repair, fb.row, fb.col, fb.paced,
+            fb.down_delay, fb.up_delay,
             *fb.pending(), fb.n)
         if feedback is not None:
             feedback.n = filled

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sfu.feedback import FeedbackBuffer
+from roomsim.sim import headers
 from roomsim.sim.kernels_sfu import (
     H_BYTES,
     H_COLUMNS,
@@ -43,6 +43,7 @@ from roomsim.sim.kernels_sfu import (
     gcc_feedback,
     new_trend_state,
 )
+from roomsim.transport.feedback import FeedbackBuffer
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -55,9 +56,20 @@ MIN_BITRATE_BPS = 5_000.0  # kCongestionControllerMinBitrate
 #: Acknowledged rate: bytes received over the last 500 ms of feedback (libwebrtc's
 #: acknowledged-bitrate estimator starts from a 500 ms window, kInitialRateWindowMs).
 ACKED_WINDOW_NS = 500_000_000
+#: A padding-only RTP packet as Pion/LiveKit send for probing: 255 bytes of RTP padding
+#: (the padding length is one byte), with the usual video headers around it.
+PADDING_PAYLOAD_BYTES = 255
+PADDING_WIRE_BYTES = (
+    headers.IPV4_HEADER_BYTES
+    + headers.UDP_HEADER_BYTES
+    + headers.RTP_HEADER_BYTES
+    + headers.SRTP_AUTH_TAG_BYTES
+    + headers.VIDEO_HEADER_EXTENSION_BYTES
+    + PADDING_PAYLOAD_BYTES
+)
 
 
-class DownlinkEstimators:
+class GccEstimators:
     """GCC state for every participant's downlink; only `active` rows are updated."""
 
     def __init__(self, n: int, feedback_ns: int) -> None:
@@ -234,3 +246,22 @@ class DownlinkEstimators:
         self.loss_based[who] = bps
         self.estimate[who] = bps
         self.last_change[who] = now_ns
+
+
+def padding_times(
+    who: IntArray, start: IntArray, end: IntArray, bps: FloatArray, t0: int, t1: int
+) -> tuple[IntArray, IntArray]:
+    """Probe padding packets of rows `who` sent in [t0, t1): (row, send time), each row's
+    padding evenly spaced at `bps[row]` from `start[row]` until `end[row]`."""
+    rows_out, times = [], []
+    for r in who:
+        spacing = PADDING_WIRE_BYTES * 8e9 / bps[r]
+        begin = int(start[r])
+        first = max(0, int(np.ceil((t0 - begin) / spacing)))
+        last = int(np.ceil((min(t1, int(end[r])) - begin) / spacing))
+        if last > first:
+            k = np.arange(first, last)
+            times.append(begin + np.floor(k * spacing).astype(np.int64))
+            rows_out.append(np.full(len(k), r, dtype=np.int64))
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)  # noqa: E731
+    return cat(rows_out), cat(times)

@@ -1,0 +1,121 @@
+"""The MCU's output rate per participant, following a GCC estimate of its downlink.
+
+An MCU encodes one composite per participant anyway, so it can give each its own output
+rate: the Doubango telepresence MCU sends each endpoint a video stream whose bandwidth
+congestion control updates per endpoint, never above the configured maximum
+(`video-max-upload-bandwidth`, "Setting video bandwidth and congestion control",
+Configuration_Video.md of its documentation). roomsim does the same with the estimator
+every adapting sender uses (roomsim.transport.gcc): one row per participant, fed by the
+transport-wide feedback the participant returns for the MCU's downlink packets. The
+participant's mix keeps its audio rate and its composite's encoder follows the rest of
+the estimate (roomsim.codecs.adaptation: bitrate within [30 kbps, configured], the
+resolution down libwebrtc's ladder).
+
+Like the SFU's estimators, a participant's starts from a start-up probe of its downlink
+(the configured rate), then tracks it from feedback. Participants on a WebSocket (TCP)
+transport return no transport feedback and keep the configured rate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from roomsim.codecs.adaptation import ladder_pixels, resolution_pixels, video_rate
+from roomsim.transport.feedback import FeedbackBuffer
+from roomsim.transport.gcc import GccEstimators
+from roomsim.world import AUDIO, VIDEO, World
+
+IntArray = npt.NDArray[np.int64]
+
+
+class DownlinkRates:
+    """Per participant: downlink estimate, and the video rate of its composite."""
+
+    def __init__(self, world: World, outputs: dict[tuple[int, int], int], feedback_ms: float) -> None:
+        self.world = w = world
+        n = len(w.participants)
+        st = w.streams
+        self.feedback_ns = round(feedback_ms * 1e6)
+        self.gcc = GccEstimators(n, self.feedback_ns)
+        self.feedback = FeedbackBuffer()
+        self.reports = np.array([p.group.transport.kind == "webrtc" for p in w.participants], dtype=bool)
+        self.rows = np.where(self.reports, np.arange(n), -1).astype(np.int64)
+        self.no_offset = np.zeros(len(st), dtype=np.int64)
+        self.audio_bps = np.zeros(n)
+        self.video_bps = np.zeros(n)
+        self.source_pixels = np.zeros(n)
+        for (j, kind), s in outputs.items():
+            if kind == AUDIO:
+                self.audio_bps[j] = st.specs[s].bitrate_bps
+            elif kind == VIDEO:
+                self.video_bps[j] = st.specs[s].bitrate_bps
+                self.source_pixels[j] = resolution_pixels(st.specs[s].resolution)
+        self.started = np.zeros(n, dtype=bool)
+        self.ratio = np.ones(n)
+        self.video_target = self.video_bps.copy()
+        self.measured_s = np.zeros(n)
+        self.bps_s = np.zeros(n)
+        self.pixel_s = np.zeros(n)
+        self.series: dict[int, list[float]] = {}
+
+    def join(self, present: npt.NDArray[np.bool_]) -> None:
+        """Start the estimators of newly present participants from their downlink's rate."""
+        w = self.world
+        fresh = np.flatnonzero(present & ~self.started & self.reports)
+        if len(fresh):
+            rate = w.links.rate_bps[w.downlink[fresh]].astype(np.float64)
+            rtt = (w.links.delay_ns[w.uplink[fresh]] + w.links.delay_ns[w.downlink[fresh]]) / 1e6
+            self.gcc.start(fresh, rate, rtt)
+            self.started[fresh] = True
+
+    def control(self, now: int, measuring_s: float) -> None:
+        """Estimates from the feedback that reached the MCU; each composite's new rate."""
+        live = self.started & self.world.present
+        self.gcc.update(now, self.feedback, live)
+        who = np.flatnonzero(live & (self.video_bps > 0))
+        video = video_rate(self.gcc.estimate[who], self.audio_bps[who], self.video_bps[who])
+        self.video_target[who] = video
+        self.ratio[who] = video / self.video_bps[who]
+        if measuring_s > 0:
+            measured = np.flatnonzero(self.world.present & (self.video_bps > 0))
+            self.measured_s[measured] += measuring_s
+            self.bps_s[measured] += self.video_target[measured] * measuring_s
+            pixels = ladder_pixels(self.video_target[measured], self.source_pixels[measured])
+            self.pixel_s[measured] += pixels * measuring_s
+        traced = who[:64]
+        for j, v in zip(traced.tolist(), np.round(self.video_target[traced] / 1e3, 1).tolist(), strict=True):
+            self.series.setdefault(j, []).append(v)
+
+    def watch(self) -> FeedbackBuffer:
+        """The feedback buffer, recording every reporting participant's downlink packets."""
+        w = self.world
+        d = w.links.delay_ns
+        self.feedback.watch(self.rows, self.no_offset, d[w.downlink], d[w.uplink])
+        return self.feedback
+
+    def received_pixels(self, j: int) -> float | None:
+        """Time-weighted pixels of j's composite over the measurement."""
+        if self.measured_s[j] <= 0:
+            return None
+        return float(self.pixel_s[j] / self.measured_s[j])
+
+    def details(self) -> dict[str, Any]:
+        """Per participant: downlink estimate, mean composite rate and resolution."""
+        w = self.world
+        per = {}
+        for j in np.flatnonzero(self.started & (self.measured_s > 0)):
+            per[w.participants[j].id] = {
+                "estimate_kbps": round(float(self.gcc.estimate[j]) / 1e3, 1),
+                "video_kbps": round(float(self.bps_s[j] / self.measured_s[j]) / 1e3, 1),
+                "video_pixels": round(float(self.pixel_s[j] / self.measured_s[j]), 1),
+            }
+        return {
+            "bwe": {"estimator": "gcc", "participants": per},
+            "video_target_kbps_series": {
+                "interval_s": self.feedback_ns / 1e9,
+                "participants": {w.participants[j].id: v for j, v in self.series.items()},
+            },
+        }

@@ -1,0 +1,34 @@
+"""The MCU follows each participant's downlink: a poor link gets a lower-rate mix, not loss."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.helpers import CLEAN, run
+
+AV = [{"kind": "audio", "codec": "opus", "bitrate_kbps": 32}, {"kind": "video", "codec": "vp8", "resolution": "720p"}]
+
+
+def poor_downlink(adapt: bool) -> dict[str, Any]:
+    """Three participants on clean links and one whose downlink is 700 kbps."""
+    return {"name": "mcu-poor", "duration_s": 12, "warmup_s": 4,
+            "nodes": [{"id": "node", "cores": 64, "nic_mbps": 100_000}],
+            "rooms": [{"id": "r", "participants": [
+                {"id": "ok", "count": 3, "network": dict(CLEAN), "tracks": AV},
+                {"id": "poor", "network": dict(CLEAN, downlink_kbps=700, queue_ms=300), "tracks": AV}]}],
+            "topology": {"kind": "mcu", "mcu": {"adapt": adapt}}}
+
+
+def test_participant_on_700_kbps_gets_a_lower_rate_mix_without_loss() -> None:
+    adapted = {p.id: p for p in run(poor_downlink(True), "mcu").participants}
+    fixed = {p.id: p for p in run(poor_downlink(False), "mcu").participants}
+    poor = adapted["poor"]
+    assert poor.downlink_kbps < 700 < fixed["poor"].downlink_kbps  # the configured 720p mix does not fit
+    assert poor.loss_pct < 2.0 < 20 < fixed["poor"].loss_pct
+    assert poor.latency_ms.p95 is not None and poor.latency_ms.p95 < 250
+    assert poor.quality is not None and poor.quality.video_pixels is not None
+    assert poor.quality.video_pixels < 1280 * 720  # the composite went down libwebrtc's ladder
+    # the others keep the configured mix
+    for name in ("ok-1", "ok-2", "ok-3"):
+        assert adapted[name].downlink_kbps == fixed[name].downlink_kbps
+        assert adapted[name].loss_pct == 0
