@@ -8,6 +8,8 @@ form check each other:
     mesh   uplink(p) = sum over p's streams x (receivers of p);  downlink(r) = sum of others'
     sfu    uplink(p) = all of p's layers;  node egress = sum over receivers of received layers
     mcu    uplink(p) = p's top layers;  downlink(r) = one mixed audio + one composite stream
+    + control packets (RTCP reports, transport feedback, consent checks) at their mean
+      rates, unless `wire.control_traffic` is off (roomsim.transport.control)
 
 How the SFU's behaviours enter (the topology hands in its plan; nothing here reads a
 counter):
@@ -107,6 +109,8 @@ def closed_form(world: World, *, uplink: list[tuple[int, int]], receive: list[tu
     for s, sub in receive:
         down[sub] += np.array([rates[s].bps, rates[s].payload_bps, rates[s].pps])
         cpu[sub] += rates[s].fps * world.decode_ns(world.streams.specs[s]) / NS / world.speed[sub]
+    if world.scenario.wire.control_traffic:
+        _add_control(world, uplink, receive, rates, node_of_room is None, up, down)
     for s, runs in encode:
         pub = pub_of[s]
         cpu[pub] += runs * rates[s].fps * world.encode_ns(world.streams.specs[s]) / NS / world.speed[pub]
@@ -128,3 +132,19 @@ def closed_form(world: World, *, uplink: list[tuple[int, int]], receive: list[tu
             "totals": {"uplink_mbps": up[:, 0].sum() / 1e6, "downlink_mbps": down[:, 0].sum() / 1e6,
                        "client_cpu_cores": cpu.sum(),
                        "server_cpu_cores": sum(server_cpu_cores.values())}}
+
+
+def _add_control(world: World, uplink: list[tuple[int, int]], receive: list[tuple[int, int]],
+                 rates: list[StreamRate], mesh: bool, up: np.ndarray, down: np.ndarray) -> None:
+    """RTCP, transport feedback and consent checks of the plan at their mean rates
+    (roomsim.transport.control): on the sender's uplink and the receiver's downlink; a
+    server's ingress and egress are then its participants' sums, as for media. NACKs and
+    PLIs answer loss and layer switches, which an uncongested, loss-free run has none of."""
+    from roomsim.transport.control import control_items
+
+    items = control_items(world, uplink, receive, np.array([r.pps for r in rates]), mesh)
+    bps, pps = items.bps(), items.pps()
+    for end, table in ((items.src, up), (items.dst, down)):
+        mine = end >= 0
+        np.add.at(table[:, 0], end[mine], bps[mine])
+        np.add.at(table[:, 2], end[mine], pps[mine])

@@ -39,7 +39,7 @@ def simulate(scenario: Scenario, topology: str, seed: int, duration_s: float) ->
     attach(world, model)
     world.start_processes()
     end_ns = run_ticks(world.env, world.tick_ns, world.end_capture_ns, world.horizon_ns,
-                       model.step, model.in_flight)
+                       model.tick, model.in_flight)
     return collect(world, model, end_ns)
 
 

@@ -29,7 +29,7 @@ from roomsim.extensions.spec import EgressSpec, IngressSpec, SipSpec
 from roomsim.frozen import Frozen
 from roomsim.loader import load_model, validate
 from roomsim.netprofiles import NETWORK_PRESETS
-from roomsim.transport.options import Grants, TransportSpec, coerce_transport
+from roomsim.transport.options import Grants, TransportSpec, WireOptions, coerce_transport
 
 TOPOLOGIES = ("mesh", "mcu", "sfu")
 TopologyName = Literal["mesh", "mcu", "sfu"]
@@ -697,6 +697,7 @@ class Scenario(Frozen):
     rooms: list[Room] = []
     topology: TopologySpec = TopologySpec()
     engine: EngineOptions = EngineOptions()
+    wire: WireOptions = WireOptions()
     #: Rooms generated from distributions; expanded into `rooms` when validated.
     room_sets: list[RoomSet] = []
     traces: list[LinkTrace] = []

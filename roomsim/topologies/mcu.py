@@ -310,6 +310,13 @@ class McuTopology(Topology):
             del self.ages[key]
 
     # -- closed forms -------------------------------------------------------------------
+    def wire_plan(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Each publisher's top streams up; each participant's own outputs down."""
+        if self._dirty:
+            self._plan()
+        owner = self.world.streams.owner
+        return [(int(s), 1) for s in self.sent_streams], [(int(s), int(owner[s])) for s in self.live_outputs]
+
     def expected(self) -> dict[str, Any]:
         """Uplink = own top streams; downlink = one mix + one composite; node CPU = decodes
         + per-output mix/composite + encodes."""

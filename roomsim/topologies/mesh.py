@@ -4,6 +4,13 @@ No server touches media. A publisher's uplink carries one copy of each track per
 receiver (N-1 in a full room), and every client decodes N-1 streams; with
 `encoder_per_peer` each copy is also encoded separately, as a browser does with one
 RTCPeerConnection per peer. There is no simulcast between peers: the top layer is sent.
+
+A mesh is not local: with a `regions` graph, a packet between peers in different regions
+also crosses the backbone's shortest path between them (its one-way latency, the figure
+the SFU cascade uses, roomsim.sfu.cascade). A lost video packet is repaired over the
+whole peer-to-peer round trip (receiver's uplink, backbone, sender's downlink for the
+NACK; sender's uplink, backbone, receiver's downlink for the resend), not over one access
+link's.
 """
 
 from __future__ import annotations
@@ -11,8 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from roomsim.expected import closed_form
+from roomsim.sfu.cascade import RegionGraph
 from roomsim.sim.packets import rows
 from roomsim.topologies.base import Subscriptions, Topology
 from roomsim.world import World
@@ -30,6 +39,30 @@ class MeshTopology(Topology):
         self.downlinks = self.stage("downlink", merging=True)
         self.clients = self.stage("client")
         self._dirty = True
+        self._paths()
+
+    def _paths(self) -> None:
+        """Each participant's region and the one-way backbone latency between regions
+        (no `regions` graph: everyone is local)."""
+        w = self.world
+        scenario = w.scenario
+        self.region = np.zeros(len(w.participants), dtype=np.int64)
+        self.backbone_ns = np.zeros((1, 1), dtype=np.int64)
+        if scenario.regions is None:
+            return
+        graph = RegionGraph(scenario.regions)
+        names = sorted(graph.distance)
+        for i, p in enumerate(w.participants):
+            region = p.group.region or scenario.node_of(scenario.rooms[p.room]).region
+            self.region[i] = names.index(region)
+        self.backbone_ns = np.array([[graph.latency_ns(a, b) for b in names] for a in names], dtype=np.int64)
+
+    def pair_rtt_ns(self, pub: npt.NDArray[np.int64], sub: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Round trip between two peers: both access links each way plus the backbone."""
+        w = self.world
+        delay = w.links.delay_ns
+        access = delay[w.uplink[pub]] + delay[w.downlink[sub]] + delay[w.uplink[sub]] + delay[w.downlink[pub]]
+        return (access + 2 * self.backbone_ns[self.region[pub], self.region[sub]]).astype(np.int64)
 
     def replan(self) -> None:
         """Rebuild the peer pairs at the next tick."""
@@ -50,6 +83,11 @@ class MeshTopology(Topology):
         self.subs = Subscriptions(len(st), len(w.participants),
                                   np.array(pairs_stream, dtype=np.int64), np.array(pairs_sub, dtype=np.int64))
         self._dirty = False
+        rtt = np.zeros(max(1, w.flow_count), dtype=np.int64)
+        senders = st.pub[self.subs.stream]
+        flows = w.down_flow_base[self.subs.stream] + w.local_index[self.subs.sub]
+        rtt[flows] = self.pair_rtt_ns(senders, self.subs.sub)
+        self.links.flow_rtt = rtt
 
     def step(self, t0: int, t1: int, capturing: bool) -> None:
         w = self.world
@@ -70,21 +108,28 @@ class MeshTopology(Topology):
             packets["res"] = w.uplink[w.streams.pub[packets["stream"]]]
             self.count_addressed(packets)
             self.uplinks.push(packets)
-        self.downlinks.push(self.send(self.uplinks, t1, window, measuring, next_res=w.downlink))
+        crossed = self.send(self.uplinks, t1, window, measuring, next_res=w.downlink)
+        if len(self.backbone_ns) > 1 and len(crossed):
+            crossed["t"] += self.backbone_ns[self.region[w.streams.pub[crossed["stream"]]], self.region[crossed["sub"]]]
+        self.downlinks.push(crossed)
         received = self.send(self.downlinks, t1, window, measuring, next_res=self.links.receiver_res)
         self.clients.push(received)
         self.deliver(self.clients.take(t1), window, measuring)
 
-    def expected(self) -> dict[str, Any]:
-        """Uplink = own top streams x receivers; downlink = everyone else's top streams."""
+    def wire_plan(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Each publisher's top streams x receivers up; every (stream, receiver) pair down."""
         if self._dirty:
             self._plan()
-        w = self.world
         copies = self.subs.count
         uplink = [(int(s), int(copies[s])) for s in self.sent_streams]
+        return uplink, list(zip(self.subs.stream.tolist(), self.subs.sub.tolist(), strict=True))
+
+    def expected(self) -> dict[str, Any]:
+        """Uplink = own top streams x receivers; downlink = everyone else's top streams."""
+        uplink, receive = self.wire_plan()
+        copies = self.subs.count
         runs = (lambda s: int(copies[s])) if self.options.encoder_per_peer else (lambda s: 1)
         encode = [(int(s), runs(s)) for s in self.sent_streams]
-        receive = list(zip(self.subs.stream.tolist(), self.subs.sub.tolist(), strict=True))
-        return closed_form(w, uplink=uplink, receive=receive, encode=encode,
+        return closed_form(self.world, uplink=uplink, receive=receive, encode=encode,
                            server_cpu_cores={}, node_of_room=None)
 

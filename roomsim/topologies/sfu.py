@@ -514,6 +514,17 @@ class SfuTopology(Topology):
         self.pair_latency.add(owner, w.streams.kind[stream[inside]], latency[inside])
 
     # -- closed forms and details ---------------------------------------------------------------
+    def wire_plan(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Every layer still sent up; the settled (stream, receiver) entries down."""
+        if self._dirty:
+            self._membership(0)
+        receive, sending = self.control.closed_form_plan()
+        return [(s, 1) for s in sending], receive
+
+    def take_plis(self) -> IntArray:
+        """Publishers the controller sent a PLI since the last call."""
+        return self.control.publishers.take_plis()
+
     def expected(self) -> dict[str, Any]:
         """Uplink = every layer still sent (dynacast pauses the unwanted ones); downlink = the
         settled (stream, receiver) entries; node CPU = receive cost x ingress pps + send cost

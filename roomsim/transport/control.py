@@ -1,0 +1,256 @@
+"""What a WebRTC call sends besides media: RTCP, transport-wide feedback, NACK, PLI and
+ICE consent checks, on every link of every topology.
+
+The rule (per RTP stream, per connection, per lossy packet):
+
+* Sender report (RFC 3550 sec. 6.4.1: 8-byte header + 20-byte sender info) from the
+  sender of every stream, and a receiver report (header + one 24-byte report block,
+  sec. 6.4.2) from its receiver, each once per report interval: 1 s for video, 5 s for
+  audio, libwebrtc's fixed intervals (``kDefaultVideoReportInterval`` /
+  ``kDefaultAudioReportInterval``, modules/rtp_rtcp/source/rtcp_sender.cc), which it uses
+  instead of RFC 3550 sec. 6.2's bandwidth share; the interval is drawn in [0.5, 1.5] x
+  (sec. 6.3.1), so the mean is the interval. Here each report keeps a fixed phase per
+  stream, drawn per seed. Reduced-size RTCP (RFC 5506, negotiated by browsers with
+  a=rtcp-rsize): no SDES in periodic reports.
+* Transport-wide congestion-control feedback from the receiving side of every connection
+  that carries media, every 100 ms (libwebrtc RemoteEstimatorProxy's default send
+  interval): 12-byte feedback header + 8 bytes of base sequence, count, reference time and
+  feedback count, one 2-byte run-length chunk and one 1-byte receive delta per packet
+  received in the interval (draft-holmer-rmcat-transport-wide-cc-extensions-01 sec. 3.1),
+  padded to 4 bytes.
+* Generic NACK (RFC 4585 sec. 6.2.1: 12 + 4 bytes) for every retransmission asked for,
+  charged to the reverse direction of the lossy hop's access link; PLI (sec. 6.3.1:
+  12 bytes) for every keyframe request an SFU sends to a publisher.
+* ICE consent freshness (RFC 7675): a STUN binding request and its response on each
+  connection every 2.5 s, libwebrtc's ping interval on a stable selected connection
+  (``STRONG_AND_STABLE_WRITABLE_CONNECTION_PING_INTERVAL``, p2p/base/connection.h); RFC
+  7675 sec. 5.1 asks for at least one per ~5 s. Both peers of a mesh send them; towards a
+  server only the client does (SFUs such as mediasoup are ICE-lite).
+  Request: 20-byte header + USERNAME (4 + 12) + PRIORITY (8) + ICE-CONTROLLING (12) +
+  GOOG-NETWORK-INFO (8) + MESSAGE-INTEGRITY (24) + FINGERPRINT (8) = 96 bytes; response:
+  20 + XOR-MAPPED-ADDRESS (12) + MESSAGE-INTEGRITY (24) + FINGERPRINT (8) = 64 (RFC 8489
+  sec. 14; RFC 8445 sec. 7.1.1).
+* Every RTCP packet is SRTCP: + 4 bytes of E flag and index (RFC 3711 sec. 3.4) + the
+  profile's tag; all ride in UDP over IPv4.
+
+Reports travel on the path of their connection: a mesh peer's uplink and the other
+peer's downlink; a client's access link and its node's NIC. A packet is counted on both
+links of its path in the tick its schedule falls in and occupies each link's FIFO for its
+serialization time. Not modelled: control bytes on TURN relay and backbone links.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from roomsim.sim import headers
+from roomsim.sim.kernels import BYTES, LINK_COUNTERS, PACKETS
+from roomsim.sim.rng import stream_key
+from roomsim.transport.wire import srtp_tag_bytes
+
+if TYPE_CHECKING:
+    from roomsim.world import World
+
+IntArray = npt.NDArray[np.int64]
+
+RTCP_SR_BYTES = 8 + 20
+RTCP_RR_BYTES = 8 + 24
+RTCP_TWCC_BASE_BYTES = 12 + 8 + 2
+RTCP_NACK_BYTES = 12 + 4
+RTCP_PLI_BYTES = 12
+SRTCP_INDEX_BYTES = 4
+STUN_REQUEST_BYTES = 20 + 16 + 8 + 12 + 8 + 24 + 8
+STUN_RESPONSE_BYTES = 20 + 12 + 24 + 8
+UDP_IP_BYTES = headers.IPV4_HEADER_BYTES + headers.UDP_HEADER_BYTES
+
+VIDEO_REPORT_NS = 1_000_000_000
+AUDIO_REPORT_NS = 5_000_000_000
+FEEDBACK_NS = 100_000_000
+CONSENT_NS = 2_500_000_000
+
+#: Item kinds (phase keys and tests).
+SR, RR, TWCC, STUN_REQUEST, STUN_RESPONSE = range(5)
+
+
+def rtcp_wire_bytes(rtcp: int | npt.NDArray[np.int64], tag: int | npt.NDArray[np.int64]) -> IntArray:
+    """Bytes on the wire of an RTCP packet of `rtcp` bytes under an SRTP tag."""
+    return np.asarray(rtcp + SRTCP_INDEX_BYTES + tag + UDP_IP_BYTES, dtype=np.int64)
+
+
+def twcc_bytes(packets: npt.NDArray[np.float64]) -> IntArray:
+    """A feedback packet for `packets` received packets (before SRTCP/UDP/IP)."""
+    raw = RTCP_TWCC_BASE_BYTES + np.ceil(packets).astype(np.int64)
+    return raw + (-raw) % 4
+
+
+@dataclass
+class ControlItems:
+    """Periodic control packets between endpoints. An endpoint is a participant (>= 0) or
+    the node participant p is connected to (-1 - p)."""
+
+    src: IntArray
+    dst: IntArray
+    interval_ns: IntArray
+    size: IntArray
+    kind: IntArray
+    ident: IntArray  # what the packet is about (stream, or peer), for its phase
+
+    def bps(self) -> npt.NDArray[np.float64]:
+        """Mean bits per second of each item."""
+        return self.size * 8e9 / self.interval_ns
+
+    def pps(self) -> npt.NDArray[np.float64]:
+        """Mean packets per second of each item."""
+        return 1e9 / self.interval_ns
+
+
+def _node(p: IntArray) -> IntArray:
+    return -1 - p
+
+
+def control_items(world: World, uplink: list[tuple[int, int]], receive: list[tuple[int, int]],
+                  stream_pps: npt.NDArray[np.float64], mesh: bool) -> ControlItems:
+    """The periodic control packets of a plan: `uplink` (stream, copies) and `receive`
+    (stream, receiver) as the topologies hand them to `expected.closed_form`."""
+    st = world.streams
+    tag = np.array([srtp_tag_bytes(world.scenario, p.group) for p in world.participants], dtype=np.int64)
+    recv = np.array(receive, dtype=np.int64).reshape(-1, 2)
+    r_stream, r_sub = recv[:, 0], recv[:, 1]
+    interval = np.where(st.kind == 0, AUDIO_REPORT_NS, VIDEO_REPORT_NS).astype(np.int64)
+    parts: list[tuple[IntArray, ...]] = []
+
+    def add(src: IntArray, dst: IntArray, every: IntArray | int, rtcp: IntArray | int, kind: int, ident: IntArray,
+            owner: IntArray) -> None:
+        n = len(src)
+        if n == 0:
+            return
+        size = rtcp_wire_bytes(np.broadcast_to(rtcp, n), tag[owner]) if kind < STUN_REQUEST \
+            else np.broadcast_to(np.asarray(rtcp + UDP_IP_BYTES, dtype=np.int64), n)
+        parts.append((src, dst, np.broadcast_to(np.asarray(every, dtype=np.int64), n), size,
+                      np.full(n, kind, dtype=np.int64), ident))
+
+    if mesh:
+        pub = st.pub[r_stream]
+        add(pub, r_sub, interval[r_stream], RTCP_SR_BYTES, SR, r_stream, pub)
+        add(r_sub, pub, interval[r_stream], RTCP_RR_BYTES, RR, r_stream, pub)
+        pairs, inverse = np.unique(pub * len(world.participants) + r_sub, return_inverse=True)
+        per_pair = np.bincount(inverse.ravel(), weights=stream_pps[r_stream], minlength=len(pairs))
+        a, b = pairs // len(world.participants), pairs % len(world.participants)
+        add(b, a, FEEDBACK_NS, twcc_bytes(per_pair * FEEDBACK_NS / 1e9), TWCC, a, a)
+        peers = np.unique(np.concatenate([pairs, b * len(world.participants) + a]))
+        x, y = peers // len(world.participants), peers % len(world.participants)
+        add(x, y, CONSENT_NS, STUN_REQUEST_BYTES, STUN_REQUEST, y, x)
+        add(y, x, CONSENT_NS, STUN_RESPONSE_BYTES, STUN_RESPONSE, y, x)
+    else:
+        up = np.array([s for s, copies in uplink if copies > 0 and st.pub[s] >= 0], dtype=np.int64)
+        pub = st.pub[up]
+        add(pub, _node(pub), interval[up], RTCP_SR_BYTES, SR, up, pub)
+        add(_node(pub), pub, interval[up], RTCP_RR_BYTES, RR, up, pub)
+        add(_node(r_sub), r_sub, interval[r_stream], RTCP_SR_BYTES, SR, r_stream, r_sub)
+        add(r_sub, _node(r_sub), interval[r_stream], RTCP_RR_BYTES, RR, r_stream, r_sub)
+        n = len(world.participants)
+        up_pps = np.bincount(pub, weights=stream_pps[up], minlength=n)
+        down_pps = np.bincount(r_sub, weights=stream_pps[r_stream], minlength=n)
+        senders, receivers = np.flatnonzero(up_pps > 0), np.flatnonzero(down_pps > 0)
+        add(_node(senders), senders, FEEDBACK_NS, twcc_bytes(up_pps[senders] * FEEDBACK_NS / 1e9), TWCC, senders,
+            senders)
+        add(receivers, _node(receivers), FEEDBACK_NS, twcc_bytes(down_pps[receivers] * FEEDBACK_NS / 1e9), TWCC,
+            receivers, receivers)
+        clients = np.union1d(senders, receivers)
+        add(clients, _node(clients), CONSENT_NS, STUN_REQUEST_BYTES, STUN_REQUEST, clients, clients)
+        add(_node(clients), clients, CONSENT_NS, STUN_RESPONSE_BYTES, STUN_RESPONSE, clients, clients)
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return ControlItems(empty, empty, empty, empty, empty, empty)
+    cols = [np.concatenate([np.asarray(p[i], dtype=np.int64) for p in parts]) for i in range(6)]
+    return ControlItems(*cols)
+
+
+def _mix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """SplitMix64 finalizer (as kernels._uniform), vectorized."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+class ControlTraffic:
+    """The control packets of one run, on the links (built by the topology's plan)."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.enabled = bool(world.scenario.wire.control_traffic)
+        self.node_links: tuple[IntArray, IntArray] | None = None
+        #: the links' retransmission counters (LinkTransports.repair), for NACKs
+        self.repair: IntArray | None = None
+        self.key = np.uint64(stream_key(world.seed, "control"))
+        self.items: ControlItems | None = None
+        n_links = len(world.links.rate_bps)
+        self.rtx_seen = np.zeros(n_links, dtype=np.int64)
+        self.reverse = np.arange(n_links, dtype=np.int64)
+        self.reverse[world.uplink] = world.downlink
+        self.reverse[world.downlink] = world.uplink
+
+    def plan(self, items: ControlItems, node_links: tuple[IntArray, IntArray] | None) -> None:
+        """Replace the periodic schedule. `node_links`: per participant, the NIC-in and
+        NIC-out links of its node (None: no server, a mesh)."""
+        w = self.world
+        self.items = items
+        self.node_links = node_links
+        src, dst = items.src, items.dst
+        self.link_a = np.where(src >= 0, w.uplink[np.maximum(src, 0)], -1)
+        self.link_b = np.where(dst >= 0, w.downlink[np.maximum(dst, 0)], -1)
+        if self.node_links is not None:
+            nic_in, nic_out = self.node_links
+            self.link_a = np.where(src < 0, nic_out[-1 - np.minimum(src, -1)], self.link_a)
+            self.link_b = np.where(dst < 0, nic_in[-1 - np.minimum(dst, -1)], self.link_b)
+        ident = (items.kind.astype(np.uint64) << np.uint64(56)) ^ (items.ident.astype(np.uint64) << np.uint64(28)) \
+            ^ (src + (1 << 20)).astype(np.uint64) ^ ((dst + (1 << 20)).astype(np.uint64) << np.uint64(40))
+        self.phase = (_mix(ident ^ self.key) % items.interval_ns.astype(np.uint64)).astype(np.int64)
+
+    def emit(self, t0: int, t1: int, window: int, measuring: bool, pli_pub: IntArray) -> None:
+        """Put this tick's control packets on their links: the periodic ones, one NACK per
+        retransmission sent since the last tick, and the PLIs given."""
+        if not self.enabled or self.items is None:
+            return
+        w = self.world
+        table = w.links
+        it = self.items
+        due = (t1 - 1 - self.phase) // it.interval_ns - (t0 - 1 - self.phase) // it.interval_ns
+        n_links = len(table.rate_bps)
+        packets = np.zeros(n_links, dtype=np.int64)
+        size = np.zeros(n_links, dtype=np.int64)
+        on = np.flatnonzero(due)
+        if len(on):
+            for links in (self.link_a[on], self.link_b[on]):
+                np.add.at(packets, links, due[on])
+                np.add.at(size, links, due[on] * it.size[on])
+        if self.repair is not None:
+            rtx = self.repair[:, 0]
+            new = rtx - self.rtx_seen
+            self.rtx_seen = rtx.copy()
+            lossy = np.flatnonzero(new)
+            if len(lossy):
+                back = self.reverse[lossy]
+                np.add.at(packets, back, new[lossy])
+                np.add.at(size, back, new[lossy] * int(rtcp_wire_bytes(RTCP_NACK_BYTES, headers.SRTP_AUTH_TAG_BYTES)))
+        if len(pli_pub):
+            links = w.downlink[pli_pub]
+            np.add.at(packets, links, 1)
+            np.add.at(size, links, int(rtcp_wire_bytes(RTCP_PLI_BYTES, headers.SRTP_AUTH_TAG_BYTES)))
+            if self.node_links is not None:
+                out = self.node_links[1][pli_pub]
+                np.add.at(packets, out, 1)
+                np.add.at(size, out, int(rtcp_wire_bytes(RTCP_PLI_BYTES, headers.SRTP_AUTH_TAG_BYTES)))
+        busy = np.flatnonzero(size)
+        if len(busy) == 0:
+            return
+        counts = table.counters.pending(LINK_COUNTERS, window, measuring)
+        counts[busy, PACKETS] += packets[busy]
+        counts[busy, BYTES] += size[busy]
+        service = np.rint(size[busy] * 8e9 / table.rate_bps[busy]).astype(np.int64)
+        table.busy_until[busy] = np.maximum(table.busy_until[busy], t0) + service
