@@ -169,9 +169,11 @@ class Topology(ABC):
         w = self.world
         if t0 >= self._control_next:
             uplink, receive = self.wire_plan()
-            pps = np.array([stream_rate(w, s).pps for s in range(len(w.streams))], dtype=np.float64)
-            self.control_packets.plan(control_items(w, uplink, receive, pps, mesh=self.node_links() is None),
-                              self.node_links())
+            if not hasattr(self, "_stream_pps"):  # stream rates are fixed for the run
+                self._stream_pps = np.array([stream_rate(w, s).pps for s in range(len(w.streams))])
+            self.control_packets.plan(control_items(w, uplink, receive, self._stream_pps,
+                                                    mesh=self.node_links() is None),
+                                              self.node_links(), t0, t0 + CONTROL_REPLAN_NS, t1 - t0)
             self._control_next = t0 + CONTROL_REPLAN_NS
         window, measuring = self.window(t0)
         self.control_packets.emit(t0, t1, window, measuring, self.take_plis())

@@ -72,6 +72,9 @@ AUDIO_REPORT_NS = 5_000_000_000
 FEEDBACK_NS = 100_000_000
 CONSENT_NS = 2_500_000_000
 
+NACK_WIRE_BYTES = RTCP_NACK_BYTES + SRTCP_INDEX_BYTES + headers.SRTP_AUTH_TAG_BYTES + UDP_IP_BYTES
+PLI_WIRE_BYTES = RTCP_PLI_BYTES + SRTCP_INDEX_BYTES + headers.SRTP_AUTH_TAG_BYTES + UDP_IP_BYTES
+
 #: Item kinds (phase keys and tests).
 SR, RR, TWCC, STUN_REQUEST, STUN_RESPONSE = range(5)
 
@@ -195,22 +198,37 @@ class ControlTraffic:
         self.reverse[world.uplink] = world.downlink
         self.reverse[world.downlink] = world.uplink
 
-    def plan(self, items: ControlItems, node_links: tuple[IntArray, IntArray] | None) -> None:
-        """Replace the periodic schedule. `node_links`: per participant, the NIC-in and
-        NIC-out links of its node (None: no server, a mesh)."""
+    def plan(self, items: ControlItems, node_links: tuple[IntArray, IntArray] | None, t_start: int, t_end: int,
+             tick_ns: int) -> None:
+        """Replace the periodic schedule for the ticks of [t_start, t_end). `node_links`:
+        per participant, the NIC-in and NIC-out links of its node (None: no server, a
+        mesh). The schedule is laid out per tick and link at once (one table lookup a tick)."""
         w = self.world
         self.items = items
         self.node_links = node_links
         src, dst = items.src, items.dst
-        self.link_a = np.where(src >= 0, w.uplink[np.maximum(src, 0)], -1)
-        self.link_b = np.where(dst >= 0, w.downlink[np.maximum(dst, 0)], -1)
-        if self.node_links is not None:
-            nic_in, nic_out = self.node_links
-            self.link_a = np.where(src < 0, nic_out[-1 - np.minimum(src, -1)], self.link_a)
-            self.link_b = np.where(dst < 0, nic_in[-1 - np.minimum(dst, -1)], self.link_b)
+        link_a = np.where(src >= 0, w.uplink[np.maximum(src, 0)], -1)
+        link_b = np.where(dst >= 0, w.downlink[np.maximum(dst, 0)], -1)
+        if node_links is not None:
+            nic_in, nic_out = node_links
+            link_a = np.where(src < 0, nic_out[-1 - np.minimum(src, -1)], link_a)
+            link_b = np.where(dst < 0, nic_in[-1 - np.minimum(dst, -1)], link_b)
         ident = (items.kind.astype(np.uint64) << np.uint64(56)) ^ (items.ident.astype(np.uint64) << np.uint64(28)) \
             ^ (src + (1 << 20)).astype(np.uint64) ^ ((dst + (1 << 20)).astype(np.uint64) << np.uint64(40))
-        self.phase = (_mix(ident ^ self.key) % items.interval_ns.astype(np.uint64)).astype(np.int64)
+        phase = (_mix(ident ^ self.key) % items.interval_ns.astype(np.uint64)).astype(np.int64)
+        # occurrences phase + m x interval inside [t_start, t_end), per item
+        first = -((phase - t_start) // items.interval_ns)
+        count = np.maximum(0, (t_end - 1 - phase) // items.interval_ns - first + 1)
+        item = np.repeat(np.arange(len(phase)), count)
+        m = first[item] + np.arange(len(item)) - np.repeat(np.cumsum(count) - count, count)
+        tick = (phase[item] + m * items.interval_ns[item] - t_start) // tick_ns
+        n_links = len(w.links.rate_bps)
+        self.t_start, self.tick_ns = t_start, tick_ns
+        n_ticks = int(-(-(t_end - t_start) // tick_ns))
+        cell = np.concatenate([tick * n_links + link_a[item], tick * n_links + link_b[item]])
+        self.packets = np.bincount(cell, minlength=n_ticks * n_links).reshape(n_ticks, n_links)
+        self.bytes = np.bincount(cell, weights=np.tile(items.size[item], 2).astype(np.float64),
+                                 minlength=n_ticks * n_links).astype(np.int64).reshape(n_ticks, n_links)
 
     def emit(self, t0: int, t1: int, window: int, measuring: bool, pli_pub: IntArray) -> None:
         """Put this tick's control packets on their links: the periodic ones, one NACK per
@@ -219,38 +237,31 @@ class ControlTraffic:
             return
         w = self.world
         table = w.links
-        it = self.items
-        due = (t1 - 1 - self.phase) // it.interval_ns - (t0 - 1 - self.phase) // it.interval_ns
-        n_links = len(table.rate_bps)
-        packets = np.zeros(n_links, dtype=np.int64)
-        size = np.zeros(n_links, dtype=np.int64)
-        on = np.flatnonzero(due)
-        if len(on):
-            for links in (self.link_a[on], self.link_b[on]):
-                np.add.at(packets, links, due[on])
-                np.add.at(size, links, due[on] * it.size[on])
+        row = (t0 - self.t_start) // self.tick_ns
+        on = np.flatnonzero(self.bytes[row])
+        links, count, size = [on], [self.packets[row, on]], [self.bytes[row, on]]
         if self.repair is not None:
-            rtx = self.repair[:, 0]
-            new = rtx - self.rtx_seen
-            self.rtx_seen = rtx.copy()
+            new = self.repair[:, 0] - self.rtx_seen
             lossy = np.flatnonzero(new)
             if len(lossy):
-                back = self.reverse[lossy]
-                np.add.at(packets, back, new[lossy])
-                np.add.at(size, back, new[lossy] * int(rtcp_wire_bytes(RTCP_NACK_BYTES, headers.SRTP_AUTH_TAG_BYTES)))
+                self.rtx_seen += new
+                links.append(self.reverse[lossy])
+                count.append(new[lossy])
+                size.append(new[lossy] * NACK_WIRE_BYTES)
         if len(pli_pub):
-            links = w.downlink[pli_pub]
-            np.add.at(packets, links, 1)
-            np.add.at(size, links, int(rtcp_wire_bytes(RTCP_PLI_BYTES, headers.SRTP_AUTH_TAG_BYTES)))
-            if self.node_links is not None:
-                out = self.node_links[1][pli_pub]
-                np.add.at(packets, out, 1)
-                np.add.at(size, out, int(rtcp_wire_bytes(RTCP_PLI_BYTES, headers.SRTP_AUTH_TAG_BYTES)))
-        busy = np.flatnonzero(size)
-        if len(busy) == 0:
+            ends = [w.downlink[pli_pub]] + ([self.node_links[1][pli_pub]] if self.node_links is not None else [])
+            for end in ends:
+                links.append(end)
+                count.append(np.ones(len(end), dtype=np.int64))
+                size.append(np.full(len(end), PLI_WIRE_BYTES, dtype=np.int64))
+        if sum(len(x) for x in links) == 0:
             return
+        where = np.concatenate(links)
+        packets = np.bincount(where, weights=np.concatenate(count)).astype(np.int64)
+        nbytes = np.bincount(where, weights=np.concatenate(size)).astype(np.int64)
+        busy = np.flatnonzero(nbytes)
         counts = table.counters.pending(LINK_COUNTERS, window, measuring)
         counts[busy, PACKETS] += packets[busy]
-        counts[busy, BYTES] += size[busy]
-        service = np.rint(size[busy] * 8e9 / table.rate_bps[busy]).astype(np.int64)
+        counts[busy, BYTES] += nbytes[busy]
+        service = np.rint(nbytes[busy] * 8e9 / table.rate_bps[busy]).astype(np.int64)
         table.busy_until[busy] = np.maximum(table.busy_until[busy], t0) + service
