@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from roomsim.errors import ScenarioError
@@ -139,7 +141,7 @@ def _latency_histogram(world: World) -> LatencyHistogram:
 def _servers(world: World, model: Topology, seconds: float) -> list[ServerResult]:
     servers = getattr(model, "servers", None)
     if servers is None:
-        return []
+        return _relay_servers(world, getattr(model, "relays", None), seconds)
     links, cpus = world.links.counters, world.cpus.counters
     out = []
     for k, node in enumerate(servers.nodes):
@@ -155,6 +157,22 @@ def _servers(world: World, model: Topology, seconds: float) -> list[ServerResult
             cpu_dropped_jobs=int(cpus.get("total", "dropped")[cpu]),
             nic_dropped_packets=int(links.get("total", "dropped_queue")[nic_in]
                                     + links.get("total", "dropped_queue")[nic_out])))
+    return out
+
+
+def _relay_servers(world: World, relays: Any, seconds: float) -> list[ServerResult]:
+    """A mesh's TURN relays as servers: what they forward between relayed peers (the relay
+    receives and sends the same packets; no media CPU is modelled on a relay)."""
+    if relays is None:
+        return []
+    links = world.links.counters
+    out = []
+    for k, link in enumerate(int(x) for x in relays.to_client):
+        mbps = round(float(links.get("measured", "bytes")[link]) * 8e-6 / seconds, 4)
+        pps = round(float(links.get("measured", "packets")[link]) / seconds, 3)
+        out.append(ServerResult(id=f"turn-{k + 1}", region="relay", cores=0.0, ingress_mbps=mbps, egress_mbps=mbps,
+                                ingress_pps=pps, egress_pps=pps, cpu_cores=0.0, cpu_util_pct=0.0, cpu_dropped_jobs=0,
+                                nic_dropped_packets=int(links.get("total", "dropped_queue")[link])))
     return out
 
 

@@ -186,3 +186,27 @@ def test_srtp_profile_and_max_packet_size_are_settings() -> None:
         build(raw, wire={"max_packet_bytes": 50})
     with pytest.raises(ScenarioError, match="srtp_profile"):
         build(raw, wire={"srtp_profile": "NULL"})
+
+
+def test_a_mesh_relay_share_shows_server_traffic_and_its_delay() -> None:
+    """One of three peers is relayed: its two pairs (out of three) cross the TURN server,
+    whose traffic appears as a server of the mesh, half the relay's extra RTT later."""
+    tracks = AUDIO_32 + [{"kind": "video", "resolution": "360p", "bitrate_kbps": 500, "fps": 30}]
+    raw = room(2, tracks)
+    raw["rooms"][0]["participants"].append({"id": "nat", "network": dict(CLEAN), "tracks": tracks, "relay": True})
+    raw["relays"] = {"extra_rtt_ms": 30}
+    result = run(raw, "mesh", duration_s=11, warmup_s=1, wire={"frames": "constant", "control_traffic": False})
+    direct = run(room(3, tracks), "mesh", duration_s=11, warmup_s=1,
+                 wire={"frames": "constant", "control_traffic": False})
+    assert [s.id for s in result.servers] == ["turn-1"] and direct.servers == []
+    relay = result.servers[0]
+    nat = next(p for p in result.participants if p.id == "nat")
+    others = [p for p in result.participants if p.id != "nat"]
+    # the relay carries everything nat sends and receives (4 bytes of ChannelData a packet)
+    assert relay.egress_mbps * 1e3 == pytest.approx(nat.uplink_kbps + nat.downlink_kbps, rel=1e-3)
+    assert nat.uplink_kbps - direct.participants[2].uplink_kbps == pytest.approx(nat.uplink_pps * 4 * 8 / 1e3, rel=1e-3)
+    assert relay.egress_pps == pytest.approx(nat.uplink_pps + nat.downlink_pps, rel=1e-3)
+    assert result.details["relays"]["servers"][0]["relayed_gb"] > 0
+    assert all(p.loss_pct == 0 for p in others)
+    late = nat.video_latency_ms.p50 - direct.participants[2].video_latency_ms.p50  # type: ignore[operator]
+    assert 12 < late < 18  # 15 ms, read from the log-spaced latency bins

@@ -10,7 +10,10 @@ also crosses the backbone's shortest path between them (its one-way latency, the
 the SFU cascade uses, roomsim.sfu.cascade). A lost video packet is repaired over the
 whole peer-to-peer round trip (receiver's uplink, backbone, sender's downlink for the
 NACK; sender's uplink, backbone, receiver's downlink for the resend), not over one access
-link's.
+link's. A pair with a peer behind a TURN relay (the `relays` block: `share` of
+participants drawn per seed, or a group's `relay: true`; the relay model the SFU uses,
+roomsim.sfu.relays) goes through that relay: TURN framing on both client legs, the relay's
+extra round trip, and the relay's traffic and cost reported as server traffic.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import numpy.typing as npt
 
 from roomsim.expected import closed_form
 from roomsim.sfu.cascade import RegionGraph
-from roomsim.sim.packets import rows
+from roomsim.sfu.relays import Relays
+from roomsim.sim.packets import Packets, concat, rows
 from roomsim.topologies.base import Subscriptions, Topology
 from roomsim.world import World
 
@@ -40,6 +44,12 @@ class MeshTopology(Topology):
         self.clients = self.stage("client")
         self._dirty = True
         self._paths()
+        options = world.scenario.relays
+        wants = options is not None and (options.share > 0 or any(
+            g.relay for r in world.scenario.rooms for g in r.participants))
+        #: TURN relays (roomsim.sfu.relays): a pair with a relayed peer goes through one
+        self.relays = Relays(world, options) if wants and options is not None else None
+        self.relay_stage = self.stage("relay-to-client", merging=True)
 
     def _paths(self) -> None:
         """Each participant's region and the one-way backbone latency between regions
@@ -62,7 +72,11 @@ class MeshTopology(Topology):
         w = self.world
         delay = w.links.delay_ns
         access = delay[w.uplink[pub]] + delay[w.downlink[sub]] + delay[w.uplink[sub]] + delay[w.downlink[pub]]
-        return (access + 2 * self.backbone_ns[self.region[pub], self.region[sub]]).astype(np.int64)
+        rtt = access + 2 * self.backbone_ns[self.region[pub], self.region[sub]]
+        if self.relays is not None:
+            server = self.pair_relay(pub, sub)
+            rtt = rtt + np.where(server >= 0, 2 * delay[self.relays.to_client[np.maximum(server, 0)]], 0)
+        return rtt.astype(np.int64)
 
     def replan(self) -> None:
         """Rebuild the peer pairs at the next tick."""
@@ -106,15 +120,53 @@ class MeshTopology(Topology):
             else:
                 packets["flow"] = w.down_flow_base[packets["stream"]] + w.local_index[packets["sub"]]
             packets["res"] = w.uplink[w.streams.pub[packets["stream"]]]
+            if self.relays is not None:
+                self._frame_for_relays(packets)
             self.count_addressed(packets)
             self.uplinks.push(packets)
         crossed = self.send(self.uplinks, t1, window, measuring, next_res=w.downlink)
-        if len(self.backbone_ns) > 1 and len(crossed):
-            crossed["t"] += self.backbone_ns[self.region[w.streams.pub[crossed["stream"]]], self.region[crossed["sub"]]]
-        self.downlinks.push(crossed)
+        self.downlinks.push(self._between_peers(crossed, t1, window, measuring))
         received = self.send(self.downlinks, t1, window, measuring, next_res=self.links.receiver_res)
         self.clients.push(received)
         self.deliver(self.clients.take(t1), window, measuring)
+
+    def _between_peers(self, packets: Packets, t1: int, window: int, measuring: bool) -> Packets:
+        """From a sender's uplink to the receiver's downlink: through the TURN relay of a
+        relayed pair, then over the backbone between their regions."""
+        w = self.world
+        if self.relays is not None:
+            server = self.pair_relay(w.streams.pub[packets["stream"]], packets["sub"])
+            via = server >= 0
+            if via.any():
+                relayed = rows(packets, via)
+                relayed["res"] = self.relays.to_client[server[via]]
+                self.relay_stage.push(relayed)
+                packets = rows(packets, ~via)
+            from_relay = self.send(self.relay_stage, t1, window, measuring, next_res=w.downlink)
+            packets = concat([packets, from_relay]) if len(from_relay) else packets
+        if len(self.backbone_ns) > 1 and len(packets):
+            packets["t"] += self.backbone_ns[self.region[w.streams.pub[packets["stream"]]], self.region[packets["sub"]]]
+        return packets
+
+    def pair_relay(self, pub: npt.NDArray[np.integer], sub: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
+        """The TURN server a peer pair goes through (the sender's if it is relayed, else the
+        receiver's), or -1 for a direct pair."""
+        assert self.relays is not None
+        server = self.relays.server
+        return np.where(server[pub] >= 0, server[pub], server[sub])
+
+    def _frame_for_relays(self, packets: Packets) -> None:
+        """TURN framing on packets of relayed pairs (both legs are client <-> relay)."""
+        assert self.relays is not None
+        via = self.pair_relay(self.world.streams.pub[packets["stream"]], packets["sub"]) >= 0
+        if via.any():
+            packets["size"][via] += self.relays.framing_bytes(packets["size"][via]).astype(np.int32)
+
+    def details(self) -> dict[str, Any]:
+        """TURN relays of relayed peer pairs: who is relayed, each relay's traffic and cost."""
+        if self.relays is None:
+            return {}
+        return {"relays": self.relays.details(self.world)}
 
     def wire_plan(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Each publisher's top streams x receivers up; every (stream, receiver) pair down."""

@@ -609,36 +609,12 @@ class SfuTopology(Topology):
         seconds = (w.end_capture_ns - w.warmup_ns) / NS
         bytes_measured = w.links.counters.get("measured", "bytes")
         if self.relays is not None:
-            out["relays"] = self._relay_details(bytes_measured, seconds)
+            out["relays"] = self.relays.details(w)
         if self.cascade and self.backbone_packets is not None:
             out["backbone"] = self._backbone_details(bytes_measured, seconds)
         if self.pair_latency is not None:
             out["region_pair_latency_ms"] = self._pair_latency()
         return out
-
-    def _relay_details(self, measured: IntArray, seconds: float) -> dict[str, Any]:
-        assert self.relays is not None
-        r = self.relays
-        w = self.world
-        total = w.links.counters.get("total", "bytes")
-        servers = []
-        for k in range(len(r.to_node)):
-            to_node, to_client = int(r.to_node[k]), int(r.to_client[k])
-            egress_gb = float(total[to_node] + total[to_client]) / 1e9
-            servers.append(
-                {
-                    "id": f"turn-{k + 1}",
-                    "to_node_mbps": round(float(measured[to_node]) * 8e-6 / seconds, 4),
-                    "to_client_mbps": round(float(measured[to_client]) * 8e-6 / seconds, 4),
-                    "relayed_gb": round(egress_gb, 6),
-                    "cost_usd": round(egress_gb * r.options.price_usd_per_gb, 6),
-                }
-            )
-        return {
-            "transport": r.options.transport,
-            "relayed": [w.participants[i].id for i in np.flatnonzero(r.relayed)],
-            "servers": servers,
-        }
 
     def _backbone_details(self, measured: IntArray, seconds: float) -> dict[str, Any]:
         """Per backbone link: measured rate, streams carried, and copies of each stream's

@@ -194,6 +194,7 @@ class ControlTraffic:
         self.items: ControlItems | None = None
         n_links = len(world.links.rate_bps)
         self.rtx_seen = np.zeros(n_links, dtype=np.int64)
+        self.rtx_total = 0
         self.reverse = np.arange(n_links, dtype=np.int64)
         self.reverse[world.uplink] = world.downlink
         self.reverse[world.downlink] = world.uplink
@@ -226,9 +227,13 @@ class ControlTraffic:
         self.t_start, self.tick_ns = t_start, tick_ns
         n_ticks = int(-(-(t_end - t_start) // tick_ns))
         cell = np.concatenate([tick * n_links + link_a[item], tick * n_links + link_b[item]])
-        self.packets = np.bincount(cell, minlength=n_ticks * n_links).reshape(n_ticks, n_links)
-        self.bytes = np.bincount(cell, weights=np.tile(items.size[item], 2).astype(np.float64),
-                                 minlength=n_ticks * n_links).astype(np.int64).reshape(n_ticks, n_links)
+        packets = np.bincount(cell, minlength=n_ticks * n_links).reshape(n_ticks, n_links)
+        nbytes = np.bincount(cell, weights=np.tile(items.size[item], 2).astype(np.float64),
+                             minlength=n_ticks * n_links).astype(np.int64).reshape(n_ticks, n_links)
+        self.rows = []
+        for r in range(n_ticks):
+            on = np.flatnonzero(packets[r])
+            self.rows.append((on, packets[r, on], nbytes[r, on]))
 
     def emit(self, t0: int, t1: int, window: int, measuring: bool, pli_pub: IntArray) -> None:
         """Put this tick's control packets on their links: the periodic ones, one NACK per
@@ -237,31 +242,32 @@ class ControlTraffic:
             return
         w = self.world
         table = w.links
-        row = (t0 - self.t_start) // self.tick_ns
-        on = np.flatnonzero(self.bytes[row])
-        links, count, size = [on], [self.packets[row, on]], [self.bytes[row, on]]
-        if self.repair is not None:
+        on, packets, nbytes = self.rows[(t0 - self.t_start) // self.tick_ns]
+        extra: list[tuple[IntArray, int]] = []
+        if self.repair is not None and self.repair[:, 0].sum() != self.rtx_total:
             new = self.repair[:, 0] - self.rtx_seen
+            self.rtx_seen += new
+            self.rtx_total = int(self.rtx_seen.sum())
             lossy = np.flatnonzero(new)
-            if len(lossy):
-                self.rtx_seen += new
-                links.append(self.reverse[lossy])
-                count.append(new[lossy])
-                size.append(new[lossy] * NACK_WIRE_BYTES)
+            extra += [(np.repeat(self.reverse[lossy], new[lossy]), NACK_WIRE_BYTES)]
         if len(pli_pub):
-            ends = [w.downlink[pli_pub]] + ([self.node_links[1][pli_pub]] if self.node_links is not None else [])
-            for end in ends:
-                links.append(end)
-                count.append(np.ones(len(end), dtype=np.int64))
-                size.append(np.full(len(end), PLI_WIRE_BYTES, dtype=np.int64))
-        if sum(len(x) for x in links) == 0:
+            extra += [(w.downlink[pli_pub], PLI_WIRE_BYTES)]
+            if self.node_links is not None:
+                extra += [(self.node_links[1][pli_pub], PLI_WIRE_BYTES)]
+        if extra:  # event-driven packets join this tick's periodic ones
+            where = np.concatenate([links for links, _ in extra])
+            size = np.concatenate([np.full(len(links), size) for links, size in extra]).astype(np.float64)
+            n_links = len(table.rate_bps)
+            all_packets = np.bincount(where, minlength=n_links)
+            all_bytes = np.bincount(where, weights=size, minlength=n_links).astype(np.int64)
+            all_packets[on] += packets
+            all_bytes[on] += nbytes
+            on = np.flatnonzero(all_packets)
+            packets, nbytes = all_packets[on], all_bytes[on]
+        if len(on) == 0:
             return
-        where = np.concatenate(links)
-        packets = np.bincount(where, weights=np.concatenate(count)).astype(np.int64)
-        nbytes = np.bincount(where, weights=np.concatenate(size)).astype(np.int64)
-        busy = np.flatnonzero(nbytes)
         counts = table.counters.pending(LINK_COUNTERS, window, measuring)
-        counts[busy, PACKETS] += packets[busy]
-        counts[busy, BYTES] += nbytes[busy]
-        service = np.rint(nbytes[busy] * 8e9 / table.rate_bps[busy]).astype(np.int64)
-        table.busy_until[busy] = np.maximum(table.busy_until[busy], t0) + service
+        counts[on, PACKETS] += packets
+        counts[on, BYTES] += nbytes
+        service = np.rint(nbytes * 8e9 / table.rate_bps[on]).astype(np.int64)
+        table.busy_until[on] = np.maximum(table.busy_until[on], t0) + service
