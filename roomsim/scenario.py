@@ -457,7 +457,9 @@ class RelayOptions(Frozen):
     of WebRTC sessions need TURN ("Introducing Network Traversal Service", 2014). Relay
     bytes are priced at `price_usd_per_gb` of relay egress (Cloudflare Realtime TURN:
     $0.05/GB outbound, developers.cloudflare.com/realtime/turn). Relays are modelled for the
-    SFU (participant <-> node); mesh and MCU runs ignore them.
+    SFU (participant <-> node) and the mesh (a peer pair with a relayed peer goes through
+    that peer's relay, which shows as a server of the mesh); MCU runs ignore them. The share
+    stays 0 by default: set it (e.g. Twilio's 0.15) to price NAT traversal in.
     """
 
     share: Annotated[float, Field(ge=0, le=1)] = 0.0

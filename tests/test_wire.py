@@ -150,6 +150,26 @@ def test_mesh_nack_repair_costs_the_peer_to_peer_round_trip(monkeypatch: pytest.
     print(f"base {base:.1f} ms, first repair +{late[0]:.1f} ms")
 
 
+def test_nack_packets_ride_back_towards_the_sender() -> None:
+    """Every retransmission on the lossy uplink was asked for by one NACK (58 bytes on the
+    wire: 16 of RTCP, 4 of SRTCP index, a 10-byte tag, UDP and IPv4) on the way back."""
+    video = [{"kind": "video", "resolution": "720p", "bitrate_kbps": 1200, "fps": 30}]
+    lossy = {"name": "n", "duration_s": 8, "rooms": [{"id": "r", "participants": [
+        {"id": "a", "network": net(20, loss_pct=5), "tracks": video}, {"id": "b", "network": net(40)}]}]}
+    clean = {**lossy, "rooms": [{"id": "r", "participants": [
+        {"id": "a", "network": net(20), "tracks": video}, {"id": "b", "network": net(40)}]}]}
+    for topology, back in (("mesh", "a/down"), ("sfu", "a/down")):
+        with_loss, without = run(lossy, topology), run(clean, topology)
+        link = {x.name: x for x in with_loss.links}
+        base = {x.name: x for x in without.links}
+        resent = link["a/up"].sent_packets - base["a/up"].sent_packets
+        assert resent > 20
+        assert link[back].sent_bytes - base[back].sent_bytes == 58 * resent
+        if topology == "sfu":
+            out = "server-1/nic-out"
+            assert link[out].sent_bytes - base[out].sent_bytes == 58 * resent
+
+
 def test_a_transatlantic_mesh_pays_the_backbone_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = play_latencies(monkeypatch)
     people = [{"id": "ny", "region": "us-east", "network": net(20), "tracks": AUDIO_32},

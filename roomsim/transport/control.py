@@ -19,7 +19,9 @@ The rule (per RTP stream, per connection, per lossy packet):
   received in the interval (draft-holmer-rmcat-transport-wide-cc-extensions-01 sec. 3.1),
   padded to 4 bytes.
 * Generic NACK (RFC 4585 sec. 6.2.1: 12 + 4 bytes) for every retransmission asked for,
-  charged to the reverse direction of the lossy hop's access link; PLI (sec. 6.3.1:
+  on the reverse direction of the lossy hop's access link and, towards a server, on the
+  node's NIC (in a mesh, the far peer's access link is not charged: per-link counters
+  do not say which peer asked); PLI (sec. 6.3.1:
   12 bytes) for every keyframe request an SFU sends to a publisher.
 * ICE consent freshness (RFC 7675): a STUN binding request and its response on each
   connection every 2.5 s, libwebrtc's ping interval on a stable selected connection
@@ -36,7 +38,8 @@ The rule (per RTP stream, per connection, per lossy packet):
 Reports travel on the path of their connection: a mesh peer's uplink and the other
 peer's downlink; a client's access link and its node's NIC. A packet is counted on both
 links of its path in the tick its schedule falls in and occupies each link's FIFO for its
-serialization time. Not modelled: control bytes on TURN relay and backbone links.
+serialization time. Not modelled: control bytes on TURN relay and backbone links, and
+NACKs for repairs on links other than a client's access links.
 """
 
 from __future__ import annotations
@@ -198,6 +201,8 @@ class ControlTraffic:
         self.reverse = np.arange(n_links, dtype=np.int64)
         self.reverse[world.uplink] = world.downlink
         self.reverse[world.downlink] = world.uplink
+        self.access = np.zeros(n_links, dtype=bool)
+        self.access[world.uplink] = self.access[world.downlink] = True
 
     def plan(self, items: ControlItems, node_links: tuple[IntArray, IntArray] | None, t_start: int, t_end: int,
              tick_ns: int) -> None:
@@ -207,6 +212,11 @@ class ControlTraffic:
         w = self.world
         self.items = items
         self.node_links = node_links
+        if node_links is not None:  # a NACK about a client's uplink leaves its node; one
+            # about its downlink enters it
+            self.node_end = np.arange(len(w.links.rate_bps), dtype=np.int64)
+            self.node_end[w.uplink] = node_links[1]
+            self.node_end[w.downlink] = node_links[0]
         src, dst = items.src, items.dst
         link_a = np.where(src >= 0, w.uplink[np.maximum(src, 0)], -1)
         link_b = np.where(dst >= 0, w.downlink[np.maximum(dst, 0)], -1)
@@ -248,8 +258,10 @@ class ControlTraffic:
             new = self.repair[:, 0] - self.rtx_seen
             self.rtx_seen += new
             self.rtx_total = int(self.rtx_seen.sum())
-            lossy = np.flatnonzero(new)
+            lossy = np.flatnonzero((new > 0) & self.access)  # repairs on access links
             extra += [(np.repeat(self.reverse[lossy], new[lossy]), NACK_WIRE_BYTES)]
+            if self.node_links is not None:  # the node's end of the NACK's path
+                extra += [(np.repeat(self.node_end[lossy], new[lossy]), NACK_WIRE_BYTES)]
         if len(pli_pub):
             extra += [(w.downlink[pli_pub], PLI_WIRE_BYTES)]
             if self.node_links is not None:
