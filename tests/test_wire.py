@@ -79,6 +79,17 @@ def test_an_sfu_pli_produces_a_keyframe(monkeypatch: pytest.MonkeyPatch) -> None
     assert result.details["keyframes"]["sent"] >= 1
 
 
+def test_a_peer_joining_a_mesh_gets_a_keyframe(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = record_frames(monkeypatch)
+    raw = room(1, [{"kind": "video", "resolution": "360p", "bitrate_kbps": 500, "fps": 30}])
+    raw["rooms"][0]["participants"].append({"id": "late", "network": dict(CLEAN), "join_s": 3.0})
+    run(raw, "mesh", duration_s=6)
+    t, size, key = video_frames(seen, 0)
+    assert t[key][0] < 0.1e9  # the stream's first frame
+    assert 3.0e9 <= t[key][1] < 3.04e9 and len(t[key]) == 2  # the next frame after the join
+    assert size[key][1] > 2.5 * size[~key].mean()
+
+
 def control_rule_bps(tag: int) -> float:
     """Hand-computed control bits/s on one peer's uplink of a 2-peer audio-only mesh
     (RFC 3550 sec. 6.4, RFC 4585, RFC 3711 sec. 3.4, RFC 8489; intervals of libwebrtc):"""

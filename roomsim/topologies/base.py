@@ -29,8 +29,9 @@ IntArray = npt.NDArray[np.int64]
 
 #: A frame on its way to the packetizer: `t` is when it is ready (captured, then encoded);
 #: `capture` stays the capture time, so latency is counted from capture.
-#: How often the control-packet schedule re-reads the plan.
+#: How often the control-packet schedule re-reads the plan, and how far ahead it is laid out.
 CONTROL_REPLAN_NS = 1_000_000_000
+CONTROL_LAYOUT_NS = 5_000_000_000
 
 FRAME = np.dtype([("t", np.int64), ("stream", np.int32), ("fseq", np.int64),
                   ("payload", np.int64), ("sub", np.int32), ("capture", np.int64)])
@@ -143,6 +144,8 @@ class Topology(ABC):
         self.control_packets = ControlTraffic(w)
         self.control_packets.repair = self.links.repair
         self._control_next = 0
+        self._layout_end = 0
+        self._wire_plan: tuple[IntArray, ...] | None = None
         w.frame_sizes = FrameSizes(w.scenario.wire.frames, w.seed, [w.stream_name(s) for s in range(len(specs))],
                                    w.streams.kind == VIDEO, w.streams.frame_bytes, w.streams.period_ns)
         w.breakdown = StageBreakdown(len(w.participants))
@@ -168,13 +171,18 @@ class Topology(ABC):
         second: an SFU's layers and a cluster's placements change without a replan)."""
         w = self.world
         if t0 >= self._control_next:
-            uplink, receive = self.wire_plan()
-            if not hasattr(self, "_stream_pps"):  # stream rates are fixed for the run
-                self._stream_pps = np.array([stream_rate(w, s).pps for s in range(len(w.streams))])
-            self.control_packets.plan(control_items(w, uplink, receive, self._stream_pps,
-                                                    mesh=self.node_links() is None),
-                                              self.node_links(), t0, t0 + CONTROL_REPLAN_NS, t1 - t0)
             self._control_next = t0 + CONTROL_REPLAN_NS
+            plan = self.wire_plan()
+            links = self.node_links()
+            same = self._wire_plan is not None and all(
+                np.array_equal(a, b) for a, b in zip((*plan, *(links or ())), self._wire_plan, strict=False))
+            if not same or self._control_next + (t1 - t0) >= self._layout_end:  # the next check may be late
+                if not hasattr(self, "_stream_pps"):  # stream rates are fixed for the run
+                    self._stream_pps = np.array([stream_rate(w, s).pps for s in range(len(w.streams))])
+                self._wire_plan = (*plan, *(links or ()))
+                self._layout_end = t0 + CONTROL_LAYOUT_NS
+                self.control_packets.plan(control_items(w, *plan, self._stream_pps, mesh=links is None), links,
+                                          t0, self._layout_end, t1 - t0)
         window, measuring = self.window(t0)
         self.control_packets.emit(t0, t1, window, measuring, self.take_plis())
 
@@ -192,9 +200,10 @@ class Topology(ABC):
         return np.zeros(0, dtype=np.int64)
 
     @abstractmethod
-    def wire_plan(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        """The current plan as `expected.closed_form` takes it: (stream, copies) each
-        publisher sends up, and (stream, receiver) pairs reaching receivers."""
+    def wire_plan(self) -> tuple[IntArray, IntArray]:
+        """The current plan as `expected.closed_form` takes it, as rows of two columns:
+        (stream, copies) each publisher sends up, and (stream, receiver) pairs reaching
+        receivers."""
 
     @abstractmethod
     def expected(self) -> dict[str, Any]:

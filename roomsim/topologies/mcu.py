@@ -310,12 +310,13 @@ class McuTopology(Topology):
             del self.ages[key]
 
     # -- closed forms -------------------------------------------------------------------
-    def wire_plan(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    def wire_plan(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Each publisher's top streams up; each participant's own outputs down."""
         if self._dirty:
             self._plan()
-        owner = self.world.streams.owner
-        return [(int(s), 1) for s in self.sent_streams], [(int(s), int(owner[s])) for s in self.live_outputs]
+        sent, out = self.sent_streams.astype(np.int64), self.live_outputs.astype(np.int64)
+        return (np.stack([sent, np.ones_like(sent)], axis=1),
+                np.stack([out, self.world.streams.owner[out]], axis=1))
 
     def expected(self) -> dict[str, Any]:
         """Uplink = own top streams; downlink = one mix + one composite; node CPU = decodes

@@ -18,6 +18,7 @@ extra round trip, and the relay's traffic and cost reported as server traffic.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -26,9 +27,10 @@ import numpy.typing as npt
 from roomsim.expected import closed_form
 from roomsim.sfu.cascade import RegionGraph
 from roomsim.sfu.relays import Relays
+from roomsim.sim.frame_sizes import NEVER
 from roomsim.sim.packets import Packets, concat, rows
 from roomsim.topologies.base import Subscriptions, Topology
-from roomsim.world import World
+from roomsim.world import VIDEO, World
 
 
 class MeshTopology(Topology):
@@ -43,6 +45,7 @@ class MeshTopology(Topology):
         self.downlinks = self.stage("downlink", merging=True)
         self.clients = self.stage("client")
         self._dirty = True
+        self._plis: list[int] = []
         self._paths()
         options = world.scenario.relays
         wants = options is not None and (options.share > 0 or any(
@@ -97,6 +100,7 @@ class MeshTopology(Topology):
         self.subs = Subscriptions(len(st), len(w.participants),
                                   np.array(pairs_stream, dtype=np.int64), np.array(pairs_sub, dtype=np.int64))
         self._dirty = False
+        self._keyframes_for_new_peers()
         rtt = np.zeros(max(1, w.flow_count), dtype=np.int64)
         senders = st.pub[self.subs.stream]
         flows = w.down_flow_base[self.subs.stream] + w.local_index[self.subs.sub]
@@ -129,6 +133,29 @@ class MeshTopology(Topology):
         received = self.send(self.downlinks, t1, window, measuring, next_res=self.links.receiver_res)
         self.clients.push(received)
         self.deliver(self.clients.take(t1), window, measuring)
+
+    def _keyframes_for_new_peers(self) -> None:
+        """A new peer connection starts with a keyframe: a publisher already sending asks
+        its encoder for one when a receiver joins (the receiver's PLI/FIR; with one shared
+        encoder every receiver gets that keyframe). The PLI rides on the publisher's
+        downlink."""
+        w = self.world
+        pairs = set(zip(self.subs.stream.tolist(), self.subs.sub.tolist(), strict=True))
+        fresh = pairs - getattr(self, "_pairs", set())
+        self._pairs = pairs
+        sizes = w.frame_sizes
+        now = round(w.env.now * 1e9)
+        st = w.streams
+        for s in sorted({s for s, _ in fresh}):
+            if st.kind[s] == VIDEO and sizes.last_key[s] != NEVER:
+                sizes.request_keyframe(s, max(0, math.ceil((now - st.phase_ns[s]) / st.period_ns[s])))
+                self._plis.append(int(st.pub[s]))
+
+    def take_plis(self) -> npt.NDArray[np.int64]:
+        """Publishers asked for a keyframe by a new peer since the last call."""
+        out = np.array(self._plis, dtype=np.int64)
+        self._plis = []
+        return out
 
     def _between_peers(self, packets: Packets, t1: int, window: int, measuring: bool) -> Packets:
         """From a sender's uplink to the receiver's downlink: through the TURN relay of a
@@ -168,17 +195,17 @@ class MeshTopology(Topology):
             return {}
         return {"relays": self.relays.details(self.world)}
 
-    def wire_plan(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    def wire_plan(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Each publisher's top streams x receivers up; every (stream, receiver) pair down."""
         if self._dirty:
             self._plan()
-        copies = self.subs.count
-        uplink = [(int(s), int(copies[s])) for s in self.sent_streams]
-        return uplink, list(zip(self.subs.stream.tolist(), self.subs.sub.tolist(), strict=True))
+        sent = self.sent_streams.astype(np.int64)
+        return (np.stack([sent, self.subs.count[sent]], axis=1),
+                np.stack([self.subs.stream, self.subs.sub], axis=1))
 
     def expected(self) -> dict[str, Any]:
         """Uplink = own top streams x receivers; downlink = everyone else's top streams."""
-        uplink, receive = self.wire_plan()
+        uplink, receive = (rows_.tolist() for rows_ in self.wire_plan())
         copies = self.subs.count
         runs = (lambda s: int(copies[s])) if self.options.encoder_per_peer else (lambda s: 1)
         encode = [(int(s), runs(s)) for s in self.sent_streams]

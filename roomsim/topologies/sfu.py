@@ -514,12 +514,13 @@ class SfuTopology(Topology):
         self.pair_latency.add(owner, w.streams.kind[stream[inside]], latency[inside])
 
     # -- closed forms and details ---------------------------------------------------------------
-    def wire_plan(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    def wire_plan(self) -> tuple[IntArray, IntArray]:
         """Every layer still sent up; the settled (stream, receiver) entries down."""
         if self._dirty:
             self._membership(0)
-        receive, sending = self.control.closed_form_plan()
-        return [(s, 1) for s in sending], receive
+        receive, sending = self.control.closed_form_plan(as_arrays=True)
+        sent = np.asarray(sending, dtype=np.int64)
+        return np.stack([sent, np.ones_like(sent)], axis=1), np.asarray(receive, dtype=np.int64).reshape(-1, 2)
 
     def take_plis(self) -> IntArray:
         """Publishers the controller sent a PLI since the last call."""

@@ -114,17 +114,26 @@ class ControlItems:
         return 1e9 / self.interval_ns
 
 
+def srtp_tags(world: World) -> IntArray:
+    """SRTCP tag bytes of each participant's connection (computed once a run)."""
+    tags = getattr(world, "_srtp_tags", None)
+    if tags is None:
+        tags = np.array([srtp_tag_bytes(world.scenario, p.group) for p in world.participants], dtype=np.int64)
+        world._srtp_tags = tags  # type: ignore[attr-defined]
+    return tags
+
+
 def _node(p: IntArray) -> IntArray:
     return -1 - p
 
 
-def control_items(world: World, uplink: list[tuple[int, int]], receive: list[tuple[int, int]],
-                  stream_pps: npt.NDArray[np.float64], mesh: bool) -> ControlItems:
+def control_items(world: World, uplink: npt.ArrayLike, receive: npt.ArrayLike, stream_pps: npt.NDArray[np.float64],
+                  mesh: bool) -> ControlItems:
     """The periodic control packets of a plan: `uplink` (stream, copies) and `receive`
-    (stream, receiver) as the topologies hand them to `expected.closed_form`."""
+    (stream, receiver) rows, as the topologies hand them to `expected.closed_form`."""
     st = world.streams
-    tag = np.array([srtp_tag_bytes(world.scenario, p.group) for p in world.participants], dtype=np.int64)
-    recv = np.array(receive, dtype=np.int64).reshape(-1, 2)
+    tag = srtp_tags(world)
+    recv = np.asarray(receive, dtype=np.int64).reshape(-1, 2)
     r_stream, r_sub = recv[:, 0], recv[:, 1]
     interval = np.where(st.kind == 0, AUDIO_REPORT_NS, VIDEO_REPORT_NS).astype(np.int64)
     parts: list[tuple[IntArray, ...]] = []
@@ -152,7 +161,8 @@ def control_items(world: World, uplink: list[tuple[int, int]], receive: list[tup
         add(x, y, CONSENT_NS, STUN_REQUEST_BYTES, STUN_REQUEST, y, x)
         add(y, x, CONSENT_NS, STUN_RESPONSE_BYTES, STUN_RESPONSE, y, x)
     else:
-        up = np.array([s for s, copies in uplink if copies > 0 and st.pub[s] >= 0], dtype=np.int64)
+        sent = np.asarray(uplink, dtype=np.int64).reshape(-1, 2)
+        up = sent[(sent[:, 1] > 0) & (st.pub[sent[:, 0]] >= 0), 0]
         pub = st.pub[up]
         add(pub, _node(pub), interval[up], RTCP_SR_BYTES, SR, up, pub)
         add(_node(pub), pub, interval[up], RTCP_RR_BYTES, RR, up, pub)
