@@ -29,7 +29,9 @@ IntArray = npt.NDArray[np.int64]
 
 #: A frame on its way to the packetizer: `t` is when it is ready (captured, then encoded);
 #: `capture` stays the capture time, so latency is counted from capture.
-#: How often the control-packet schedule re-reads the plan, and how far ahead it is laid out.
+#: How often the control-packet schedule re-reads the plan, and how far ahead it is laid out
+#: (5 s: every control interval divides it, so with a tick that divides it too the layout
+#: repeats until the plan changes).
 CONTROL_REPLAN_NS = 1_000_000_000
 CONTROL_LAYOUT_NS = 5_000_000_000
 
@@ -176,7 +178,8 @@ class Topology(ABC):
             links = self.node_links()
             same = self._wire_plan is not None and all(
                 np.array_equal(a, b) for a, b in zip((*plan, *(links or ())), self._wire_plan, strict=False))
-            if not same or self._control_next + (t1 - t0) >= self._layout_end:  # the next check may be late
+            expiring = not self.control_packets.periodic and self._control_next + (t1 - t0) >= self._layout_end
+            if not same or expiring:  # (the next check may come a tick late)
                 if not hasattr(self, "_stream_pps"):  # stream rates are fixed for the run
                     self._stream_pps = np.array([stream_rate(w, s).pps for s in range(len(w.streams))])
                 self._wire_plan = (*plan, *(links or ()))
