@@ -15,12 +15,11 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.breakdown import StageBreakdown, stage_durations
-from roomsim.expected import stream_rate
 from roomsim.sim.frame_sizes import FrameSizes
 from roomsim.sim.kernels import capture_frames, receive_frames
 from roomsim.sim.packets import PACKET, Packets, empty_packets, packet_counts, rows, split_payloads
 from roomsim.sim.stage import Stage
-from roomsim.transport.control import ControlTraffic, control_items
+from roomsim.transport.control import ControlTraffic
 from roomsim.transport.links import LinkTransports
 from roomsim.transport.playout import Playout
 from roomsim.world import AUDIO, VIDEO, World
@@ -29,12 +28,6 @@ IntArray = npt.NDArray[np.int64]
 
 #: A frame on its way to the packetizer: `t` is when it is ready (captured, then encoded);
 #: `capture` stays the capture time, so latency is counted from capture.
-#: How often the control-packet schedule re-reads the plan, and how far ahead it is laid out
-#: (5 s: every control interval divides it, so with a tick that divides it too the layout
-#: repeats until the plan changes).
-CONTROL_REPLAN_NS = 1_000_000_000
-CONTROL_LAYOUT_NS = 5_000_000_000
-
 FRAME = np.dtype([("t", np.int64), ("stream", np.int32), ("fseq", np.int64),
                   ("payload", np.int64), ("sub", np.int32), ("capture", np.int64)])
 
@@ -145,9 +138,6 @@ class Topology(ABC):
         self.playout = Playout(w)
         self.control_packets = ControlTraffic(w)
         self.control_packets.repair = self.links.repair
-        self._control_next = 0
-        self._layout_end = 0
-        self._wire_plan: tuple[IntArray, ...] | None = None
         w.frame_sizes = FrameSizes(w.scenario.wire.frames, w.seed, [w.stream_name(s) for s in range(len(specs))],
                                    w.streams.kind == VIDEO, w.streams.frame_bytes, w.streams.period_ns)
         w.breakdown = StageBreakdown(len(w.participants))
@@ -169,25 +159,13 @@ class Topology(ABC):
             self._emit_control(t0, t1)
 
     def _emit_control(self, t0: int, t1: int) -> None:
-        """Control packets of [t0, t1); their schedule follows the plan (re-read every
-        second: an SFU's layers and a cluster's placements change without a replan)."""
-        w = self.world
-        if t0 >= self._control_next:
-            self._control_next = t0 + CONTROL_REPLAN_NS
-            plan = self.wire_plan()
-            links = self.node_links()
-            same = self._wire_plan is not None and all(
-                np.array_equal(a, b) for a, b in zip((*plan, *(links or ())), self._wire_plan, strict=False))
-            expiring = not self.control_packets.periodic and self._control_next + (t1 - t0) >= self._layout_end
-            if not same or expiring:  # (the next check may come a tick late)
-                if not hasattr(self, "_stream_pps"):  # stream rates are fixed for the run
-                    self._stream_pps = np.array([stream_rate(w, s).pps for s in range(len(w.streams))])
-                self._wire_plan = (*plan, *(links or ()))
-                self._layout_end = t0 + CONTROL_LAYOUT_NS
-                self.control_packets.plan(control_items(w, *plan, self._stream_pps, mesh=links is None), links,
-                                          t0, self._layout_end, t1 - t0)
+        """Control packets of [t0, t1), following the plan (re-read every second: an SFU's
+        layers and a cluster's placements change without a replan)."""
+        control = self.control_packets
+        if t0 >= control.next_check:
+            control.follow(self.wire_plan(), self.node_links(), t0, t1)
         window, measuring = self.window(t0)
-        self.control_packets.emit(t0, t1, window, measuring, self.take_plis())
+        control.emit(t0, t1, window, measuring, self.take_plis())
 
     def node_links(self) -> tuple[IntArray, IntArray] | None:
         """Per participant, the NIC-in and NIC-out links of the node it is connected to

@@ -51,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from roomsim.expected import stream_rate
 from roomsim.sim import headers
 from roomsim.sim.kernels import BYTES, LINK_COUNTERS, PACKETS
 from roomsim.sim.rng import stream_key
@@ -75,6 +76,12 @@ VIDEO_REPORT_NS = 1_000_000_000
 AUDIO_REPORT_NS = 5_000_000_000
 FEEDBACK_NS = 100_000_000
 CONSENT_NS = 2_500_000_000
+
+#: How often the schedule re-reads the plan, and how far ahead it is laid out (5 s: every
+#: interval above divides it, so with a tick that divides it too the layout repeats until
+#: the plan changes).
+CONTROL_REPLAN_NS = 1_000_000_000
+CONTROL_LAYOUT_NS = 5_000_000_000
 
 NACK_WIRE_BYTES = RTCP_NACK_BYTES + SRTCP_INDEX_BYTES + headers.SRTP_AUTH_TAG_BYTES + UDP_IP_BYTES
 PLI_WIRE_BYTES = RTCP_PLI_BYTES + SRTCP_INDEX_BYTES + headers.SRTP_AUTH_TAG_BYTES + UDP_IP_BYTES
@@ -209,6 +216,11 @@ class ControlTraffic:
         self.key = np.uint64(stream_key(world.seed, "control"))
         self.items: ControlItems | None = None
         self.periodic = False
+        #: when `follow` next re-reads the plan; the plan and layout it last used
+        self.next_check = 0
+        self._layout_end = 0
+        self._last: tuple[IntArray, ...] | None = None
+        self._stream_pps: npt.NDArray[np.float64] | None = None
         n_links = len(world.links.rate_bps)
         self.rtx_seen = np.zeros(n_links, dtype=np.int64)
         self.reverse = np.arange(n_links, dtype=np.int64)
@@ -216,6 +228,26 @@ class ControlTraffic:
         self.reverse[world.downlink] = world.uplink
         self.access = np.zeros(n_links, dtype=bool)
         self.access[world.uplink] = self.access[world.downlink] = True
+
+    def follow(self, plan: tuple[IntArray, IntArray], node_links: tuple[IntArray, IntArray] | None, t0: int,
+               t1: int) -> None:
+        """Re-read the topology's plan (`Topology.wire_plan`) at tick [t0, t1): lay the
+        schedule out again if the plan or a node changed, or if the layout ends before the
+        next check (which may come a tick late)."""
+        self.next_check = t0 + CONTROL_REPLAN_NS
+        current = (*plan, *(node_links or ()))
+        same = self._last is not None and len(current) == len(self._last) and all(
+            np.array_equal(a, b) for a, b in zip(current, self._last, strict=True))
+        expiring = not self.periodic and self.next_check + (t1 - t0) >= self._layout_end
+        if same and not expiring:
+            return
+        w = self.world
+        if self._stream_pps is None:  # stream rates are fixed for the run
+            self._stream_pps = np.array([stream_rate(w, s).pps for s in range(len(w.streams))])
+        self._last = current
+        self._layout_end = t0 + CONTROL_LAYOUT_NS
+        self.plan(control_items(w, *plan, self._stream_pps, mesh=node_links is None), node_links, t0,
+                  self._layout_end, t1 - t0)
 
     def plan(self, items: ControlItems, node_links: tuple[IntArray, IntArray] | None, t_start: int, t_end: int,
              tick_ns: int) -> None:
