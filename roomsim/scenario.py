@@ -576,7 +576,9 @@ class KeyframeOptions(Frozen):
     LiveKit's defaults (PLIThrottle LowQuality 500 ms, MidQuality 1 s, HighQuality 1 s,
     livekit/livekit pkg/config/config.go). `size_factor`: keyframe size over a mean frame;
     None = libwebrtc's VP8 cap (LibvpxVp8Encoder::MaxIntraTarget: 0.5 x the 600 ms optimal
-    buffer x fps / 10 percent of a frame, at least 3x; libvpx_vp8_encoder.cc).
+    buffer x fps / 10 percent of a frame, at least 3x; libvpx_vp8_encoder.cc). It applies
+    with `wire.frames: constant`; with the default frame-size model the keyframe is that
+    model's (`wire.frames.keyframe_factor`, same default).
     """
 
     pli_throttle_ms: list[PositiveFloat] = Field(default=[500.0, 1000.0, 1000.0], min_length=1)
