@@ -241,3 +241,25 @@ def test_a_mesh_relay_share_shows_server_traffic_and_its_delay() -> None:
     assert all(p.loss_pct == 0 for p in others)
     late = nat.video_latency_ms.p50 - direct.participants[2].video_latency_ms.p50  # type: ignore[operator]
     assert 12 < late < 18  # 15 ms, read from the log-spaced latency bins
+
+
+def test_reports_go_per_ssrc_simulcast_layers_up_one_per_track_down() -> None:
+    """SFU, two publishers of 3-layer simulcast video: each sends 3 sender reports a second
+    upstream (one per layer's SSRC) and receives 1 (the SFU's one SSRC per track)."""
+    from roomsim.topologies.sfu import SfuTopology
+    from roomsim.transport.control import RR, SR, control_items
+
+    raw = room(2, [{"kind": "video", "resolution": "720p", "simulcast": ["180p", "360p", "720p"]}])
+    world = World(build(raw), 1, 5.0)
+    sfu = SfuTopology(world)
+    world.freeze()
+    sfu.start()
+    world.present[:] = True
+    sfu.replan()
+    items = control_items(world, *sfu.wire_plan(), np.ones(len(world.streams)), mesh=False)
+    for p in range(2):
+        up_sr = (items.kind == SR) & (items.src == p)
+        down_sr = (items.kind == SR) & (items.dst == p)
+        assert up_sr.sum() == 3 and down_sr.sum() == 1
+        assert ((items.kind == RR) & (items.src == p)).sum() == 1  # about the track it receives
+        assert np.all(items.interval_ns[up_sr] == 1_000_000_000)

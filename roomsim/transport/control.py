@@ -4,7 +4,9 @@ ICE consent checks, on every link of every topology.
 The rule (per RTP stream, per connection, per lossy packet):
 
 * Sender report (RFC 3550 sec. 6.4.1: 8-byte header + 20-byte sender info) from the
-  sender of every stream, and a receiver report (header + one 24-byte report block,
+  sender of every RTP stream (SSRC: each simulcast layer up to a server; one per track
+  towards a receiver, as an SFU rewrites layers to one SSRC; one for all SVC layers), and
+  a receiver report (header + one 24-byte report block,
   sec. 6.4.2) from its receiver, each once per report interval: 1 s for video, 5 s for
   audio, libwebrtc's fixed intervals (``kDefaultVideoReportInterval`` /
   ``kDefaultAudioReportInterval``, modules/rtp_rtcp/source/rtcp_sender.cc), which it uses
@@ -133,6 +135,12 @@ def srtp_tags(world: World) -> IntArray:
     return tags
 
 
+def _ssrc(world: World) -> IntArray:
+    """An SSRC number per stream: SVC layers of a track share one (-1 - track)."""
+    svc = np.array([spec.svc_offset_ns >= 0 for spec in world.streams.specs], dtype=bool)
+    return np.where(svc, -1 - world.streams.track, np.arange(len(svc)))
+
+
 def _node(p: IntArray) -> IntArray:
     return -1 - p
 
@@ -158,27 +166,32 @@ def control_items(world: World, uplink: npt.ArrayLike, receive: npt.ArrayLike, s
         parts.append((src, dst, np.broadcast_to(np.asarray(every, dtype=np.int64), n), size,
                       np.full(n, kind, dtype=np.int64), ident))
 
+    # one report per SSRC: a receiver gets one per track (an SFU rewrites simulcast layers
+    # to one SSRC; SVC layers share one), a publisher sends one per simulcast layer
+    n = len(world.participants)
+    one = np.unique(st.track[r_stream] * n + r_sub, return_index=True)[1]
+    t_stream, t_sub = r_stream[one], r_sub[one]
     if mesh:
-        pub = st.pub[r_stream]
-        add(pub, r_sub, interval[r_stream], RTCP_SR_BYTES, SR, r_stream, pub)
-        add(r_sub, pub, interval[r_stream], RTCP_RR_BYTES, RR, r_stream, pub)
-        pairs, inverse = np.unique(pub * len(world.participants) + r_sub, return_inverse=True)
+        pub = st.pub[t_stream]
+        add(pub, t_sub, interval[t_stream], RTCP_SR_BYTES, SR, t_stream, pub)
+        add(t_sub, pub, interval[t_stream], RTCP_RR_BYTES, RR, t_stream, pub)
+        pairs, inverse = np.unique(st.pub[r_stream] * n + r_sub, return_inverse=True)
         per_pair = np.bincount(inverse.ravel(), weights=stream_pps[r_stream], minlength=len(pairs))
-        a, b = pairs // len(world.participants), pairs % len(world.participants)
+        a, b = pairs // n, pairs % n
         add(b, a, FEEDBACK_NS, twcc_bytes(per_pair * FEEDBACK_NS / 1e9), TWCC, a, a)
-        peers = np.unique(np.concatenate([pairs, b * len(world.participants) + a]))
-        x, y = peers // len(world.participants), peers % len(world.participants)
+        peers = np.unique(np.concatenate([pairs, b * n + a]))
+        x, y = peers // n, peers % n
         add(x, y, CONSENT_NS, STUN_REQUEST_BYTES, STUN_REQUEST, y, x)
         add(y, x, CONSENT_NS, STUN_RESPONSE_BYTES, STUN_RESPONSE, y, x)
     else:
         sent = np.asarray(uplink, dtype=np.int64).reshape(-1, 2)
         up = sent[(sent[:, 1] > 0) & (st.pub[sent[:, 0]] >= 0), 0]
         pub = st.pub[up]
-        add(pub, _node(pub), interval[up], RTCP_SR_BYTES, SR, up, pub)
-        add(_node(pub), pub, interval[up], RTCP_RR_BYTES, RR, up, pub)
-        add(_node(r_sub), r_sub, interval[r_stream], RTCP_SR_BYTES, SR, r_stream, r_sub)
-        add(r_sub, _node(r_sub), interval[r_stream], RTCP_RR_BYTES, RR, r_stream, r_sub)
-        n = len(world.participants)
+        ssrc = up[np.unique(_ssrc(world)[up], return_index=True)[1]]
+        add(st.pub[ssrc], _node(st.pub[ssrc]), interval[ssrc], RTCP_SR_BYTES, SR, ssrc, st.pub[ssrc])
+        add(_node(st.pub[ssrc]), st.pub[ssrc], interval[ssrc], RTCP_RR_BYTES, RR, ssrc, st.pub[ssrc])
+        add(_node(t_sub), t_sub, interval[t_stream], RTCP_SR_BYTES, SR, t_stream, t_sub)
+        add(t_sub, _node(t_sub), interval[t_stream], RTCP_RR_BYTES, RR, t_stream, t_sub)
         up_pps = np.bincount(pub, weights=stream_pps[up], minlength=n)
         down_pps = np.bincount(r_sub, weights=stream_pps[r_stream], minlength=n)
         senders, receivers = np.flatnonzero(up_pps > 0), np.flatnonzero(down_pps > 0)
