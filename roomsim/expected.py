@@ -89,14 +89,16 @@ def speech_share(voice: VoiceActivity) -> float:
 
 def closed_form(world: World, *, uplink: list[tuple[int, int]], receive: list[tuple[int, int]],
                 encode: list[tuple[int, int]], server_cpu_cores: dict[str, float],
-                node_of_room: list[str] | None) -> dict[str, Any]:
+                node_of_room: list[str] | None, mesh: bool | None = None) -> dict[str, Any]:
     """Expected figures for a plan.
 
     uplink:  (stream, copies) each publisher puts on its uplink
     receive: (stream, receiver) pairs reaching receivers' downlinks
     encode:  (stream, encoder runs) each publisher performs per frame
     server_cpu_cores: node id -> expected busy cores (the topology's own cost formula)
-    node_of_room: node id of each room, or None when no server carries media (mesh)
+    node_of_room: node id of each room, or None when no server carries media (mesh) or the
+                  topology sums its servers itself (an SFU cascade)
+    mesh: whether peers talk to each other directly (default: `node_of_room` is None)
     """
     n = len(world.participants)
     rates = [stream_rate(world, s) for s in range(len(world.streams))]
@@ -110,7 +112,7 @@ def closed_form(world: World, *, uplink: list[tuple[int, int]], receive: list[tu
         down[sub] += np.array([rates[s].bps, rates[s].payload_bps, rates[s].pps])
         cpu[sub] += rates[s].fps * world.decode_ns(world.streams.specs[s]) / NS / world.speed[sub]
     if world.scenario.wire.control_traffic:
-        _add_control(world, uplink, receive, rates, node_of_room is None, up, down)
+        _add_control(world, uplink, receive, rates, node_of_room is None if mesh is None else mesh, up, down)
     for s, runs in encode:
         pub = pub_of[s]
         cpu[pub] += runs * rates[s].fps * world.encode_ns(world.streams.specs[s]) / NS / world.speed[pub]

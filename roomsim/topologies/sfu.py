@@ -542,6 +542,7 @@ class SfuTopology(Topology):
             encode=sent,
             server_cpu_cores={},
             node_of_room=None if self.cascade else self.servers.node_ids_of_rooms(),
+            mesh=False,
         )
         if self.cascade:
             figures["servers"] = self._cascade_servers(figures)
