@@ -263,3 +263,20 @@ def test_reports_go_per_ssrc_simulcast_layers_up_one_per_track_down() -> None:
         assert up_sr.sum() == 3 and down_sr.sum() == 1
         assert ((items.kind == RR) & (items.src == p)).sum() == 1  # about the track it receives
         assert np.all(items.interval_ns[up_sr] == 1_000_000_000)
+
+
+@pytest.mark.parametrize("topology", ["mesh", "sfu"])
+def test_control_packets_of_a_relayed_participant_cross_its_relay(topology: str) -> None:
+    raw = room(2, AUDIO_32)
+    raw["rooms"][0]["participants"].append({"id": "nat", "network": dict(CLEAN), "tracks": AUDIO_32, "relay": True})
+    raw["relays"] = {}
+    on = run(raw, topology, duration_s=6, wire={"frames": "constant"})
+    off = run(raw, topology, duration_s=6, wire={"frames": "constant", "control_traffic": False})
+    a, b = {x.name: x.sent_packets for x in on.links}, {x.name: x.sent_packets for x in off.links}
+    extra = {name: a[name] - b[name] for name in a}
+    assert extra["nat/up"] > 0 and extra["nat/down"] > 0
+    if topology == "mesh":  # every connection of nat goes through the relay, both ways
+        assert extra["turn-1/to-client"] == extra["nat/up"] + extra["nat/down"]
+    else:
+        assert extra["turn-1/to-node"] == extra["nat/up"]
+        assert extra["turn-1/to-client"] == extra["nat/down"]

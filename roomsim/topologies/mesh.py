@@ -182,6 +182,12 @@ class MeshTopology(Topology):
         server = self.relays.server
         return np.where(server[pub] >= 0, server[pub], server[sub])
 
+    def control_relay_link(self, src: npt.NDArray[np.int64], dst: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The relay link a control packet between two peers crosses (-1: a direct pair)."""
+        assert self.relays is not None
+        server = self.pair_relay(src, dst)
+        return np.where(server >= 0, self.relays.to_client[np.maximum(server, 0)], -1)
+
     def _frame_for_relays(self, packets: Packets) -> None:
         """TURN framing on packets of relayed pairs (both legs are client <-> relay)."""
         assert self.relays is not None
@@ -194,6 +200,11 @@ class MeshTopology(Topology):
         if self.relays is None:
             return {}
         return {"relays": self.relays.details(self.world)}
+
+    def start(self) -> None:
+        super().start()
+        if self.relays is not None:
+            self.control_packets.relay_link = self.control_relay_link
 
     def wire_plan(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Each publisher's top streams x receivers up; every (stream, receiver) pair down."""

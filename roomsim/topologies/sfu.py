@@ -81,6 +81,8 @@ class SfuTopology(Topology):
         st = w.streams
         n, m = len(w.participants), len(st)
         self.servers.start(self.regions)
+        if self.relays is not None:
+            self.control_packets.relay_link = self._control_relay_link
         self.control = SfuController(
             w, self.options, w.scenario.topology.speakers, IN_FLIGHT_GRACE_NS
         )
@@ -293,6 +295,18 @@ class SfuTopology(Topology):
         received = self._send_downlinks(t1, window, measuring)
         self.clients.push(received)
         self.deliver(self.clients.take(t1), window, measuring)
+
+    def _control_relay_link(self, src: IntArray, dst: IntArray) -> IntArray:
+        """The relay link a control packet of a relayed client crosses: towards the node
+        (client -> node), towards the client (node -> client); -1 otherwise."""
+        assert self.relays is not None
+        server = self.relays.server
+        up = (src >= 0) & (server[np.maximum(src, 0)] >= 0)
+        down = (dst >= 0) & (server[np.maximum(dst, 0)] >= 0)
+        out = np.full(len(src), -1, dtype=np.int64)
+        out[up] = self.relays.to_node[server[src[up]]]
+        out[down] = self.relays.to_client[server[dst[down]]]
+        return out
 
     def _framing(self, packets: Packets) -> npt.NDArray[np.int32]:
         """TURN framing bytes the client <-> relay leg adds to these (plain UDP) packets."""

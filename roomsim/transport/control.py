@@ -40,12 +40,14 @@ The rule (per RTP stream, per connection, per lossy packet):
 Reports travel on the path of their connection: a mesh peer's uplink and the other
 peer's downlink; a client's access link and its node's NIC. A packet is counted on both
 links of its path in the tick its schedule falls in and occupies each link's FIFO for its
-serialization time. Not modelled: control bytes on TURN relay and backbone links, and
-NACKs for repairs on links other than a client's access links.
+serialization time; a relayed connection's packets also cross its TURN relay's link (without
+the 4 bytes of ChannelData). Not modelled: control packets between cascaded nodes on
+backbone links, and NACKs for repairs on links other than a client's access links.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -234,6 +236,9 @@ class ControlTraffic:
         self._layout_end = 0
         self._last: tuple[IntArray, ...] | None = None
         self._stream_pps: npt.NDArray[np.float64] | None = None
+        #: (src, dst endpoints) -> the TURN relay link each item crosses, or -1 (set by a
+        #: topology with relays)
+        self.relay_link: Callable[[IntArray, IntArray], IntArray] | None = None
         n_links = len(world.links.rate_bps)
         self.rtx_seen = np.zeros(n_links, dtype=np.int64)
         self.reverse = np.arange(n_links, dtype=np.int64)
@@ -295,9 +300,17 @@ class ControlTraffic:
         n_links = len(w.links.rate_bps)
         self.t_start, self.tick_ns = t_start, tick_ns
         n_ticks = int(-(-(t_end - t_start) // tick_ns))
-        cell = np.concatenate([tick * n_links + link_a[item], tick * n_links + link_b[item]])
+        hops = [link_a, link_b]
+        if self.relay_link is not None:  # a relayed connection's packets also cross the relay
+            hops.append(self.relay_link(src, dst))
+        cells, sizes = [], []
+        for hop in hops:
+            on = hop[item] >= 0
+            cells.append(tick[on] * n_links + hop[item][on])
+            sizes.append(items.size[item][on])
+        cell = np.concatenate(cells)
         packets = np.bincount(cell, minlength=n_ticks * n_links).reshape(n_ticks, n_links)
-        nbytes = np.bincount(cell, weights=np.tile(items.size[item], 2).astype(np.float64),
+        nbytes = np.bincount(cell, weights=np.concatenate(sizes).astype(np.float64),
                              minlength=n_ticks * n_links).astype(np.int64).reshape(n_ticks, n_links)
         #: the schedule repeats when the span is a whole number of ticks and of every interval
         self.periodic = (t_end - t_start) % tick_ns == 0 and bool(np.all((t_end - t_start) % items.interval_ns == 0))
