@@ -153,9 +153,10 @@ class Topology(ABC):
         """Move everything that happens in [t0, t1) through the stages."""
 
     def tick(self, t0: int, t1: int, capturing: bool) -> None:
-        """One engine tick: the topology's media, then the control packets on the wire."""
+        """One engine tick: the topology's media, then the control packets on the wire
+        (while the call lasts: not in the drain after capture ends)."""
         self.step(t0, t1, capturing)
-        if self.control_packets.enabled:
+        if capturing and self.control_packets.enabled:
             self._emit_control(t0, t1)
 
     def _emit_control(self, t0: int, t1: int) -> None:
