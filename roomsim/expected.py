@@ -5,6 +5,8 @@ cost profile — never from the engine's counters, so a simulated figure and its
 form check each other:
 
     stream wire rate = fps x (frame payload + ceil(payload / MTU) x per-packet headers) x 8
+      (with `wire.frames: vbr`, video's packets per frame are the mean of ceil(x / MTU) over
+      its delta frames' spread)
     mesh   uplink(p) = sum over p's streams x (receivers of p);  downlink(r) = sum of others'
     sfu    uplink(p) = all of p's layers;  node egress = sum over receivers of received layers
     mcu    uplink(p) = p's top layers;  downlink(r) = one mixed audio + one composite stream
@@ -43,7 +45,7 @@ from roomsim.codecs import get_codec
 from roomsim.conversation import room_speech_shares
 from roomsim.scenario import VoiceActivity
 from roomsim.sim.metrics import NS
-from roomsim.world import World
+from roomsim.world import VIDEO, World
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,9 @@ def stream_rate(world: World, s: int) -> StreamRate:
     fps = NS / st.period_ns[s]
     payload = st.frame_bytes[s]
     header = int(st.header_bytes[s])
-    packets = max(1, math.ceil(payload / int(st.mtu_payload[s])))
+    frames = world.scenario.wire.frames
+    spread = frames.delta_spread * math.sqrt(3) if frames.model == "vbr" and st.kind[s] == VIDEO else 0.0
+    packets = mean_packets(payload, int(st.mtu_payload[s]), spread)
     trailer = int(world.stream_trailer[s])  # e2ee tag, RED redundancy: once per frame
     full = StreamRate(fps * (payload + packets * header + trailer) * 8, fps * payload * 8, fps * packets, fps)
     spec = st.specs[s]
@@ -78,6 +82,19 @@ def stream_rate(world: World, s: int) -> StreamRate:
     return StreamRate(*(talk * a + (1 - talk) * b for a, b in zip(
         (full.bps, full.payload_bps, full.pps, full.fps),
         (silent.bps, silent.payload_bps, silent.pps, silent.fps), strict=True)))
+
+
+def mean_packets(payload: float, mtu: int, spread: float) -> float:
+    """Mean packets per frame of frames spread uniformly over payload x (1 +- spread)
+    (the delta frames of roomsim.sim.frame_sizes; rare keyframes left out): the mean of
+    ceil(x / mtu) over that interval, exactly; ceil(payload / mtu) without spread."""
+    if spread <= 0:
+        return max(1, math.ceil(payload / mtu))
+    low, high = payload * (1 - spread), payload * (1 + spread)
+    total = 0.0
+    for k in range(max(1, math.ceil(low / mtu)), math.ceil(high / mtu) + 1):
+        total += k * (min(high, k * mtu) - max(low, (k - 1) * mtu))
+    return total / (high - low)
 
 
 def speech_share(voice: VoiceActivity) -> float:

@@ -89,6 +89,10 @@ class SfuTopology(Topology):
         fwd = w.costs.forwarding
         self.ingress_ns = round(fwd.ingress_us_per_packet * 1e3)
         self.egress_ns = round(fwd.egress_us_per_packet * 1e3)
+        # the node handles control packets too, at the per-packet cost of the closed form
+        control = self.control_packets
+        control.cpu_pool[self.servers.nic_in], control.cpu_ns[self.servers.nic_in] = self.servers.cpu, self.ingress_ns
+        control.cpu_pool[self.servers.nic_out], control.cpu_ns[self.servers.nic_out] = self.servers.cpu, self.egress_ns
         self.node_of_link = np.full(len(w.links.rate_bps), -1, dtype=np.int64)
         self.node_of_link[self.servers.nic_in] = np.arange(len(self.servers.nodes))
         self.node_of_cpu = np.full(len(w.cpus.cores), -1, dtype=np.int64)

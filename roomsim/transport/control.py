@@ -245,6 +245,10 @@ class ControlTraffic:
         self.relay_link: Callable[[IntArray, IntArray], IntArray] | None = None
         n_links = len(world.links.rate_bps)
         self.rtx_seen = np.zeros(n_links, dtype=np.int64)
+        #: per link: the CPU pool that handles each packet crossing it, and its cost (an
+        #: SFU's NICs: its per-packet forwarding cost; set by the topology)
+        self.cpu_pool = np.full(n_links, -1, dtype=np.int64)
+        self.cpu_ns = np.zeros(n_links, dtype=np.int64)
         self.reverse = np.arange(n_links, dtype=np.int64)
         self.reverse[world.uplink] = world.downlink
         self.reverse[world.downlink] = world.uplink
@@ -344,32 +348,39 @@ class ControlTraffic:
         repair = self.repair[:, 0] if self.repair is not None else _NO_LINKS
         node_end = self.node_end if self.node_links is not None else _NO_LINKS
         counts = table.counters.pending(LINK_COUNTERS, window, measuring)
+        busy, jobs, _ = w.cpus.pending(window, measuring)
         put_control(on, packets, nbytes, repair, self.rtx_seen, self.access, self.reverse, node_end, NACK_WIRE_BYTES,
-                    pli_links, PLI_WIRE_BYTES, counts)
+                    pli_links, PLI_WIRE_BYTES, counts, self.cpu_pool, self.cpu_ns, busy, jobs)
 
 
 @njit(cache=True)
 def put_control(on, packets, nbytes, repair, rtx_seen, access, reverse, node_end, nack_bytes, pli_links,
-                pli_bytes, counts):  # type: ignore[no-untyped-def]
+                pli_bytes, counts, cpu_pool, cpu_ns, busy, jobs):  # type: ignore[no-untyped-def]
     """Count control packets on their links: this tick's periodic packets (`packets` and
     `nbytes` on links `on`), a NACK for every retransmission on an access link since the
     last call (on its reverse link and, towards a server, on `node_end[link]`), and a PLI
-    on each of `pli_links`. One compiled pass: the same in numpy is ~10 calls a tick."""
+    on each of `pli_links`. A packet crossing a link with a `cpu_pool` (a server's NIC)
+    costs that pool `cpu_ns` per packet, counted like the links (not queued). One compiled
+    pass: the same in numpy is ~10 calls a tick."""
     for i in range(len(on)):
-        _put(on[i], packets[i], nbytes[i], counts)
+        _put(on[i], packets[i], nbytes[i], counts, cpu_pool, cpu_ns, busy, jobs)
     for q in range(len(repair)):
         new = repair[q] - rtx_seen[q]
         if new > 0:
             rtx_seen[q] = repair[q]
             if access[q]:
-                _put(reverse[q], new, new * nack_bytes, counts)
+                _put(reverse[q], new, new * nack_bytes, counts, cpu_pool, cpu_ns, busy, jobs)
                 if len(node_end) > 0:
-                    _put(node_end[q], new, new * nack_bytes, counts)
+                    _put(node_end[q], new, new * nack_bytes, counts, cpu_pool, cpu_ns, busy, jobs)
     for i in range(len(pli_links)):
-        _put(pli_links[i], 1, pli_bytes, counts)
+        _put(pli_links[i], 1, pli_bytes, counts, cpu_pool, cpu_ns, busy, jobs)
 
 
 @njit(cache=True, inline="always")
-def _put(link, packets, size, counts):  # type: ignore[no-untyped-def]
+def _put(link, packets, size, counts, cpu_pool, cpu_ns, busy, jobs):  # type: ignore[no-untyped-def]
     counts[link, PACKETS] += packets
     counts[link, BYTES] += size
+    pool = cpu_pool[link]
+    if pool >= 0:
+        busy[pool] += packets * cpu_ns[link]
+        jobs[pool] += packets
