@@ -280,3 +280,18 @@ def test_control_packets_of_a_relayed_participant_cross_its_relay(topology: str)
     else:
         assert extra["turn-1/to-node"] == extra["nat/up"]
         assert extra["turn-1/to-client"] == extra["nat/down"]
+
+
+def test_svc_keyframes_are_in_the_base_temporal_layer_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = record_frames(monkeypatch)
+    raw = room(2, [{"kind": "video", "codec": "vp9", "resolution": "720p", "svc": "L3T3"}])
+    result = run(raw, "sfu", duration_s=3)
+    frames = np.concatenate([f for f, _ in seen])
+    keys = np.concatenate([k for _, k in seen])
+    world = World(build(raw), 1, 3.0)
+    world.freeze()
+    temporal = np.array([spec.temporal for spec in world.streams.specs])
+    keyed = np.unique(frames["stream"][keys])
+    assert len(keyed) > 0 and np.all(temporal[keyed] == 0)
+    assert np.any(temporal[np.unique(frames["stream"])] > 0)
+    assert result.totals.loss_pct == 0

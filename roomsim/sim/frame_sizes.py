@@ -39,7 +39,8 @@ MIN_TARGET_SHARE = 0.1
 def size_frames(frames, sized, mean, key_factor, interval, payback, spread, key, debt, carry, last_key,
                 key_request, is_key):  # type: ignore[no-untyped-def]
     """Size the `sized` streams' frames (FRAME records, each stream's in frame order) in
-    place; mark keyframes in `is_key`. State per stream: `debt` (bytes above the mean not
+    place; mark keyframes in `is_key` (never on a stream whose `interval` is 0). State per
+    stream: `debt` (bytes above the mean not
     yet paid back), `carry` (fraction of a byte not yet sent, so integer sizes add up
     exactly), `last_key` (frame number of the last keyframe), `key_request` (a frame number
     asked to be a keyframe)."""
@@ -51,7 +52,7 @@ def size_frames(frames, sized, mean, key_factor, interval, payback, spread, key,
             continue
         k = f.fseq
         m = mean[s]
-        if last_key[s] == NEVER or k - last_key[s] >= interval[s] or k >= key_request[s]:
+        if interval[s] > 0 and (last_key[s] == NEVER or k - last_key[s] >= interval[s] or k >= key_request[s]):
             size = key_factor[s] * m
             last_key[s] = k
             key_request[s] = NONE
@@ -74,14 +75,17 @@ class FrameSizes:
     """Per-stream frame-size state of one run (`frames: vbr`), or nothing (`constant`)."""
 
     def __init__(self, options: FrameOptions, seed: int, names: list[str], video: npt.NDArray[np.bool_],
-                 mean_bytes: npt.NDArray[np.float64], period_ns: npt.NDArray[np.float64]) -> None:
+                 mean_bytes: npt.NDArray[np.float64], period_ns: npt.NDArray[np.float64],
+                 never_key: npt.NDArray[np.bool_]) -> None:
+        """`never_key`: streams that never carry a keyframe (SVC temporal increments: the
+        keyframe is in their track's base temporal layer)."""
         self.vbr = options.model == "vbr"
         m = len(names)
         fps = 1e9 / period_ns
         self.sized = video & self.vbr
         self.mean = mean_bytes.astype(np.float64)
         self.key_factor = np.array([options.keyframe_factor or max(3.0, 0.3 * f) for f in fps], dtype=np.float64)
-        self.interval = np.full(m, options.keyframe_interval_frames, dtype=np.int64)
+        self.interval = np.where(never_key, 0, options.keyframe_interval_frames).astype(np.int64)
         self.payback = np.maximum(1.0, options.payback_ms / 1e3 * fps)
         self.spread = options.delta_spread
         self.key = np.array([stream_key(seed, f"frames:{name}") for name in names], dtype=np.uint64)

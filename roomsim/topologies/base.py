@@ -139,7 +139,8 @@ class Topology(ABC):
         self.control_packets = ControlTraffic(w)
         self.control_packets.repair = self.links.repair
         w.frame_sizes = FrameSizes(w.scenario.wire.frames, w.seed, [w.stream_name(s) for s in range(len(specs))],
-                                   w.streams.kind == VIDEO, w.streams.frame_bytes, w.streams.period_ns)
+                                   w.streams.kind == VIDEO, w.streams.frame_bytes, w.streams.period_ns,
+                                   np.array([spec.temporal > 0 for spec in specs], dtype=bool))
         w.breakdown = StageBreakdown(len(w.participants))
         w.audio_expected_frames = np.zeros(len(w.participants), dtype=np.int64)
         self.replan()
