@@ -5,9 +5,13 @@ cost profile — never from the engine's counters, so a simulated figure and its
 form check each other:
 
     stream wire rate = fps x (frame payload + ceil(payload / MTU) x per-packet headers) x 8
+      (with `wire.frames: vbr`, video's packets per frame are the mean of ceil(x / MTU) over
+      its delta frames' spread)
     mesh   uplink(p) = sum over p's streams x (receivers of p);  downlink(r) = sum of others'
     sfu    uplink(p) = all of p's layers;  node egress = sum over receivers of received layers
     mcu    uplink(p) = p's top layers;  downlink(r) = one mixed audio + one composite stream
+    + control packets (RTCP reports, transport feedback, consent checks) at their mean
+      rates, unless `wire.control_traffic` is off (roomsim.transport.control)
 
 How the SFU's behaviours enter (the topology hands in its plan; nothing here reads a
 counter):
@@ -41,7 +45,7 @@ from roomsim.codecs import get_codec
 from roomsim.conversation import room_speech_shares
 from roomsim.scenario import VoiceActivity
 from roomsim.sim.metrics import NS
-from roomsim.world import World
+from roomsim.world import VIDEO, World
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,9 @@ def stream_rate(world: World, s: int) -> StreamRate:
     fps = NS / st.period_ns[s]
     payload = st.frame_bytes[s]
     header = int(st.header_bytes[s])
-    packets = max(1, math.ceil(payload / int(st.mtu_payload[s])))
+    frames = world.scenario.wire.frames
+    spread = frames.delta_spread * math.sqrt(3) if frames.model == "vbr" and st.kind[s] == VIDEO else 0.0
+    packets = mean_packets(payload, int(st.mtu_payload[s]), spread)
     trailer = int(world.stream_trailer[s])  # e2ee tag, RED redundancy: once per frame
     full = StreamRate(fps * (payload + packets * header + trailer) * 8, fps * payload * 8, fps * packets, fps)
     spec = st.specs[s]
@@ -78,6 +84,19 @@ def stream_rate(world: World, s: int) -> StreamRate:
         (silent.bps, silent.payload_bps, silent.pps, silent.fps), strict=True)))
 
 
+def mean_packets(payload: float, mtu: int, spread: float) -> float:
+    """Mean packets per frame of frames spread uniformly over payload x (1 +- spread)
+    (the delta frames of roomsim.sim.frame_sizes; rare keyframes left out): the mean of
+    ceil(x / mtu) over that interval, exactly; ceil(payload / mtu) without spread."""
+    if spread <= 0:
+        return max(1, math.ceil(payload / mtu))
+    low, high = payload * (1 - spread), payload * (1 + spread)
+    total = 0.0
+    for k in range(max(1, math.ceil(low / mtu)), math.ceil(high / mtu) + 1):
+        total += k * (min(high, k * mtu) - max(low, (k - 1) * mtu))
+    return total / (high - low)
+
+
 def speech_share(voice: VoiceActivity) -> float:
     """Long-run share of time a participant speaks."""
     if voice.model == "continuous":
@@ -87,14 +106,16 @@ def speech_share(voice: VoiceActivity) -> float:
 
 def closed_form(world: World, *, uplink: list[tuple[int, int]], receive: list[tuple[int, int]],
                 encode: list[tuple[int, int]], server_cpu_cores: dict[str, float],
-                node_of_room: list[str] | None) -> dict[str, Any]:
+                node_of_room: list[str] | None, mesh: bool | None = None) -> dict[str, Any]:
     """Expected figures for a plan.
 
     uplink:  (stream, copies) each publisher puts on its uplink
     receive: (stream, receiver) pairs reaching receivers' downlinks
     encode:  (stream, encoder runs) each publisher performs per frame
     server_cpu_cores: node id -> expected busy cores (the topology's own cost formula)
-    node_of_room: node id of each room, or None when no server carries media (mesh)
+    node_of_room: node id of each room, or None when no server carries media (mesh) or the
+                  topology sums its servers itself (an SFU cascade)
+    mesh: whether peers talk to each other directly (default: `node_of_room` is None)
     """
     n = len(world.participants)
     rates = [stream_rate(world, s) for s in range(len(world.streams))]
@@ -107,6 +128,8 @@ def closed_form(world: World, *, uplink: list[tuple[int, int]], receive: list[tu
     for s, sub in receive:
         down[sub] += np.array([rates[s].bps, rates[s].payload_bps, rates[s].pps])
         cpu[sub] += rates[s].fps * world.decode_ns(world.streams.specs[s]) / NS / world.client_speed[sub]
+    if world.scenario.wire.control_traffic:
+        _add_control(world, uplink, receive, rates, node_of_room is None if mesh is None else mesh, up, down)
     for s, runs in encode:
         pub = pub_of[s]
         cpu[pub] += runs * rates[s].fps * world.encode_ns(world.streams.specs[s]) / NS / world.client_speed[pub]
@@ -128,3 +151,19 @@ def closed_form(world: World, *, uplink: list[tuple[int, int]], receive: list[tu
             "totals": {"uplink_mbps": up[:, 0].sum() / 1e6, "downlink_mbps": down[:, 0].sum() / 1e6,
                        "client_cpu_cores": cpu.sum(),
                        "server_cpu_cores": sum(server_cpu_cores.values())}}
+
+
+def _add_control(world: World, uplink: list[tuple[int, int]], receive: list[tuple[int, int]],
+                 rates: list[StreamRate], mesh: bool, up: np.ndarray, down: np.ndarray) -> None:
+    """RTCP, transport feedback and consent checks of the plan at their mean rates
+    (roomsim.transport.control): on the sender's uplink and the receiver's downlink; a
+    server's ingress and egress are then its participants' sums, as for media. NACKs and
+    PLIs answer loss and layer switches, which an uncongested, loss-free run has none of."""
+    from roomsim.transport.control import control_items
+
+    items = control_items(world, uplink, receive, np.array([r.pps for r in rates]), mesh)
+    bps, pps = items.bps(), items.pps()
+    for end, table in ((items.src, up), (items.dst, down)):
+        mine = end >= 0
+        np.add.at(table[:, 0], end[mine], bps[mine])
+        np.add.at(table[:, 2], end[mine], pps[mine])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ def simulate(scenario: Scenario, topology: str, seed: int, duration_s: float,
     attach(world, model)
     world.start_processes()
     end_ns = run_ticks(world.env, world.tick_ns, world.end_capture_ns, world.horizon_ns,
-                       model.step, model.in_flight, on_tick)
+                       model.tick, model.in_flight, on_tick)
     return collect(world, model, end_ns)
 
 
@@ -143,7 +144,7 @@ def _latency_histogram(world: World) -> LatencyHistogram:
 def _servers(world: World, model: Topology, seconds: float) -> list[ServerResult]:
     servers = getattr(model, "servers", None)
     if servers is None:
-        return []
+        return _relay_servers(world, getattr(model, "relays", None), seconds)
     links, cpus = world.links.counters, world.cpus.counters
     out = []
     for k, node in enumerate(servers.nodes):
@@ -159,6 +160,22 @@ def _servers(world: World, model: Topology, seconds: float) -> list[ServerResult
             cpu_dropped_jobs=int(cpus.get("total", "dropped")[cpu].sum()),
             nic_dropped_packets=int(links.get("total", "dropped_queue")[nic_in]
                                     + links.get("total", "dropped_queue")[nic_out])))
+    return out
+
+
+def _relay_servers(world: World, relays: Any, seconds: float) -> list[ServerResult]:
+    """A mesh's TURN relays as servers: what they forward between relayed peers (the relay
+    receives and sends the same packets; no media CPU is modelled on a relay)."""
+    if relays is None:
+        return []
+    links = world.links.counters
+    out = []
+    for k, link in enumerate(int(x) for x in relays.to_client):
+        mbps = round(float(links.get("measured", "bytes")[link]) * 8e-6 / seconds, 4)
+        pps = round(float(links.get("measured", "packets")[link]) / seconds, 3)
+        out.append(ServerResult(id=f"turn-{k + 1}", region="relay", cores=0.0, ingress_mbps=mbps, egress_mbps=mbps,
+                                ingress_pps=pps, egress_pps=pps, cpu_cores=0.0, cpu_util_pct=0.0, cpu_dropped_jobs=0,
+                                nic_dropped_packets=int(links.get("total", "dropped_queue")[link])))
     return out
 
 

@@ -31,7 +31,7 @@ from roomsim.frozen import Frozen
 from roomsim.gate import QualityGate
 from roomsim.loader import load_model, validate
 from roomsim.netprofiles import NETWORK_PRESETS
-from roomsim.transport.options import Grants, TransportSpec, coerce_transport
+from roomsim.transport.options import Grants, TransportSpec, WireOptions, coerce_transport
 
 TOPOLOGIES = ("mesh", "mcu", "sfu")
 TopologyName = Literal["mesh", "mcu", "sfu"]
@@ -491,7 +491,9 @@ class RelayOptions(Frozen):
     of WebRTC sessions need TURN ("Introducing Network Traversal Service", 2014). Relay
     bytes are priced at `price_usd_per_gb` of relay egress (Cloudflare Realtime TURN:
     $0.05/GB outbound, developers.cloudflare.com/realtime/turn). Relays are modelled for the
-    SFU (participant <-> node); mesh and MCU runs ignore them.
+    SFU (participant <-> node) and the mesh (a peer pair with a relayed peer goes through
+    that peer's relay, which shows as a server of the mesh); MCU runs ignore them. The share
+    stays 0 by default: set it (e.g. Twilio's 0.15) to price NAT traversal in.
     """
 
     share: Annotated[float, Field(ge=0, le=1)] = 0.0
@@ -627,7 +629,9 @@ class KeyframeOptions(Frozen):
     LiveKit's defaults (PLIThrottle LowQuality 500 ms, MidQuality 1 s, HighQuality 1 s,
     livekit/livekit pkg/config/config.go). `size_factor`: keyframe size over a mean frame;
     None = libwebrtc's VP8 cap (LibvpxVp8Encoder::MaxIntraTarget: 0.5 x the 600 ms optimal
-    buffer x fps / 10 percent of a frame, at least 3x; libvpx_vp8_encoder.cc).
+    buffer x fps / 10 percent of a frame, at least 3x; libvpx_vp8_encoder.cc). It applies
+    with `wire.frames: constant`; with the default frame-size model the keyframe is that
+    model's (`wire.frames.keyframe_factor`, same default).
     """
 
     pli_throttle_ms: list[PositiveFloat] = Field(default=[500.0, 1000.0, 1000.0], min_length=1)
@@ -757,6 +761,7 @@ class Scenario(Frozen):
     rooms: list[Room] = []
     topology: TopologySpec = TopologySpec()
     engine: EngineOptions = EngineOptions()
+    wire: WireOptions = WireOptions()
     #: Rooms generated from distributions; expanded into `rooms` when validated.
     room_sets: list[RoomSet] = []
     traces: list[LinkTrace] = []

@@ -27,6 +27,7 @@ from roomsim.sim.metrics import NS, LatencyHistograms, Windows
 from roomsim.sim.resources import CpuTable, LinkTable
 from roomsim.sim.rng import generator, stream_key
 from roomsim.transport.e2ee import SFRAME_OVERHEAD_BYTES, frame_crypto_ns
+from roomsim.transport.wire import apply_wire_settings
 
 AUDIO, VIDEO = 0, 1
 
@@ -146,6 +147,11 @@ class World:
         #: Called with (receiver, source participant, kind, capture ns, playout ns) arrays
         #: for every frame played (agents listen here; see roomsim.agents).
         self.play_listeners: list[Callable[..., None]] = []
+        #: Called with (frames, keyframe flags) for every batch of captured frames (FRAME
+        #: records as sized, before DTX): an inspectable per-frame record (tests, tools).
+        self.frame_listeners: list[Callable[..., None]] = []
+        #: Set by the topology when it starts: the frame-size model (roomsim.sim.frame_sizes).
+        self.frame_sizes: Any = None
         #: Set by the topology when it starts (roomsim.topologies.base): the latency
         #: breakdown and the audio frames sent toward each receiver (the MOS loss basis).
         self.breakdown: Any = None
@@ -206,6 +212,7 @@ class World:
     def freeze(self) -> None:
         """Create client links and pools, fix stream phases, allocate counters."""
         self.streams = Streams(self._stream_specs)
+        apply_wire_settings(self)
         self.stream_trailer = frame_trailer_bytes(self)
         n = len(self.participants)
         self.uplink = np.zeros(n, dtype=np.int64)
@@ -238,9 +245,8 @@ class World:
             self.encoder[i] = self.cpus.add(f"{p.id}/encoder", p.budget_cores, CLIENT_CPU_QUEUE_NS)
             decode_cores = max(0.05 * p.budget_cores, p.budget_cores - encode_demand[i])
             self.decoder[i] = self.cpus.add(f"{p.id}/decoder", decode_cores, CLIENT_CPU_QUEUE_NS)
-        for s, spec in enumerate(self.streams.specs):
-            owner = self.participants[spec.pub].id if spec.pub >= 0 else f"server:{spec.owner}"
-            rng = generator(self.seed, f"phase:{owner}:{spec.track}:{spec.layer}:{spec.kind}")
+        for s in range(len(self.streams)):
+            rng = generator(self.seed, f"phase:{self.stream_name(s)}")
             self.streams.phase_ns[s] = int(rng.integers(0, max(1, int(self.streams.period_ns[s]))))
         from roomsim.sfu.svc import align_svc_phases
 
@@ -261,6 +267,12 @@ class World:
         #: capture asks `speaking_at` per frame instead of reading `speaking`.
         self.scheduled_voice = np.zeros(n, dtype=bool)
         self.voice_intervals: dict[int, list[tuple[int, int]]] = {}
+
+    def stream_name(self, s: int) -> str:
+        """A stream's stable name (its random streams are keyed by it, rng.py policy)."""
+        spec = self.streams.specs[s]
+        owner = self.participants[spec.pub].id if spec.pub >= 0 else f"server:{spec.owner}"
+        return f"{owner}:{spec.track}:{spec.layer}:{spec.kind}"
 
     def _plan_flows(self) -> None:
         """Frame-damage flows: one per stream (its path up to a server), then one per

@@ -62,9 +62,11 @@ def compared(tmp_path_factory: pytest.TempPathFactory) -> Experiment:
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory: pytest.TempPathFactory) -> Experiment:
     directory = tmp_path_factory.mktemp("sweep")
-    # the open-loop mesh overflows its uplink (with congestion control it lowers its rate instead)
+    # the open-loop mesh overflows its uplink (with congestion control it lowers its rate
+    # instead); constant frames: a 3 s run would otherwise measure the encoders paying back
+    # their first keyframe
     base = {**room(2, TRACKS, network=TIGHT_UPLINK), "duration_s": 3,
-            "topology": {"kind": "sfu", "mesh": {"bwe": "off"}}}
+            "topology": {"kind": "sfu", "mesh": {"bwe": "off"}}, "wire": {"frames": "constant"}}
     (directory / "base.yaml").write_text(yaml.safe_dump(base))
     (directory / "sweep.yaml").write_text(yaml.safe_dump({
         "name": "tiny", "base": "base.yaml", "seeds": SEEDS,

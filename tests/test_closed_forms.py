@@ -8,7 +8,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from roomsim.results import RunResult
-from tests.helpers import room, run
+from tests.helpers import room
+from tests.helpers import run as run_scenario
+
+#: The formulas below are media only: constant frames, no control packets (the switches
+#: that reproduce the media-only figures; tests/test_wire.py covers both behaviours).
+MEDIA_ONLY = {"frames": "constant", "control_traffic": False}
+
+
+def run(raw: dict, topology: str, **changes: object) -> RunResult:
+    return run_scenario(raw, topology, wire=MEDIA_ONLY, **changes)
 
 HEADERS = 20 + 8 + 12 + 10  # IPv4 + UDP + RTP + SRTP tag (AES_CM_128_HMAC_SHA1_80)
 AUDIO_EXT, VIDEO_EXT = 16, 12  # RTP header extensions libwebrtc sends (roomsim.sim.headers)

@@ -77,7 +77,7 @@ def test_a_sip_caller_gets_audio_only_and_pays_its_phone_leg() -> None:
     raw = room(2, [{"kind": "audio"}, {"kind": "video", "resolution": "360p"}])
     raw["rooms"][0]["participants"].append({"id": "phone", "kind": "sip", "network": CLEAN,
                                             "sip": {"phone_leg_ms": 70}})
-    result = run(raw, "sfu")
+    result = run(raw, "sfu", wire={"control_traffic": False})  # media only: the G.711 formula below
     phone, person = pid(result, "phone"), pid(result, "p-1")
     assert phone.quality.video_pixels is None and phone.quality.audio_codec == "opus"
     assert person.quality.audio_codec in ("opus", "g711")
@@ -98,7 +98,7 @@ def test_egress_and_ingress_cost_more_than_their_simulated_decode_and_encode() -
     assert rec.cpu_cores > pid(result, "rec").client_cpu_cores + 0.05
     assert rec.output_kbps == 2532
     assert cam.cpu_cores > pid(result, "cam").client_cpu_cores and cam.input_kbps == 4000
-    assert pid(result, "cam").downlink_kbps == 0  # an ingress subscribes to nothing
+    assert pid(result, "cam").downlink_payload_kbps == 0  # an ingress subscribes to nothing (RTCP only)
 
 
 def test_e2ee_adds_sframe_bytes_per_frame_and_crypto_cpu() -> None:
@@ -149,7 +149,7 @@ def test_missing_grants_are_one_line_errors_naming_file_and_field(tmp_path: Any,
 def test_without_subscribe_grant_nothing_is_received() -> None:
     raw = room(2, [{"kind": "audio"}], grants={"subscribe": False})
     result = run(raw, "sfu")
-    assert all(p.downlink_kbps == 0 for p in result.participants)
+    assert all(p.downlink_payload_kbps == 0 for p in result.participants)  # no media; RTCP still comes
     with pytest.raises(ScenarioError):
         build(room(2, [{"kind": "audio"}], kind="agent", agent={"listens_to": "p-1"}, grants={"subscribe": False}))
 

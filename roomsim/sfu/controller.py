@@ -396,16 +396,20 @@ class SfuController:
             },
         }
 
-    def closed_form_plan(self) -> tuple[list[tuple[int, int]], list[int]]:
-        """Settled (stream, subscriber) pairs and the streams publishers keep sending."""
+    def closed_form_plan(self, as_arrays: bool = False) -> tuple[Any, Any]:
+        """Settled (stream, subscriber) pairs and the streams publishers keep sending (as
+        lists, or with `as_arrays` as an (n, 2) array and an array)."""
         w = self.world
         plan = self.plan
         open_ = plan.end == INF
-        receive = list(zip(plan.stream[open_].tolist(), plan.sub[open_].tolist(), strict=True))
         live = self.candidates & w.present[np.maximum(w.streams.pub, 0)]
         never = np.iinfo(np.int64).max
         paused = (self.publishers.off_from < never) & (self.publishers.on_from == never)
-        return receive, [int(s) for s in np.flatnonzero(live & ~paused)]
+        sending = np.flatnonzero(live & ~paused)
+        if as_arrays:
+            return np.stack([plan.stream[open_], plan.sub[open_]], axis=1), sending
+        receive = list(zip(plan.stream[open_].tolist(), plan.sub[open_].tolist(), strict=True))
+        return receive, [int(s) for s in sending]
 
 
 __all__ = ["AUDIO", "PADDING_WIRE_BYTES", "SfuController", "build_points"]

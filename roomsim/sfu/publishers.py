@@ -6,8 +6,10 @@ layer; the SFU sends a PLI to the publisher, at most one per layer per throttle 
 publisher one-way delay; the next frame the publisher captures on that layer is a
 keyframe, `size_factor` times a mean frame (None: libwebrtc's VP8 cap, max(3, 0.3 x fps),
 LibvpxVp8Encoder::MaxIntraTarget with its 600 ms optimal buffer). Requests while a keyframe
-is on its way share it. The extra bytes are not paid back by the encoder's rate control
-(a modelling choice: a keyframe is a burst on top of the stream's mean rate).
+is on its way share it. With `wire.frames: vbr` (the default) the frame-size model makes
+that frame a keyframe and the encoder's rate control pays it back
+(roomsim.sim.frame_sizes); with `constant` the extra bytes ride on top of the mean rate,
+unpaid, and `size_factor` sets them.
 
 Dynacast: a video layer no entry has wanted for `pause_s` is paused at the publisher (it
 stops encoding and sending it) once the pause message reaches it; a request for a paused
@@ -57,6 +59,7 @@ class Publishers:
             del t
         self.keys: dict[int, list[tuple[int, int]]] = {}  # stream -> [(fseq, capture ns)]
         self.requested = 0
+        self.pli_pubs: list[int] = []  # publishers sent a PLI, not yet on the wire
         self.sent = 0
         self.sent_bytes = 0
         self.paused_ns = np.zeros(m, dtype=np.int64)
@@ -106,6 +109,16 @@ class Publishers:
 
     def _add_key(self, s: int, k: int, at: int) -> None:
         self.keys.setdefault(s, []).append((k, at))
+        self.pli_pubs.append(int(self.world.streams.pub[s]))
+        sizes = self.world.frame_sizes
+        if sizes is not None and sizes.vbr:
+            sizes.request_keyframe(s, k)
+
+    def take_plis(self) -> npt.NDArray[np.int64]:
+        """Publishers sent a PLI since the last call (their packets go on the wire)."""
+        out = np.array(self.pli_pubs, dtype=np.int64)
+        self.pli_pubs = []
+        return out
 
     def pause(self, s: int, now_ns: int) -> None:
         """Dynacast: stop layer s once the message reaches the publisher."""
@@ -143,6 +156,7 @@ class Publishers:
             self.paused_ns[np.unique(stream[paused])] += t1 - t0
             frames = rows(frames, ~paused)
             stream = frames["stream"]
+        vbr = self.world.frame_sizes is not None and self.world.frame_sizes.vbr
         for s in [s for s, pending in self.keys.items() if min(at for _, at in pending) < t1]:
             due = [(k, at) for k, at in self.keys[s] if at < t1]
             self.keys[s] = [(k, at) for k, at in self.keys[s] if at >= t1]
@@ -151,7 +165,8 @@ class Publishers:
             for k, _ in due:
                 hit = (stream == s) & (frames["fseq"] == k)
                 if hit.any():
-                    frames["payload"][hit] += self.extra_bytes[s]
+                    if not vbr:  # the frame-size model made it a keyframe already
+                        frames["payload"][hit] += self.extra_bytes[s]
                     self.sent += 1
                     self.sent_bytes += int(self.extra_bytes[s])
         return frames

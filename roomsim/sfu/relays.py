@@ -13,11 +13,14 @@ relay leg is treated like loss on UDP).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
 from roomsim.scenario import RelayOptions
 from roomsim.sim import headers
+from roomsim.sim.metrics import NS
 from roomsim.sim.rng import generator
 from roomsim.world import World
 
@@ -61,6 +64,26 @@ class Relays:
     def relayed(self) -> npt.NDArray[np.bool_]:
         """Which participants go through a relay."""
         return self.server >= 0
+
+    def details(self, world: World) -> dict[str, Any]:
+        """Who is relayed, and per relay: measured rates, bytes relayed and their cost."""
+        seconds = (world.end_capture_ns - world.warmup_ns) / NS
+        measured = world.links.counters.get("measured", "bytes")
+        total = world.links.counters.get("total", "bytes")
+        servers = []
+        for k in range(len(self.to_node)):
+            to_node, to_client = int(self.to_node[k]), int(self.to_client[k])
+            egress_gb = float(total[to_node] + total[to_client]) / 1e9
+            servers.append({
+                "id": f"turn-{k + 1}",
+                "to_node_mbps": round(float(measured[to_node]) * 8e-6 / seconds, 4),
+                "to_client_mbps": round(float(measured[to_client]) * 8e-6 / seconds, 4),
+                "relayed_gb": round(egress_gb, 6),
+                "cost_usd": round(egress_gb * self.options.price_usd_per_gb, 6),
+            })
+        return {"transport": self.options.transport,
+                "relayed": [world.participants[i].id for i in np.flatnonzero(self.relayed)],
+                "servers": servers}
 
     def framing_bytes(self, size: npt.NDArray[np.int32]) -> IntArray:
         """Extra bytes on the client <-> relay leg for UDP packets of the given sizes."""

@@ -122,7 +122,7 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
                  period_ns, hop, role,
                  next_res, frame_last, holds, ready_t, ready_fseq, max_retries, status, counts, repair, fb_row,
                  fb_col, fb_paced, down_delay, up_delay, fb_sub, fb_send, fb_arrive, fb_size, fb_probe, fb_report,
-                 fb_n):  # type: ignore[no-untyped-def]
+                 fb_n, flow_rtt):  # type: ignore[no-untyped-def]
     """Send packets (in time order) over their links, repairing random losses per the
     stream's `recover` mode.
 
@@ -154,8 +154,12 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
     with mean = the link's jitter. Then:
 
     * NACK: the gap is seen when the next packet of the flow arrives (right behind it, or
-      one frame later for a frame's last packet); each try costs one hop round trip and
+      one frame later for a frame's last packet); each try costs one round trip and
       one RTX packet with an independent loss draw; after `max_retries` the packet is lost.
+      The round trip is the hop's (an SFU terminates NACKs on each side), or, where
+      `flow_rtt[flow]` is set, that of the whole path between the flow's sender and
+      receiver (a mesh peer connection: the NACK and the resend cross both peers' access
+      links and the backbone between them).
     * RED: the lost frame rides in the next frame's packet, one frame period later, unless
       that packet is lost too (an independent draw: exact in distribution for the links'
       independent losses).
@@ -211,6 +215,8 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
                     elif mode == RECOVER_NACK:
                         detect = arrive + (np.int64(period_ns[s]) if row.marker else np.int64(0))
                         round_trip = 2 * delay_ns[q] + service
+                        if len(flow_rtt) > 0 and flow_rtt[row.flow] > 0:
+                            round_trip = flow_rtt[row.flow] + service
                         ok = False
                         for k in range(1, max_retries + 1):
                             counts[q, PACKETS] += 1

@@ -15,13 +15,15 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.breakdown import StageBreakdown, stage_durations
+from roomsim.sim.frame_sizes import FrameSizes
 from roomsim.sim.kernels import capture_frames, receive_frames
 from roomsim.sim.packets import PACKET, Packets, empty_packets, packet_counts, rows, split_payloads
 from roomsim.sim.stage import Stage
+from roomsim.transport.control import ControlTraffic
 from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.transport.links import LinkTransports
 from roomsim.transport.playout import Playout
-from roomsim.world import AUDIO, World
+from roomsim.world import AUDIO, VIDEO, World
 
 IntArray = npt.NDArray[np.int64]
 
@@ -135,6 +137,11 @@ class Topology(ABC):
         servers = getattr(self, "servers", None)
         self.links = LinkTransports(w, None if servers is None else servers.nic_out)
         self.playout = Playout(w)
+        self.control_packets = ControlTraffic(w)
+        self.control_packets.repair = self.links.repair
+        w.frame_sizes = FrameSizes(w.scenario.wire.frames, w.seed, [w.stream_name(s) for s in range(len(specs))],
+                                   w.streams.kind == VIDEO, w.streams.frame_bytes, w.streams.period_ns,
+                                   np.array([spec.temporal > 0 for spec in specs], dtype=bool))
         w.breakdown = StageBreakdown(len(w.participants))
         w.audio_expected_frames = np.zeros(len(w.participants), dtype=np.int64)
         self.replan()
@@ -146,6 +153,41 @@ class Topology(ABC):
     @abstractmethod
     def step(self, t0: int, t1: int, capturing: bool) -> None:
         """Move everything that happens in [t0, t1) through the stages."""
+
+    def tick(self, t0: int, t1: int, capturing: bool) -> None:
+        """One engine tick: the topology's media, then the control packets on the wire
+        (while the call lasts: not in the drain after capture ends)."""
+        self.step(t0, t1, capturing)
+        if capturing and self.control_packets.enabled:
+            self._emit_control(t0, t1)
+
+    def _emit_control(self, t0: int, t1: int) -> None:
+        """Control packets of [t0, t1), following the plan (re-read every second: an SFU's
+        layers and a cluster's placements change without a replan)."""
+        control = self.control_packets
+        if t0 >= control.next_check:
+            control.follow(self.wire_plan(), self.node_links(), t0, t1)
+        window, measuring = self.window(t0)
+        control.emit(t0, t1, window, measuring, self.take_plis())
+
+    def node_links(self) -> tuple[IntArray, IntArray] | None:
+        """Per participant, the NIC-in and NIC-out links of the node it is connected to
+        (None without servers)."""
+        servers = getattr(self, "servers", None)
+        if servers is None:
+            return None
+        home = np.maximum(servers.home, 0)
+        return servers.nic_in[home], servers.nic_out[home]
+
+    def take_plis(self) -> IntArray:
+        """Publishers that were sent a PLI since the last call (an SFU's keyframe requests)."""
+        return np.zeros(0, dtype=np.int64)
+
+    @abstractmethod
+    def wire_plan(self) -> tuple[IntArray, IntArray]:
+        """The current plan as `expected.closed_form` takes it, as rows of two columns:
+        (stream, copies) each publisher sends up, and (stream, receiver) pairs reaching
+        receivers."""
 
     @abstractmethod
     def expected(self) -> dict[str, Any]:
@@ -171,7 +213,9 @@ class Topology(ABC):
         """Frames the given streams capture in [t0, t1), DTX applied, by capture time.
 
         Frame k of a stream is captured at phase + floor(k x period); its payload is the
-        k-th step of an exact running total, so the mean rate equals the bitrate.
+        k-th step of an exact running total, so the mean rate equals the bitrate; video
+        frames are then resized by the frame-size model (keyframes, rate-controlled delta
+        frames; roomsim.sim.frame_sizes) unless `wire.frames` is `constant`.
         """
         w = self.world
         st = w.streams
@@ -183,6 +227,9 @@ class Topology(ABC):
             self._frames = np.empty(2 * -n, dtype=FRAME)
             n = capture_frames(t0, t1, streams, st.period_ns, st.phase_ns, st.frame_bytes, self._frames)
         frames = self._frames[:n]
+        is_key = w.frame_sizes.size(frames)
+        for listener in w.frame_listeners:
+            listener(frames.copy(), is_key)
         s = frames["stream"]
         silent = st.dtx[s] & ~w.speaking_at(st.pub[s], frames["t"])
         if silent.any():

@@ -337,6 +337,14 @@ class McuTopology(Topology):
             del self.ages[key]
 
     # -- closed forms -------------------------------------------------------------------
+    def wire_plan(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Each publisher's top streams up; each participant's own outputs down."""
+        if self._dirty:
+            self._plan()
+        sent, out = self.sent_streams.astype(np.int64), self.live_outputs.astype(np.int64)
+        return (np.stack([sent, np.ones_like(sent)], axis=1),
+                np.stack([out, self.world.streams.owner[out]], axis=1))
+
     def expected(self) -> dict[str, Any]:
         """Uplink = own top streams; downlink = one mix + one composite; node CPU = decodes
         + per-output mix/composite + encodes."""

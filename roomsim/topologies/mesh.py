@@ -14,22 +14,37 @@ shared encoder (a native app) runs at the lowest estimate among its connections.
 loop). Copies of one frame made at the same instant enter the uplink in an order that
 rotates frame to frame (`copy_order`), so a drop-tail queue does not always drop the same
 receiver's copies.
+
+A mesh is not local: with a `regions` graph, a packet between peers in different regions
+also crosses the backbone's shortest path between them (its one-way latency, the figure
+the SFU cascade uses, roomsim.sfu.cascade). A lost video packet is repaired over the
+whole peer-to-peer round trip (receiver's uplink, backbone, sender's downlink for the
+NACK; sender's uplink, backbone, receiver's downlink for the resend), not over one access
+link's. A pair with a peer behind a TURN relay (the `relays` block: `share` of
+participants drawn per seed, or a group's `relay: true`; the relay model the SFU uses,
+roomsim.sfu.relays) goes through that relay: TURN framing on both client legs, the relay's
+extra round trip, and the relay's traffic and cost reported as server traffic.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from roomsim.expected import closed_form
+from roomsim.sfu.cascade import RegionGraph
+from roomsim.sfu.relays import Relays
+from roomsim.sim.frame_sizes import NEVER
 from roomsim.sim.packets import Packets, concat, rows
 from roomsim.sim.rng import stream_key
 from roomsim.sim.stage import Stage
 from roomsim.topologies.base import Subscriptions, Topology
 from roomsim.topologies.peer_connections import PeerConnections, per_peer_encoders
 from roomsim.transport.feedback import FeedbackBuffer
-from roomsim.world import World
+from roomsim.world import VIDEO, World
 
 
 class MeshTopology(Topology):
@@ -47,20 +62,58 @@ class MeshTopology(Topology):
         self.cc: PeerConnections | None = None
         self.next_control = 0
         self._dirty = True
+        self._plis: list[int] = []
+        self._paths()
+        options = world.scenario.relays
+        wants = options is not None and (options.share > 0 or any(
+            g.relay for r in world.scenario.rooms for g in r.participants))
+        #: TURN relays (roomsim.sfu.relays): a pair with a relayed peer goes through one
+        self.relays = Relays(world, options) if wants and options is not None else None
+        self.relay_stage = self.stage("relay-to-client", merging=True)
 
     def start(self) -> None:
-        """After the world is frozen: encoders per device, peer connections' controllers."""
+        """After the world is frozen: encoders per device, peer connections' controllers,
+        the control packets' relay legs."""
         w = self.world
         self.per_peer = per_peer_encoders(w, self.options)
         if self.options.bwe == "gcc":
             self.cc = PeerConnections(w, self.options)
         super().start()
+        if self.relays is not None:
+            self.control_packets.relay_link = self.control_relay_link
+
+    def _paths(self) -> None:
+        """Each participant's region and the one-way backbone latency between regions
+        (no `regions` graph: everyone is local)."""
+        w = self.world
+        scenario = w.scenario
+        self.region = np.zeros(len(w.participants), dtype=np.int64)
+        self.backbone_ns = np.zeros((1, 1), dtype=np.int64)
+        if scenario.regions is None:
+            return
+        graph = RegionGraph(scenario.regions)
+        names = sorted(graph.distance)
+        for i, p in enumerate(w.participants):
+            region = p.group.region or scenario.node_of(scenario.rooms[p.room]).region
+            self.region[i] = names.index(region)
+        self.backbone_ns = np.array([[graph.latency_ns(a, b) for b in names] for a in names], dtype=np.int64)
+
+    def pair_rtt_ns(self, pub: npt.NDArray[np.int64], sub: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Round trip between two peers: both access links each way plus the backbone."""
+        w = self.world
+        delay = w.links.delay_ns
+        access = delay[w.uplink[pub]] + delay[w.downlink[sub]] + delay[w.uplink[sub]] + delay[w.downlink[pub]]
+        rtt = access + 2 * self.backbone_ns[self.region[pub], self.region[sub]]
+        if self.relays is not None:
+            server = self.pair_relay(pub, sub)
+            rtt = rtt + np.where(server >= 0, 2 * delay[self.relays.to_client[np.maximum(server, 0)]], 0)
+        return rtt.astype(np.int64)
 
     def replan(self) -> None:
         """Rebuild the peer pairs at the next tick."""
         self._dirty = True
 
-    def _plan(self, now: int) -> None:
+    def _plan(self, now: int | None = None) -> None:
         w = self.world
         st = w.streams
         self.sent_streams = np.flatnonzero((st.pub >= 0) & st.top & w.present[np.maximum(st.pub, 0)])
@@ -75,8 +128,15 @@ class MeshTopology(Topology):
         self.subs = Subscriptions(len(st), len(w.participants),
                                   np.array(pairs_stream, dtype=np.int64), np.array(pairs_sub, dtype=np.int64))
         self._dirty = False
+        if now is None:
+            now = round(w.env.now * 1e9)
         if self.cc is not None:
             self.cc.plan(now, st.pub[self.subs.stream], self.subs.sub)
+        self._keyframes_for_new_peers()
+        rtt = np.zeros(max(1, w.flow_count), dtype=np.int64)
+        flows = w.down_flow_base[self.subs.stream] + w.local_index[self.subs.sub]
+        rtt[flows] = self.pair_rtt_ns(st.pub[self.subs.stream], self.subs.sub)
+        self.links.flow_rtt = rtt
 
     def step(self, t0: int, t1: int, capturing: bool) -> None:
         w = self.world
@@ -99,6 +159,8 @@ class MeshTopology(Topology):
                 packets = concat([self._per_peer_copies(rows(frames, own), window, measuring),
                                   self._shared_copies(rows(frames, ~own), window, measuring)])
             packets["res"] = w.uplink[w.streams.pub[packets["stream"]]]
+            if self.relays is not None:
+                self._frame_for_relays(packets)
             self.count_addressed(packets)
             if cc is not None:
                 packets = cc.pace(packets)
@@ -107,7 +169,7 @@ class MeshTopology(Topology):
         up, dropped = self._send(self.uplinks, t1, window, measuring, w.downlink)
         if cc is not None:
             cc.lost_upstream(dropped)
-        self.downlinks.push(up)
+        self.downlinks.push(self._between_peers(up, t1, window, measuring))
         feedback = cc.watch() if cc is not None else None
         received, _ = self._send(self.downlinks, t1, window, measuring, self.links.receiver_res, feedback)
         if cc is not None and len(received):
@@ -202,24 +264,94 @@ class MeshTopology(Topology):
             self.damage.record_drops(dropped if media.all() else rows(dropped, media))
         return out, dropped
 
+    def _keyframes_for_new_peers(self) -> None:
+        """A new peer connection starts with a keyframe: a publisher already sending asks
+        its encoder for one when a receiver joins (the receiver's PLI/FIR; with one shared
+        encoder every receiver gets that keyframe). The PLI rides on the publisher's
+        downlink."""
+        w = self.world
+        pairs = set(zip(self.subs.stream.tolist(), self.subs.sub.tolist(), strict=True))
+        fresh = pairs - getattr(self, "_pairs", set())
+        self._pairs = pairs
+        sizes = w.frame_sizes
+        now = round(w.env.now * 1e9)
+        st = w.streams
+        for s in sorted({s for s, _ in fresh}):
+            if st.kind[s] == VIDEO and sizes.last_key[s] != NEVER:
+                sizes.request_keyframe(s, max(0, math.ceil((now - st.phase_ns[s]) / st.period_ns[s])))
+                self._plis.append(int(st.pub[s]))
+
+    def take_plis(self) -> npt.NDArray[np.int64]:
+        """Publishers asked for a keyframe by a new peer since the last call."""
+        out = np.array(self._plis, dtype=np.int64)
+        self._plis = []
+        return out
+
+    def _between_peers(self, packets: Packets, t1: int, window: int, measuring: bool) -> Packets:
+        """From a sender's uplink to the receiver's downlink: through the TURN relay of a
+        relayed pair, then over the backbone between their regions."""
+        w = self.world
+        if self.relays is not None:
+            server = self.pair_relay(w.streams.pub[packets["stream"]], packets["sub"])
+            via = server >= 0
+            if via.any():
+                relayed = rows(packets, via)
+                relayed["res"] = self.relays.to_client[server[via]]
+                self.relay_stage.push(relayed)
+                packets = rows(packets, ~via)
+            from_relay = self.send(self.relay_stage, t1, window, measuring, next_res=w.downlink)
+            packets = concat([packets, from_relay]) if len(from_relay) else packets
+        if len(self.backbone_ns) > 1 and len(packets):
+            packets["t"] += self.backbone_ns[self.region[w.streams.pub[packets["stream"]]], self.region[packets["sub"]]]
+        return packets
+
+    def pair_relay(self, pub: npt.NDArray[np.integer], sub: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
+        """The TURN server a peer pair goes through (the sender's if it is relayed, else the
+        receiver's), or -1 for a direct pair."""
+        assert self.relays is not None
+        server = self.relays.server
+        return np.where(server[pub] >= 0, server[pub], server[sub])
+
+    def control_relay_link(self, src: npt.NDArray[np.int64], dst: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The relay link a control packet between two peers crosses (-1: a direct pair)."""
+        assert self.relays is not None
+        server = self.pair_relay(src, dst)
+        return np.where(server >= 0, self.relays.to_client[np.maximum(server, 0)], -1)
+
+    def _frame_for_relays(self, packets: Packets) -> None:
+        """TURN framing on packets of relayed pairs (both legs are client <-> relay)."""
+        assert self.relays is not None
+        via = self.pair_relay(self.world.streams.pub[packets["stream"]], packets["sub"]) >= 0
+        if via.any():
+            packets["size"][via] += self.relays.framing_bytes(packets["size"][via]).astype(np.int32)
+
     def details(self) -> dict[str, Any]:
-        """Per peer connection: estimates, delivered video rate and resolution."""
-        return self.cc.details() if self.cc is not None else {}
+        """Per peer connection: estimates, delivered video rate and resolution; the TURN
+        relays of relayed pairs: who is relayed, each relay's traffic and cost."""
+        out = self.cc.details() if self.cc is not None else {}
+        if self.relays is not None:
+            out["relays"] = self.relays.details(self.world)
+        return out
 
     def received_pixels(self, i: int) -> float | None:
         """Time-weighted pixels of the video participant i received (None: configured)."""
         return self.cc.received_pixels(i) if self.cc is not None else None
 
+    def wire_plan(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Each publisher's top streams x receivers up; every (stream, receiver) pair down."""
+        if self._dirty:
+            self._plan()
+        sent = self.sent_streams.astype(np.int64)
+        return (np.stack([sent, self.subs.count[sent]], axis=1),
+                np.stack([self.subs.stream, self.subs.sub], axis=1))
+
     def expected(self) -> dict[str, Any]:
         """Uplink = own top streams x receivers; downlink = everyone else's top streams."""
-        if self._dirty:
-            self._plan(0)
+        uplink, receive = (rows_.tolist() for rows_ in self.wire_plan())
         w = self.world
         copies = self.subs.count
-        uplink = [(int(s), int(copies[s])) for s in self.sent_streams]
         runs = lambda s: int(copies[s]) if self.per_peer[w.streams.pub[s]] else 1  # noqa: E731
         encode = [(int(s), runs(s)) for s in self.sent_streams]
-        receive = list(zip(self.subs.stream.tolist(), self.subs.sub.tolist(), strict=True))
         return closed_form(w, uplink=uplink, receive=receive, encode=encode,
                            server_cpu_cores={}, node_of_room=None)
 

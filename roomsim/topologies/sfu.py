@@ -87,6 +87,8 @@ class SfuTopology(Topology):
         self.servers.start(self.regions)
         if self.extension_jobs is not None:
             self.extension_jobs.start(self.servers)
+        if self.relays is not None:
+            self.control_packets.relay_link = self._control_relay_link
         self.control = SfuController(
             w, self.options, w.scenario.topology.speakers, IN_FLIGHT_GRACE_NS
         )
@@ -98,6 +100,13 @@ class SfuTopology(Topology):
                                  for p in profiles], dtype=np.float64)
         self.extra_workers = np.array([self.servers.extra_workers(k)
                                        for k in range(len(profiles))], dtype=np.int64)
+        # the node handles control packets too, at its profile's receive / send cost (as in
+        # the closed form); a worker-threaded node's NIC work is booked on its first worker
+        control = self.control_packets
+        first_pool = np.array([pools[0] for pools in self.servers.node_pools], dtype=np.int64)
+        for nic, cost in ((self.servers.nic_in, self.receive_ns), (self.servers.nic_out, self.send_ns)):
+            control.cpu_pool[nic] = first_pool
+            control.cpu_ns[nic] = cost
         self.node_of_link = np.full(len(w.links.rate_bps), -1, dtype=np.int64)
         self.node_of_link[self.servers.nic_in] = np.arange(len(self.servers.nodes))
         self.node_of_cpu = self.servers.pool_node(len(w.cpus.cores))
@@ -309,6 +318,18 @@ class SfuTopology(Topology):
         received = self._send_downlinks(t1, window, measuring)
         self.clients.push(received)
         self.deliver(self.clients.take(t1), window, measuring)
+
+    def _control_relay_link(self, src: IntArray, dst: IntArray) -> IntArray:
+        """The relay link a control packet of a relayed client crosses: towards the node
+        (client -> node), towards the client (node -> client); -1 otherwise."""
+        assert self.relays is not None
+        server = self.relays.server
+        up = (src >= 0) & (server[np.maximum(src, 0)] >= 0)
+        down = (dst >= 0) & (server[np.maximum(dst, 0)] >= 0)
+        out = np.full(len(src), -1, dtype=np.int64)
+        out[up] = self.relays.to_node[server[src[up]]]
+        out[down] = self.relays.to_client[server[dst[down]]]
+        return out
 
     def _framing(self, packets: Packets) -> npt.NDArray[np.int32]:
         """TURN framing bytes the client <-> relay leg adds to these (plain UDP) packets."""
@@ -581,6 +602,18 @@ class SfuTopology(Topology):
         self.pair_latency.add(owner, w.streams.kind[stream[inside]], latency[inside])
 
     # -- closed forms and details ---------------------------------------------------------------
+    def wire_plan(self) -> tuple[IntArray, IntArray]:
+        """Every layer still sent up; the settled (stream, receiver) entries down."""
+        if self._dirty:
+            self._membership(0)
+        receive, sending = self.control.closed_form_plan(as_arrays=True)
+        sent = np.asarray(sending, dtype=np.int64)
+        return np.stack([sent, np.ones_like(sent)], axis=1), np.asarray(receive, dtype=np.int64).reshape(-1, 2)
+
+    def take_plis(self) -> IntArray:
+        """Publishers the controller sent a PLI since the last call."""
+        return self.control.publishers.take_plis()
+
     def expected(self) -> dict[str, Any]:
         """Uplink = every layer still sent (dynacast pauses the unwanted ones); downlink = the
         settled (stream, receiver) entries; node CPU = receive cost x ingress pps + send cost
@@ -597,6 +630,7 @@ class SfuTopology(Topology):
             encode=sent,
             server_cpu_cores={},
             node_of_room=None if self.cascade else self.servers.node_ids_of_rooms(),
+            mesh=False,
         )
         if self.cascade:
             figures["servers"] = self._cascade_servers(figures)
@@ -689,36 +723,12 @@ class SfuTopology(Topology):
         seconds = (w.end_capture_ns - w.warmup_ns) / NS
         bytes_measured = w.links.counters.get("measured", "bytes")
         if self.relays is not None:
-            out["relays"] = self._relay_details(bytes_measured, seconds)
+            out["relays"] = self.relays.details(w)
         if self.cascade and self.backbone_packets is not None:
             out["backbone"] = self._backbone_details(bytes_measured, seconds)
         if self.pair_latency is not None:
             out["region_pair_latency_ms"] = self._pair_latency()
         return out
-
-    def _relay_details(self, measured: IntArray, seconds: float) -> dict[str, Any]:
-        assert self.relays is not None
-        r = self.relays
-        w = self.world
-        total = w.links.counters.get("total", "bytes")
-        servers = []
-        for k in range(len(r.to_node)):
-            to_node, to_client = int(r.to_node[k]), int(r.to_client[k])
-            egress_gb = float(total[to_node] + total[to_client]) / 1e9
-            servers.append(
-                {
-                    "id": f"turn-{k + 1}",
-                    "to_node_mbps": round(float(measured[to_node]) * 8e-6 / seconds, 4),
-                    "to_client_mbps": round(float(measured[to_client]) * 8e-6 / seconds, 4),
-                    "relayed_gb": round(egress_gb, 6),
-                    "cost_usd": round(egress_gb * r.options.price_usd_per_gb, 6),
-                }
-            )
-        return {
-            "transport": r.options.transport,
-            "relayed": [w.participants[i].id for i in np.flatnonzero(r.relayed)],
-            "servers": servers,
-        }
 
     def _backbone_details(self, measured: IntArray, seconds: float) -> dict[str, Any]:
         """Per backbone link: measured rate, streams carried, and copies of each stream's

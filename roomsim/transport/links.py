@@ -100,6 +100,9 @@ class LinkTransports:
         self.any_tcp = bool(links)
         self.tcp = TcpConnections(world, links, c2s, rto, cwnd, dup)
         self.repair = np.zeros((n_links, 2), dtype=np.int64)
+        #: per flow: the NACK round trip where it spans the whole path (a mesh sets it;
+        #: empty: each hop's own round trip)
+        self.flow_rtt = np.zeros(0, dtype=np.int64)
         #: a receiver's client resource (its decoder stage) is its own index
         self.receiver_res = np.arange(len(world.participants), dtype=np.int64)
 
@@ -159,7 +162,7 @@ class LinkTransports:
             self.role, _NO_NEXT if next_res is None else next_res, self.frame_last, self.holds, self.ready_t,
             self.ready_fseq, self.max_retries, status, counts, self.repair, fb.row, fb.col, fb.paced,
             fb.down_delay, fb.up_delay,
-            *fb.pending(), fb.n)
+            *fb.pending(), fb.n, self.flow_rtt)
         if feedback is not None:
             feedback.n = filled
         sent = status == SENT

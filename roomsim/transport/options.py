@@ -10,11 +10,26 @@ the hole (head-of-line blocking).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_validator
 
 from roomsim.frozen import Frozen
+
+#: SRTP protection profiles WebRTC negotiates over DTLS-SRTP: libwebrtc offers
+#: AES_CM_128_HMAC_SHA1_80 by default (10-byte tag, RFC 3711 sec. 5.2; `kSrtpAes128CmSha1_80`,
+#: rtc_base/ssl_stream_adapter.h) and AEAD_AES_128_GCM when GCM ciphers are enabled
+#: (16-byte tag, RFC 7714 sec. 14.2; `CryptoOptions::Srtp::enable_gcm_crypto_suites`).
+SrtpProfile = Literal["AES_CM_128_HMAC_SHA1_80", "AEAD_AES_128_GCM"]
+
+#: Largest RTP packet a setting may ask for: the packet plus the largest SRTP tag (16),
+#: UDP (8) and IPv4 (20) must fit a 1,500-byte Ethernet MTU (RFC 894).
+MAX_RTP_PACKET_BYTES = 1500 - 20 - 8 - 16
+#: Smallest: the RTP header (12), the largest extension block (16) and the largest payload
+#: descriptor must leave room for codec bytes.
+MIN_RTP_PACKET_BYTES = 100
+
+RtpPacketBytes = Annotated[int, Field(ge=MIN_RTP_PACKET_BYTES, le=MAX_RTP_PACKET_BYTES)]
 
 
 class WebRtcOptions(Frozen):
@@ -28,6 +43,8 @@ class WebRtcOptions(Frozen):
       (RFC 2198), so a single lost frame is recovered one frame later. LiveKit's client
       publishes Opus with RED by default (``publishDefaults.red = true``, client-sdk-js
       src/room/defaults.ts; see roomsim/codecs/video_presets.py); plain libwebrtc does not.
+    * `srtp_profile`, `max_packet_bytes`: this participant's SRTP profile and largest RTP
+      packet (see `WireOptions`; unset: the scenario's).
     * `jitter_buffer_*_ms`: bounds on the adaptive audio jitter buffer's target delay
       (NetEq's minimum/maximum delay settings; 0 and 2,000 ms are model defaults:
       NetEq's delay histogram spans 100 x 20 ms buckets, neteq/underrun_optimizer.cc).
@@ -38,6 +55,64 @@ class WebRtcOptions(Frozen):
     audio_redundancy: Literal["none", "red"] = "none"
     jitter_buffer_min_ms: NonNegativeFloat = 0.0
     jitter_buffer_max_ms: PositiveFloat = 2000.0
+    #: None: the scenario's `wire.srtp_profile` / `wire.max_packet_bytes`.
+    srtp_profile: SrtpProfile | None = None
+    max_packet_bytes: RtpPacketBytes | None = None
+
+
+class FrameOptions(Frozen):
+    """Encoded video frame sizes (roomsim.sim.frame_sizes).
+
+    `model: vbr` (default): keyframes at a stream's first frame, on every keyframe request
+    (PLI, layer switch) and every `keyframe_interval_frames`, `keyframe_factor` times a
+    mean frame; delta frames spread uniformly by +-`delta_spread` x sqrt(3) (a standard
+    deviation of `delta_spread` of their target) around a target that pays back what
+    earlier frames overshot, as a buffer-based rate controller does, so the long-run rate
+    is the bitrate. `model: constant`: every frame is the mean frame (PLI keyframes still
+    add their burst on top, unpaid, as before this model existed).
+
+    * `keyframe_interval_frames`: 3000, libwebrtc's `keyFrameInterval` default for VP8,
+      VP9 and H.264 (VideoEncoder::GetDefaultVp8Settings and siblings,
+      api/video_codecs/video_encoder.cc): 100 s at 30 fps.
+    * `keyframe_factor`: None = libwebrtc's VP8 intra cap, max(3, 0.3 x fps) mean frames
+      (LibvpxVp8Encoder::MaxIntraTarget: 0.5 x the 600 ms optimal buffer x fps / 10, at
+      least 300 %), 9x at 30 fps; real keyframes of camera video reach the cap.
+    * `delta_spread`: 0.15, a model choice (no libwebrtc constant bounds it); the rate
+      controller pays the spread back, so only the burstiness depends on it.
+    * `payback_ms`: 600, the buffer over which overshoot is paid back: libvpx's
+      `rc_buf_optimal_sz` as libwebrtc sets it (libvpx_vp8_encoder.cc).
+    """
+
+    model: Literal["vbr", "constant"] = "vbr"
+    keyframe_interval_frames: PositiveInt = 3000
+    keyframe_factor: Annotated[float, Field(ge=1)] | None = None
+    delta_spread: Annotated[float, Field(ge=0, le=0.5)] = 0.15
+    payback_ms: PositiveFloat = 600.0
+
+
+class WireOptions(Frozen):
+    """What a call puts on the wire beyond its media frames, for every topology.
+
+    * `frames`: frame-size model (`FrameOptions`; `frames: constant` for the old sizes).
+    * `control_traffic`: RTCP sender/receiver reports, transport-wide feedback, NACK and PLI
+      packets and ICE consent checks on every link (roomsim.transport.control); `off`
+      reproduces media-only figures.
+    * `srtp_profile`: tag size of every SRTP/SRTCP packet (libwebrtc's default, or GCM).
+    * `max_packet_bytes`: the largest RTP packet (libwebrtc's ``kVideoMtu = 1200``,
+      media/base/media_constants.cc; roomsim.sim.headers).
+    Participants may override the last two in `transport.webrtc`.
+    """
+
+    frames: FrameOptions = FrameOptions()
+    control_traffic: bool = True
+    srtp_profile: SrtpProfile = "AES_CM_128_HMAC_SHA1_80"
+    max_packet_bytes: RtpPacketBytes = 1200
+
+    @field_validator("frames", mode="before")
+    @classmethod
+    def _frames_shorthand(cls, value: object) -> object:
+        """`frames: constant` stands for `frames: {model: constant}`."""
+        return {"model": value} if isinstance(value, str) else value
 
 
 class WebSocketOptions(Frozen):
@@ -85,5 +160,5 @@ def coerce_transport(value: object) -> object:
     return value
 
 
-__all__ = ["Grants", "TransportKind", "TransportSpec", "WebRtcOptions", "WebSocketOptions",
-           "coerce_transport"]
+__all__ = ["FrameOptions", "Grants", "TransportKind", "TransportSpec", "WebRtcOptions", "WebSocketOptions",
+           "WireOptions", "coerce_transport"]
