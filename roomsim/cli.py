@@ -5,11 +5,13 @@ Bad input of any kind ends in one line on stderr and exit status 2, never a trac
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from roomsim import api
+from roomsim import api, budget
 from roomsim.agents.cli import agent_latency_command
 from roomsim.analysis.commands import (
     NO_PLOTS_HELP,
@@ -25,18 +27,36 @@ from roomsim.capacity import capacity_command
 from roomsim.codecs.calibrate import run_calibrate
 from roomsim.errors import ScenarioError, one_line_errors
 from roomsim.media_run import run_real_media
+from roomsim.outputs import prepare_out_dir
 from roomsim.results import Report, write_report
 from roomsim.scenario import TOPOLOGIES, Scenario
 from roomsim.sweep.cli import sweep_command
 
 
 def _topology_list(value: str) -> list[str]:
-    names = [n.strip() for n in value.split(",") if n.strip()]
-    for name in names:
-        if name not in TOPOLOGIES:
-            raise ScenarioError(f"unknown topology {name!r}; choose from {', '.join(TOPOLOGIES)}",
-                                field="--topologies")
-    return names
+    """Comma-separated names; api.plan refuses unknown ones and an empty list."""
+    return [n.strip() for n in value.split(",") if n.strip()]
+
+
+class OneLineGroup(click.Group):
+    """A click group whose usage errors (unknown option, missing argument, bad flag value)
+    are one line on stderr, exit status 2, like every other bad input."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102 (click's entry point)
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("roomsim: aborted", err=True)
+            sys.exit(1)
+        except click.ClickException as exc:
+            where = ""
+            if isinstance(exc, click.UsageError) and exc.ctx is not None:
+                where = f"{exc.ctx.command_path}: "
+            message = " ".join(exc.format_message().split())
+            click.echo(f"roomsim: {where}{message}", err=True)
+            sys.exit(exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 def _emit(report: Report, scenario: Scenario, as_json: bool, out_dir: Path | None, text: str,
@@ -57,16 +77,19 @@ def _emit(report: Report, scenario: Scenario, as_json: bool, out_dir: Path | Non
 
 scenario_arg = click.argument("scenario", type=click.Path(path_type=Path))
 seed_opt = click.option("--seed", type=int, default=None,
-                        help="Root seed (default: the scenario's).")
-duration_opt = click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
-                            help="Simulated seconds (default: the scenario's duration_s).")
+                        help="Root seed, 0 to 2**63-1 (default: the scenario's).")
+duration_opt = click.option("--duration", type=float, default=None,
+                            help="Simulated seconds, 1 to 86400 (default: the scenario's duration_s).")
+force_opt = click.option("--force", is_flag=True,
+                         help="Run even if the resource estimate is above the limits "
+                              "(ROOMSIM_MAX_MEMORY_GB, ROOMSIM_MAX_WALL_S).")
 json_opt = click.option("--json", "as_json", is_flag=True,
                         help="Print one JSON document, nothing else.")
 out_opt = click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
                        default=None, help="Write report.json and CSV rows into this directory.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(api.ROOMSIM_VERSION, prog_name="roomsim")
 def main() -> None:
     """Simulate one realtime room workload through P2P mesh, MCU and SFU."""
@@ -80,21 +103,37 @@ def main() -> None:
 @duration_opt
 @json_opt
 @out_opt
+@force_opt
 @click.option("--real-media", is_flag=True,
               help="MCU only: decode, mix and re-encode real media with PyAV; writes what each "
                    "participant receives, per-stage CPU and PSNR/SSIM into -o DIR.")
 @one_line_errors
 def run(scenario: Path, topology: str | None, seed: int | None, duration: float | None,
-        as_json: bool, out_dir: Path | None, real_media: bool) -> None:
+        as_json: bool, out_dir: Path | None, force: bool, real_media: bool) -> None:
     """Run one topology on SCENARIO and print per-participant results."""
     loaded = api.load_scenario(scenario)
+    names = [topology or loaded.topology.kind]
+    _plan(scenario, loaded, names, seed, duration, force)
+    if out_dir is not None:
+        prepare_out_dir(out_dir)
     if real_media:
         _run_real_media(loaded, topology, out_dir, duration, seed, as_json)
         return
-    report = api.run(loaded, topology, seed=seed, duration_s=duration)
+    report = api.run(loaded, topology, seed=seed, duration_s=duration, force=force)
     result = report.runs[0]
     text = comparison_table(report) + "\n\n" + participants_table(result)
     _emit(report, loaded, as_json, out_dir, text)
+
+
+def _plan(path: Path, scenario: Scenario, names: list[str], seed: int | None,
+          duration: float | None, force: bool) -> None:
+    """Flags and the resource budget checked before anything runs; errors name the file."""
+    try:
+        api.plan(scenario, names, seed=seed, duration_s=duration, force=force)
+    except ScenarioError as exc:
+        if exc.file is None and exc.field == "budget":
+            raise ScenarioError(exc.problem, file=str(path), field="budget") from None
+        raise
 
 
 def _run_real_media(scenario: Scenario, topology: str | None, out_dir: Path | None,
@@ -119,15 +158,19 @@ def _run_real_media(scenario: Scenario, topology: str | None, out_dir: Path | No
 @duration_opt
 @json_opt
 @out_opt
+@force_opt
 @click.option("--no-plots", is_flag=True, help=NO_PLOTS_HELP)
 @one_line_errors
 def compare(scenario: Path, topologies: str, seed: int | None, duration: float | None,
-            as_json: bool, out_dir: Path | None, no_plots: bool) -> None:
+            as_json: bool, out_dir: Path | None, force: bool, no_plots: bool) -> None:
     """Run SCENARIO through several topologies and print them side by side (with -o, also
     draw the charts into DIR/charts)."""
     names = _topology_list(topologies)
     loaded = api.load_scenario(scenario)
-    report = api.compare(loaded, names, seed=seed, duration_s=duration)
+    _plan(scenario, loaded, names, seed, duration, force)
+    if out_dir is not None:
+        prepare_out_dir(out_dir)
+    report = api.compare(loaded, names, seed=seed, duration_s=duration, force=force)
     _emit(report, loaded, as_json, out_dir, comparison_table(report), plots=not no_plots)
 
 
@@ -158,6 +201,9 @@ def validate(scenario: Path) -> None:
     people = sum(g.count for room in loaded.rooms for g in room.participants)
     click.echo(f"{scenario}: ok ({len(loaded.rooms)} room(s), {people} participants, "
                f"{len(loaded.nodes)} node(s))")
+    estimate = budget.estimate(loaded, TOPOLOGIES, loaded.duration_s)
+    click.echo(f"estimate (upper bound): {estimate.line()}")
+    _plan(scenario, loaded, [loaded.topology.kind], None, None, force=False)
 
 
 main.add_command(sweep_with_plots(sweep_command), name="sweep")

@@ -18,6 +18,7 @@ class ScenarioError(Exception):
         self.file = file
         self.field = field
         self.line = line
+        self.problem = message
         where = file or ""
         if file and line:
             where = f"{file}:{line}"

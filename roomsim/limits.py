@@ -161,6 +161,15 @@ def number_problem(key: str, value: float) -> str | None:
     return f"{_short(value)} is out of range: must be {rule.describe()}{why}"
 
 
+def check_flag(flag: str, key: str, value: float) -> None:
+    """A command-line override goes through the same range as the field it overrides."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ScenarioError(f"expected a number, got {value!r}", field=flag)
+    problem = number_problem(key, value)
+    if problem:
+        raise ScenarioError(problem, field=flag)
+
+
 def check_expansion(data: Any, source: str, node: yaml.Node | None = None) -> None:
     """Refuse, before validation builds them, room sets that would generate more
     participants than can be validated (ids are made and checked for every one)."""

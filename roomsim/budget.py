@@ -1,0 +1,195 @@
+"""What a run would cost before anything is allocated: participants, streams, deliveries
+per simulated second, memory and a rough wall time, from the validated scenario alone.
+
+A scenario can be valid and still far beyond the machine: `count: 100000` in one room is
+10^10 subscriptions, ~149 GiB of per-flow state, and used to die in numpy's allocator
+after minutes. The estimate here is cheap (no engine objects), deliberately an upper
+bound (every subscriber takes every track's top layer), and compared with a limit sized
+for a 24 GB / 2-core machine; above it the run is refused with one line saying what it
+would need and how to proceed.
+
+The constants are fitted to the engine's own benchmarks (README "engine speed",
+benchmarks/engine_speed.py, 60 simulated seconds each, one core): wall time per
+subscription-second 8 us (webinar-1000) to 20 us (livestream-3000, sfu-50 18 us), so 25 us
+is used; peak RSS 172-324 MB over those runs, ~200 MB being the interpreter, numpy, numba
+and simpy before any scenario state.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+from roomsim.errors import ScenarioError
+from roomsim.scenario import AudioTrack, ParticipantGroup, Scenario
+
+#: Bytes of an RTP packet the estimate assumes for video and data (a full ~1200 B payload,
+#: libwebrtc's default max packet size leaves about that after headers).
+PACKET_BYTES = 1200
+#: Memory before any scenario state (interpreter, numpy, numba, simpy), measured as the
+#: smallest benchmark's peak RSS less its state (README: mesh-8 172 MB).
+BASE_BYTES = 200 * 2**20
+#: Per subscription (one track delivered to one subscriber): flow damage bits, per-flow
+#: counters and the topology's forwarding tables, an upper figure of what numpy holds.
+FLOW_BYTES = 64
+#: Per packet delivered within one tick: the packet record and its copies along the
+#: stages of a tick (uplink, node, downlink, playout).
+PACKET_STATE_BYTES = 512
+#: Per participant: its links, CPUs, voice process and result row.
+PARTICIPANT_BYTES = 64 * 2**10
+#: Wall seconds per subscription per simulated second (see the module docstring).
+WALL_PER_FLOW_S = 25e-6
+#: Imports and the warmed numba cache, per command.
+STARTUP_WALL_S = 5.0
+
+#: Default limits: memory leaves a 24 GB machine room for the OS and a second process;
+#: wall time is what an interactive command may take. Both configurable by environment.
+DEFAULT_MAX_MEMORY_GB = 16.0
+DEFAULT_MAX_WALL_S = 3600.0
+MEMORY_ENV = "ROOMSIM_MAX_MEMORY_GB"
+WALL_ENV = "ROOMSIM_MAX_WALL_S"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Upper estimates for running one scenario through some topologies."""
+
+    participants: int
+    streams: int
+    subscriptions: int
+    deliveries_per_s: float
+    memory_bytes: float
+    wall_s: float
+    topologies: tuple[str, ...]
+
+    def line(self) -> str:
+        """One line for `roomsim validate` and the refusal."""
+        return (f"{self.participants:,} participants, {self.streams:,} streams, "
+                f"{self.subscriptions:,} subscriptions, ~{_si(self.deliveries_per_s)} packets "
+                f"delivered per simulated second, ~{_bytes(self.memory_bytes)} memory, "
+                f"~{_duration(self.wall_s)} wall for {', '.join(self.topologies)}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a run may take on this machine."""
+
+    memory_bytes: float
+    wall_s: float
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        """Defaults, or ROOMSIM_MAX_MEMORY_GB / ROOMSIM_MAX_WALL_S when set."""
+        return cls(_env_float(MEMORY_ENV, DEFAULT_MAX_MEMORY_GB) * 2**30,
+                   _env_float(WALL_ENV, DEFAULT_MAX_WALL_S))
+
+
+def _env_float(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ScenarioError(f"must be a positive number, got {text!r}", field=name)
+    return value
+
+
+def _packets_per_s(group: ParticipantGroup) -> float:
+    """Packets per second one member publishes (top layer of each video track)."""
+    total = 0.0
+    for track in group.tracks:
+        if isinstance(track, AudioTrack):
+            total += 1000.0 / track.frame_ms
+        else:
+            top = track.layers()[-1]
+            total += max(top.fps, top.bitrate_kbps * 1000 / 8 / PACKET_BYTES)
+    data = group.data
+    for message in data.messages:
+        total += math.ceil(message.bytes / PACKET_BYTES) / message.every_s
+    for stream in data.streams:
+        total += math.ceil(stream.bytes / PACKET_BYTES) / stream.every_s
+    for call in data.rpc:
+        total += (math.ceil(call.request_bytes / PACKET_BYTES)
+                  + math.ceil(call.response_bytes / PACKET_BYTES)) / call.every_s
+    return total
+
+
+def estimate(scenario: Scenario, topologies: tuple[str, ...], duration_s: float) -> Estimate:
+    """Upper estimates for running `scenario` for `duration_s` through `topologies`."""
+    people = streams = 0
+    mesh_flows = mcu_flows = 0
+    mesh_rate = mcu_rate = 0.0
+    for room in scenario.rooms:
+        size = sum(g.count for g in room.participants)
+        listeners = sum(g.count for g in room.participants if g.subscribes())
+        people += size
+        for group in room.participants:
+            tracks = sum(len(t.layers()) if not isinstance(t, AudioTrack) else 1 for t in group.tracks)
+            streams += group.count * tracks
+            audience = max(0, listeners - (1 if group.subscribes() else 0))
+            rate = _packets_per_s(group)
+            # SFU and mesh: every publisher's tracks to every other subscriber.
+            mesh_flows += group.count * len(group.tracks) * audience
+            mesh_rate += group.count * rate * audience
+            # MCU: every publisher's tracks in, one mix per participant out.
+            mcu_flows += group.count * len(group.tracks) * 2
+            mcu_rate += group.count * rate * 2
+    heavy = [t for t in topologies if t != "mcu"]
+    flows = mesh_flows if heavy else mcu_flows
+    rate = mesh_rate if heavy else mcu_rate
+    tick_s = scenario.engine.tick_ms / 1000
+    memory = (BASE_BYTES + flows * FLOW_BYTES + rate * tick_s * PACKET_STATE_BYTES
+              + people * PARTICIPANT_BYTES)
+    wall_flows = mesh_flows * len(heavy) + (mcu_flows if "mcu" in topologies else 0)
+    simulated = duration_s + scenario.engine.drain_s
+    wall = STARTUP_WALL_S + wall_flows * WALL_PER_FLOW_S * simulated
+    return Estimate(people, streams, flows, rate, memory, wall, topologies)
+
+
+def check(scenario: Scenario, topologies: tuple[str, ...], duration_s: float, *,
+          force: bool = False, limits: Limits | None = None) -> Estimate:
+    """The estimate; unless `force`, a ScenarioError (one line: what it would need, how to
+    proceed) when it exceeds the limits."""
+    found = estimate(scenario, topologies, duration_s)
+    limits = limits or Limits.from_env()
+    if force:
+        return found
+    if found.memory_bytes > limits.memory_bytes:
+        raise ScenarioError(
+            f"would need ~{_bytes(found.memory_bytes)} memory for {found.subscriptions:,} "
+            f"subscriptions of {found.participants:,} participants, over the "
+            f"{_bytes(limits.memory_bytes)} limit; split the room (a sweep over room sizes), "
+            f"raise {MEMORY_ENV}, or pass --force", field="budget")
+    if found.wall_s > limits.wall_s:
+        raise ScenarioError(
+            f"would take ~{_duration(found.wall_s)} of wall time ({found.subscriptions:,} "
+            f"subscriptions x {duration_s:g} s simulated), over the {_duration(limits.wall_s)} "
+            f"limit; shorten duration_s (--duration), run fewer topologies, raise {WALL_ENV}, "
+            "or pass --force", field="budget")
+    return found
+
+
+def _si(value: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.3g}{unit}"
+    return f"{value:.3g}"
+
+
+def _bytes(value: float) -> str:
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value / 1024:.3g} KiB"
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.3g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds:.2g} s"
