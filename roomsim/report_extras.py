@@ -74,6 +74,11 @@ def quality_of(world: World, model: Topology, i: int) -> QualityResult:
     if codec is not None and delay is not None:
         r = audio_r(delay, loss, codec)
         mos = audio_mos(delay, loss, codec)
+    elif expected > 0:
+        # Owed audio but none decoded in the measurement window (e.g. every mix dropped
+        # by an overloaded MCU): the E-model's floor, R <= 0 -> MOS 1 (ITU-T G.107
+        # sec. B), not a missing figure.
+        r, mos = 0.0, 1.0
     video = [s for s in received if st.kind[s] == VIDEO]
     pixels = fps = frozen = vmos = None
     if video:
@@ -83,6 +88,8 @@ def quality_of(world: World, model: Topology, i: int) -> QualityResult:
         shown = int(playout.video_played[i])
         frozen = 100.0 * max(0, want - shown) / want if want > 0 else 0.0
         vmos = video_mos(pixels, fps, frozen / 100.0)
+    elif int(world.expected_frames[i] - world.audio_expected_frames[i]) > 0:
+        frozen, vmos = 100.0, 1.0  # owed video but shown none: frozen throughout, the floor
     return QualityResult(audio_codec=codec, mouth_to_ear_ms=_r(delay), audio_loss_pct=round(loss, 4),
                          audio_late_pct=round(late, 4), audio_r=_r(r), audio_mos=_r(mos), video_pixels=_r(pixels, 1),
                          video_fps=_r(fps), video_frozen_pct=_r(frozen, 4), video_mos=_r(vmos))
