@@ -25,7 +25,7 @@ from roomsim.analysis.realmedia_text import describe
 from roomsim.analysis.table import comparison_table, participants_table
 from roomsim.capacity import capacity_command
 from roomsim.codecs.calibrate import run_calibrate
-from roomsim.errors import ScenarioError, one_line_errors
+from roomsim.errors import ScenarioError, one_line_errors, printable
 from roomsim.media_run import run_real_media
 from roomsim.outputs import prepare_out_dir
 from roomsim.results import Report, write_report
@@ -54,7 +54,7 @@ class OneLineGroup(click.Group):
             if isinstance(exc, click.UsageError) and exc.ctx is not None:
                 where = f"{exc.ctx.command_path}: "
             message = " ".join(exc.format_message().split())
-            click.echo(f"roomsim: {where}{message}", err=True)
+            click.echo(printable(f"roomsim: {where}{message}"), err=True)
             sys.exit(exc.exit_code)
         sys.exit(code if isinstance(code, int) else 0)
 
@@ -67,7 +67,7 @@ def _emit(report: Report, scenario: Scenario, as_json: bool, out_dir: Path | Non
     if as_json:
         click.echo(report.model_dump_json(indent=2))
     else:
-        click.echo(text)
+        click.echo(printable(text))
         if out_dir is not None:
             click.echo(f"\nwrote {out_dir}/report.json, scenario.yaml, participants.csv, "
                        "servers.csv")
@@ -146,7 +146,7 @@ def _run_real_media(scenario: Scenario, topology: str | None, out_dir: Path | No
     if as_json:
         click.echo(result.model_dump_json(indent=2))
     else:
-        click.echo(describe(result))
+        click.echo(printable(describe(result)))
         click.echo(f"\nwrote what each participant receives, and result.json, into {out_dir}")
 
 
@@ -199,8 +199,8 @@ def validate(scenario: Path) -> None:
     """Check SCENARIO without running it."""
     loaded = api.load_scenario(scenario)
     people = sum(g.count for room in loaded.rooms for g in room.participants)
-    click.echo(f"{scenario}: ok ({len(loaded.rooms)} room(s), {people} participants, "
-               f"{len(loaded.nodes)} node(s))")
+    click.echo(printable(f"{scenario}: ok ({len(loaded.rooms)} room(s), {people} participants, "
+                         f"{len(loaded.nodes)} node(s))"))
     estimate = budget.estimate(loaded, TOPOLOGIES, loaded.duration_s)
     click.echo(f"estimate (upper bound): {estimate.line()}")
     _plan(scenario, loaded, [loaded.topology.kind], None, None, force=False)
