@@ -18,6 +18,7 @@ from roomsim.errors import ScenarioError
 from roomsim.limits import check_flag
 from roomsim.results import Report, RunResult, server_rows
 from roomsim.runner import simulate
+from roomsim.runtimes import refuse
 from roomsim.scenario import TOPOLOGIES, Scenario, load_scenario, scenario_from_dict
 
 try:
@@ -50,6 +51,8 @@ def plan(scenario: Scenario, topologies: Iterable[str] | None = TOPOLOGIES, *, s
                                 field="--topologies")
     seed = scenario.seed if seed is None else seed
     duration = scenario.duration_s if duration_s is None else duration_s
+    for name in names:
+        refuse(scenario, name)
     check_flag("--seed", "seed", seed)
     check_flag("--duration", "duration_s", duration)
     return names, seed, duration, budget.check(scenario, names, duration, force=force)

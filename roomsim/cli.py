@@ -6,6 +6,8 @@ Bad input of any kind ends in one line on stderr and exit status 2, never a trac
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -112,27 +114,29 @@ def run(scenario: Path, topology: str | None, seed: int | None, duration: float 
         as_json: bool, out_dir: Path | None, force: bool, real_media: bool) -> None:
     """Run one topology on SCENARIO and print per-participant results."""
     loaded = api.load_scenario(scenario)
-    names = [topology or loaded.topology.kind]
-    _plan(scenario, loaded, names, seed, duration, force)
-    if out_dir is not None:
-        prepare_out_dir(out_dir)
-    if real_media:
-        _run_real_media(loaded, topology, out_dir, duration, seed, as_json)
-        return
-    report = api.run(loaded, topology, seed=seed, duration_s=duration, force=force)
+    with _naming(scenario):
+        api.plan(loaded, [topology or loaded.topology.kind], seed=seed, duration_s=duration,
+                 force=force)
+        if out_dir is not None:
+            prepare_out_dir(out_dir)
+        if real_media:
+            _run_real_media(loaded, topology, out_dir, duration, seed, as_json)
+            return
+        report = api.run(loaded, topology, seed=seed, duration_s=duration, force=force)
     result = report.runs[0]
     text = comparison_table(report) + "\n\n" + participants_table(result)
     _emit(report, loaded, as_json, out_dir, text)
 
 
-def _plan(path: Path, scenario: Scenario, names: list[str], seed: int | None,
-          duration: float | None, force: bool) -> None:
-    """Flags and the resource budget checked before anything runs; errors name the file."""
+@contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """An error about the scenario raised past loading (a refusal, the budget, a trace
+    that matches nothing at run time) still names its file; a flag's error does not."""
     try:
-        api.plan(scenario, names, seed=seed, duration_s=duration, force=force)
+        yield
     except ScenarioError as exc:
-        if exc.file is None and exc.field == "budget":
-            raise ScenarioError(exc.problem, file=str(path), field="budget") from None
+        if exc.file is None and not (exc.field or "").startswith("--"):
+            raise ScenarioError(exc.problem, file=str(path), field=exc.field) from None
         raise
 
 
@@ -167,10 +171,11 @@ def compare(scenario: Path, topologies: str, seed: int | None, duration: float |
     draw the charts into DIR/charts)."""
     names = _topology_list(topologies)
     loaded = api.load_scenario(scenario)
-    _plan(scenario, loaded, names, seed, duration, force)
-    if out_dir is not None:
-        prepare_out_dir(out_dir)
-    report = api.compare(loaded, names, seed=seed, duration_s=duration, force=force)
+    with _naming(scenario):
+        api.plan(loaded, names, seed=seed, duration_s=duration, force=force)
+        if out_dir is not None:
+            prepare_out_dir(out_dir)
+        report = api.compare(loaded, names, seed=seed, duration_s=duration, force=force)
     _emit(report, loaded, as_json, out_dir, comparison_table(report), plots=not no_plots)
 
 
@@ -203,7 +208,8 @@ def validate(scenario: Path) -> None:
                          f"{len(loaded.nodes)} node(s))"))
     estimate = budget.estimate(loaded, TOPOLOGIES, loaded.duration_s)
     click.echo(f"estimate (upper bound): {estimate.line()}")
-    _plan(scenario, loaded, [loaded.topology.kind], None, None, force=False)
+    with _naming(scenario):  # everything `roomsim run` would refuse before running
+        api.plan(loaded, None)
 
 
 main.add_command(sweep_with_plots(sweep_command), name="sweep")
