@@ -85,7 +85,12 @@ def read_limited(path: Path, limit: int = MAX_FILE_BYTES) -> str:
 
 def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     """Read and parse a YAML file once; return (data, node tree for line lookups)."""
-    text = read_limited(path)
+    return parse_yaml(read_limited(path), path)
+
+
+def parse_yaml(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
+    """Parse YAML text once (composed, checked against the budgets, then constructed);
+    return (data, node tree for line lookups). `path` names the source in errors."""
     loader = _StrictLoader(text)
     try:
         node = loader.get_single_node()

@@ -39,12 +39,15 @@ def prepare_out_dir(out_dir: Path, flag: str = "-o") -> None:
 
 
 def remove_stale_temporaries(out_dir: Path, names: tuple[str, ...] = RUN_OUTPUTS) -> list[Path]:
-    """Delete the temp files a killed run left for `names` (only those: nothing else in
-    the directory is touched); returns what was removed."""
+    """Delete the temp files a killed run left for `names` and for its charts (only those:
+    nothing else in the directory is touched); returns what was removed."""
     removed = []
-    for name in names:
-        for stale in out_dir.glob(f".{name}.*.tmp"):
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()
-                removed.append(stale)
+    patterns = [f".{name}.*.tmp" for name in names]
+    # Charts are written the same way into DIR/charts, a directory roomsim owns.
+    stale_files = [*(p for pattern in patterns for p in out_dir.glob(pattern)),
+                   *out_dir.glob("charts/.*.tmp")]
+    for stale in stale_files:
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+            removed.append(stale)
     return removed

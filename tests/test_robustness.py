@@ -224,8 +224,10 @@ def test_output_directory_checked_before_the_run(tmp_path: Path, target: str) ->
 def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    stale = [out / ".report.json.abc123.tmp", out / ".participants.csv.x.tmp"]
-    keep = [out / "notes.txt", out / ".other.tmp", out / "report.json"]
+    (out / "charts").mkdir()
+    stale = [out / ".report.json.abc123.tmp", out / ".participants.csv.x.tmp",
+             out / "charts" / ".scaling.png.q1w2.tmp"]
+    keep = [out / "notes.txt", out / ".other.tmp", out / "report.json", out / "charts" / "a.png"]
     for f in stale + keep:
         f.write_text("x")
     prepare_out_dir(out)

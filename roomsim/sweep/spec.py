@@ -190,14 +190,15 @@ def _read_yaml(path: Path, what: str) -> tuple[str, Any]:
     limit, duplicate keys refused, nesting and alias budgets); every failure is one
     `SweepError` line."""
     from roomsim.errors import ScenarioError
-    from roomsim.loader import read_yaml
+    from roomsim.loader import parse_yaml, read_limited
 
     try:
-        data, _ = read_yaml(path)
+        text = read_limited(path)
+        data, _ = parse_yaml(text, path)
     except ScenarioError as error:
         where = f"line {error.line}: invalid YAML" if error.line else f"cannot read {what}"
         raise SweepError(f"{path}: {where}: {error.problem}") from None
-    return path.read_text(encoding="utf-8"), data
+    return text, data
 
 
 def load_sweep(path: Path | str) -> LoadedSweep:
