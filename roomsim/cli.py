@@ -40,6 +40,12 @@ def _topology_list(value: str) -> list[str]:
     return [n.strip() for n in value.split(",") if n.strip()]
 
 
+#: click >= 8.2 raises this (a UsageError) for a group called without arguments.
+_HELP_ERRORS: tuple[type[click.ClickException], ...] = tuple(
+    getattr(click.exceptions, name) for name in ("NoArgsIsHelpError",)
+    if hasattr(click.exceptions, name))
+
+
 class OneLineGroup(click.Group):
     """A click group whose usage errors (unknown option, missing argument, bad flag value)
     are one line on stderr, exit status 2, like every other bad input."""
@@ -51,6 +57,9 @@ class OneLineGroup(click.Group):
         except click.exceptions.Abort:
             click.echo("roomsim: aborted", err=True)
             sys.exit(1)
+        except _HELP_ERRORS as exc:  # `roomsim` alone: the help text, as click prints it
+            click.echo(exc.format_message(), err=True)
+            sys.exit(exc.exit_code)
         except click.ClickException as exc:
             where = ""
             if isinstance(exc, click.UsageError) and exc.ctx is not None:
