@@ -21,6 +21,7 @@ import math
 import os
 from dataclasses import dataclass
 
+from roomsim.dataplane.wire import SCTP_MAX_USER_DATA
 from roomsim.errors import ScenarioError
 from roomsim.scenario import AudioTrack, ParticipantGroup, Scenario
 
@@ -41,6 +42,13 @@ PACKET_STATE_BYTES = 2048
 PARTICIPANT_BYTES = 64 * 2**10
 #: Wall seconds per subscription per simulated second (see the module docstring).
 WALL_PER_FLOW_S = 25e-6
+#: The data plane moves every packet as its own simpy process (roomsim.dataplane.engine):
+#: measured 90 us (SFU) to 125 us (mesh) of wall time per packet hop, four people sending
+#: 100-byte reliable messages every millisecond for 5 s; 150 us is used. Memory: a packet
+#: waiting behind a slow link holds its process and events, ~2 KiB; as an upper bound
+#: every packet of the run is assumed alive at once.
+DATA_WALL_PER_HOP_S = 150e-6
+DATA_HOP_BYTES = 2048
 #: Imports and the warmed numba cache, per command.
 STARTUP_WALL_S = 5.0
 
@@ -100,7 +108,7 @@ def _env_float(name: str, default: float) -> float:
 
 
 def _packets_per_s(group: ParticipantGroup) -> float:
-    """Packets per second one member publishes (top layer of each video track)."""
+    """Media packets per second one member publishes (top layer of each video track)."""
     total = 0.0
     for track in group.tracks:
         if isinstance(track, AudioTrack):
@@ -108,27 +116,48 @@ def _packets_per_s(group: ParticipantGroup) -> float:
         else:
             top = track.layers()[-1]
             total += max(top.fps, top.bitrate_kbps * 1000 / 8 / PACKET_BYTES)
-    data = group.data
-    for message in data.messages:
-        total += math.ceil(message.bytes / PACKET_BYTES) / message.every_s
-    for stream in data.streams:
-        total += math.ceil(stream.bytes / PACKET_BYTES) / stream.every_s
-    for call in data.rpc:
-        total += (math.ceil(call.request_bytes / PACKET_BYTES)
-                  + math.ceil(call.response_bytes / PACKET_BYTES)) / call.every_s
     return total
 
 
+def _packets(size: int) -> int:
+    """Packets one data message of `size` bytes takes (SCTP DATA chunks of the wire model)."""
+    return -(-size // SCTP_MAX_USER_DATA)
+
+
+def _data_hops_per_s(group: ParticipantGroup, room_size: int) -> float:
+    """Data-plane packet hops per second one member causes: each packet crosses the
+    sender's uplink, then (at most) a node and every recipient's downlink."""
+    others = max(1, room_size - 1)
+    hops = 0.0
+    data = group.data
+    for message in data.messages:
+        hops += _packets(message.bytes) * (1 + 2 * len(message.to or range(others))) / message.every_s
+    for stream in data.streams:
+        chunks = -(-stream.bytes // stream.chunk_bytes)
+        per_chunk = _packets(min(stream.bytes, stream.chunk_bytes))
+        hops += chunks * per_chunk * (1 + 2 * len(stream.to or range(others))) / stream.every_s
+    for call in data.rpc:
+        hops += 3 * (_packets(call.request_bytes) + _packets(call.response_bytes)) / call.every_s
+    if data.attributes is not None:
+        hops += _packets(data.attributes.bytes) * (1 + 2 * others) / data.attributes.every_s
+    return hops
+
+
 def estimate(scenario: Scenario, topologies: tuple[str, ...], duration_s: float) -> Estimate:
-    """Upper estimates for running `scenario` for `duration_s` through `topologies`."""
+    """Upper estimates for running `scenario` for `duration_s` through `topologies`
+    (`deliveries_per_s` counts media packets delivered plus data-plane packet hops)."""
     people = streams = 0
     mesh_flows = mcu_flows = 0
     mesh_rate = mcu_rate = 0.0
+    data_hops = 0.0
     for room in scenario.rooms:
         size = sum(g.count for g in room.participants)
         listeners = sum(g.count for g in room.participants if g.subscribes())
         people += size
+        if room.metadata is not None:
+            data_hops += _packets(room.metadata.bytes) * size / room.metadata.every_s
         for group in room.participants:
+            data_hops += group.count * _data_hops_per_s(group, size)
             tracks = sum(len(t.layers()) if not isinstance(t, AudioTrack) else 1 for t in group.tracks)
             streams += group.count * tracks
             audience = max(0, listeners - (1 if group.subscribes() else 0))
@@ -144,11 +173,12 @@ def estimate(scenario: Scenario, topologies: tuple[str, ...], duration_s: float)
     rate = mesh_rate if heavy else mcu_rate
     tick_s = scenario.engine.tick_ms / 1000
     memory = (BASE_BYTES + flows * FLOW_BYTES + rate * tick_s * PACKET_STATE_BYTES
-              + people * PARTICIPANT_BYTES)
+              + people * PARTICIPANT_BYTES + data_hops * duration_s * DATA_HOP_BYTES)
     wall_flows = mesh_flows * len(heavy) + (mcu_flows if "mcu" in topologies else 0)
     simulated = duration_s + scenario.engine.drain_s
-    wall = STARTUP_WALL_S + wall_flows * WALL_PER_FLOW_S * simulated
-    return Estimate(people, streams, flows, rate, memory, wall, topologies)
+    wall = (STARTUP_WALL_S + wall_flows * WALL_PER_FLOW_S * simulated
+            + data_hops * duration_s * DATA_WALL_PER_HOP_S * len(topologies))
+    return Estimate(people, streams, flows, rate + data_hops, memory, wall, topologies)
 
 
 def check(scenario: Scenario, topologies: tuple[str, ...], duration_s: float, *,
@@ -161,16 +191,18 @@ def check(scenario: Scenario, topologies: tuple[str, ...], duration_s: float, *,
         return found
     if found.memory_bytes > limits.memory_bytes:
         raise ScenarioError(
-            f"would need ~{_bytes(found.memory_bytes)} memory for {found.subscriptions:,} "
-            f"subscriptions of {found.participants:,} participants, over the "
-            f"{_bytes(limits.memory_bytes)} limit; split the room (a sweep over room sizes), "
-            f"raise {MEMORY_ENV}, or pass --force", field="budget")
+            f"would need ~{_bytes(found.memory_bytes)} memory ({found.participants:,} "
+            f"participants, {found.subscriptions:,} subscriptions, ~{_si(found.deliveries_per_s)} "
+            f"packets per simulated second), over the {_bytes(limits.memory_bytes)} limit; split "
+            f"the room (a sweep over room sizes), send less data, raise {MEMORY_ENV}, or pass "
+            "--force", field="budget")
     if found.wall_s > limits.wall_s:
         raise ScenarioError(
             f"would take ~{_duration(found.wall_s)} of wall time ({found.subscriptions:,} "
-            f"subscriptions x {duration_s:g} s simulated), over the {_duration(limits.wall_s)} "
-            f"limit; shorten duration_s (--duration), run fewer topologies, raise {WALL_ENV}, "
-            "or pass --force", field="budget")
+            f"subscriptions, ~{_si(found.deliveries_per_s)} packets per simulated second, "
+            f"{duration_s:g} s simulated), over the {_duration(limits.wall_s)} limit; shorten "
+            f"duration_s (--duration), run fewer topologies, raise {WALL_ENV}, or pass --force",
+            field="budget")
     return found
 
 

@@ -264,6 +264,14 @@ def test_a_room_too_big_for_the_machine_is_refused_with_a_way_forward(tmp_path: 
     assert "TiB" in line
 
 
+def test_a_data_flood_is_refused_by_the_budget(tmp_path: Path) -> None:
+    """Megabyte messages every millisecond: each a simpy process per packet hop."""
+    raw = base()
+    raw["rooms"][0]["participants"][0].update(
+        grants={"publish_data": True}, data={"messages": [{"every_s": 0.001, "bytes": 1_000_000}]})
+    refused(tmp_path, raw, "budget", "packets per simulated second", "send less data")
+
+
 def test_validate_prints_the_estimate(tmp_path: Path) -> None:
     code, out, err = cli("validate", str(write(tmp_path, base())))
     assert code == 0, err
