@@ -49,6 +49,13 @@ WALL_PER_FLOW_S = 25e-6
 #: every packet of the run is assumed alive at once.
 DATA_WALL_PER_HOP_S = 150e-6
 DATA_HOP_BYTES = 2048
+#: A WebSocket (TCP) subscription runs the TCP kernel per segment and ACK: measured
+#: ~100 us of wall per subscription-second (150 people on 4G, audio over WebSocket, SFU:
+#: 32 s for 3 + 10 s drain simulated); 150 us is used.
+TCP_WALL_PER_FLOW_S = 150e-6
+#: One trace step applied to its links (roomsim.traces): measured ~0.7 us (50,000 steps
+#: replayed every 10 ms on every link of a 4-person room); 3 us is used.
+TRACE_STEP_WALL_S = 3e-6
 #: Imports and the warmed numba cache, per command.
 STARTUP_WALL_S = 5.0
 
@@ -143,16 +150,27 @@ def _data_hops_per_s(group: ParticipantGroup, room_size: int) -> float:
     return hops
 
 
+def _trace_steps(scenario: Scenario, simulated_s: float) -> float:
+    """Trace steps applied over a run (a repeating trace replays its steps every cycle)."""
+    total = 0.0
+    for trace in scenario.traces:
+        cycles = simulated_s / trace.repeat_s if trace.repeat_s else 1.0
+        total += len(trace.steps) * max(1.0, cycles)
+    return total
+
+
 def estimate(scenario: Scenario, topologies: tuple[str, ...], duration_s: float) -> Estimate:
     """Upper estimates for running `scenario` for `duration_s` through `topologies`
     (`deliveries_per_s` counts media packets delivered plus data-plane packet hops)."""
     people = streams = 0
     mesh_flows = mcu_flows = 0
     mesh_rate = mcu_rate = 0.0
-    data_hops = 0.0
+    data_hops = tcp_flows = 0.0
     for room in scenario.rooms:
         size = sum(g.count for g in room.participants)
         listeners = sum(g.count for g in room.participants if g.subscribes())
+        tcp_share = sum(g.count for g in room.participants if g.subscribes()
+                        and g.transport.kind == "websocket") / max(1, listeners)
         people += size
         if room.metadata is not None:
             data_hops += _packets(room.metadata.bytes) * size / room.metadata.every_s
@@ -165,6 +183,7 @@ def estimate(scenario: Scenario, topologies: tuple[str, ...], duration_s: float)
             # SFU and mesh: every publisher's tracks to every other subscriber.
             mesh_flows += group.count * len(group.tracks) * audience
             mesh_rate += group.count * rate * audience
+            tcp_flows += group.count * len(group.tracks) * audience * tcp_share
             # MCU: every publisher's tracks in, one mix per participant out.
             mcu_flows += group.count * len(group.tracks) * 2
             mcu_rate += group.count * rate * 2
@@ -177,7 +196,9 @@ def estimate(scenario: Scenario, topologies: tuple[str, ...], duration_s: float)
     wall_flows = mesh_flows * len(heavy) + (mcu_flows if "mcu" in topologies else 0)
     simulated = duration_s + scenario.engine.drain_s
     wall = (STARTUP_WALL_S + wall_flows * WALL_PER_FLOW_S * simulated
-            + data_hops * duration_s * DATA_WALL_PER_HOP_S * len(topologies))
+            + tcp_flows * len(heavy) * (TCP_WALL_PER_FLOW_S - WALL_PER_FLOW_S) * simulated
+            + data_hops * duration_s * DATA_WALL_PER_HOP_S * len(topologies)
+            + _trace_steps(scenario, simulated) * TRACE_STEP_WALL_S * len(topologies))
     return Estimate(people, streams, flows, rate + data_hops, memory, wall, topologies)
 
 
