@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 
 #: Largest cost profile file read (the bundled one is ~10 kB).
 MAX_PROFILE_BYTES = 1 << 20
+#: Most regions a `regions` graph may have: every pair's shortest path is computed and
+#: kept (roomsim.sfu.cascade), which grows with the cube of a long chain's length. Public
+#: clouds have a few dozen regions each; 256 leaves room for modelling points of presence.
+MAX_REGIONS = 256
+#: Most media nodes: each gets NIC links, a CPU pool and stats in the routing store.
+MAX_NODES = 10_000
 
 
 def check_references(scenario: Scenario, source: str, node: yaml.Node | None = None) -> None:
@@ -36,6 +42,11 @@ def check_references(scenario: Scenario, source: str, node: yaml.Node | None = N
     if not scenario.nodes:
         fail("at least one node is needed: SFU and MCU rooms run on a media node "
              "(e.g. nodes: [{id: server-1}])", "nodes")
+    if len(scenario.nodes) > MAX_NODES:
+        fail(f"{len(scenario.nodes):,} nodes; at most {MAX_NODES:,}", "nodes")
+    if scenario.regions is not None and len(scenario.regions.names()) > MAX_REGIONS:
+        fail(f"{len(scenario.regions.names()):,} regions; at most {MAX_REGIONS} (every pair's "
+             "shortest path is kept)", "regions", "links")
     _check_regions_reachable(scenario, fail)
     problem = cost_profile_problem(scenario.costs)
     if problem:

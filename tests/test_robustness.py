@@ -142,6 +142,13 @@ def test_a_participant_region_must_reach_its_node(tmp_path: Path) -> None:
     refused(tmp_path, raw, "rooms[0].participants[0].region", "no backbone path")
 
 
+def test_region_graphs_are_bounded(tmp_path: Path) -> None:
+    chain = [{"a": f"r{i}", "b": f"r{i + 1}", "latency_ms": 1} for i in range(300)]
+    raw = base(regions={"links": chain})
+    raw["nodes"][0]["region"] = "r0"
+    refused(tmp_path, raw, "regions.links", "301 regions; at most 256")
+
+
 @pytest.mark.parametrize(("costs", "fragments"), [
     ("missing.json", ["costs", "file not found"]),
     ("/dev/null", ["costs", "not a regular file"]),
