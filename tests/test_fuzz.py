@@ -97,12 +97,12 @@ def mutated(draw: st.DrawFn, tree: Any) -> Any:
         path = paths[draw(st.integers(0, len(paths) - 1))]
         parent, last = _parent(tree, path), path[-1]
         kind = draw(st.sampled_from(["set", "set", "set", "delete", "unknown", "repeat", "wrap"]))
-        if kind == "set":
-            parent[last] = draw(HOSTILE | PLAUSIBLE)
+        if kind == "set":  # a copy: sampled values are shared objects a later step may mutate
+            parent[last] = copy.deepcopy(draw(HOSTILE | PLAUSIBLE))
         elif kind == "delete":
             del parent[last]
         elif kind == "unknown" and isinstance(parent, dict):
-            parent[draw(st.text(min_size=1, max_size=8))] = draw(HOSTILE)
+            parent[draw(st.text(min_size=1, max_size=8))] = copy.deepcopy(draw(HOSTILE))
         elif kind == "repeat" and isinstance(parent, list):
             parent.extend([copy.deepcopy(parent[last])] * draw(st.integers(1, 50)))
         elif kind == "wrap":
