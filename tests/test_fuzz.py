@@ -43,7 +43,7 @@ from roomsim.sweep.runner import check_with_engine
 from roomsim.sweep.spec import load_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = int(os.environ.get("ROOMSIM_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("ROOMSIM_FUZZ_EXAMPLES", "150"))
 CASE_SECONDS = 60
 CASE_EXTRA_BYTES = 3 * 2**30
 #: Budget limits while fuzzing: a mutation that asks for a long or large run is refused
