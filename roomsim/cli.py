@@ -96,7 +96,16 @@ force_opt = click.option("--force", is_flag=True,
                               "(ROOMSIM_MAX_MEMORY_GB, ROOMSIM_MAX_WALL_S).")
 json_opt = click.option("--json", "as_json", is_flag=True,
                         help="Print one JSON document, nothing else.")
-out_opt = click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+class OutDir(click.Path):
+    """A directory path for -o; an empty one is a mistake, not the current directory."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path; give a directory (`-o .` for this one)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+out_opt = click.option("-o", "--out", "out_dir", type=OutDir(path_type=Path, file_okay=False),
                        default=None, help="Write report.json and CSV rows into this directory.")
 
 

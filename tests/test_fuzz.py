@@ -149,8 +149,9 @@ def capped(seconds: int = CASE_SECONDS, extra_bytes: int = CASE_EXTRA_BYTES) -> 
 
 
 def invoke(label: str, args: list[str]) -> tuple[int, str, str]:
-    """Run roomsim in-process under the caps; assert the outcome contract; count it."""
-    with capped():
+    """Run roomsim in-process under the caps, in a scratch working directory (a fuzzed
+    `-o .` must not write into the source tree); assert the outcome contract; count it."""
+    with capped(), tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
         result = CliRunner().invoke(main, args, env=FUZZ_ENV, catch_exceptions=True)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         OUTCOMES[f"{label}: traceback"] += 1
@@ -205,7 +206,8 @@ FLAG_VALUES = {
     "--topologies": st.sampled_from(["mesh", "sfu,mcu", "mesh,,sfu"]) | st.text(
         alphabet="mcsfuh,e ", max_size=12),
     "--topology": st.sampled_from(["mesh", "mcu", "sfu", "p2p", ""]),
-    "-o": st.sampled_from(["/proc/roomsim", "/sys/roomsim", "/dev/null", "FILE/sub", "", "OUT"]),
+    "-o": st.sampled_from(["/proc/roomsim", "/sys/roomsim", "/dev/null", "FILE/sub", "", " ", ".",
+                           "OUT"]),
     "--bogus": st.just(None),
 }
 #: Flags each command takes (a flag it does not take is a usage error, also fuzzed).

@@ -219,7 +219,7 @@ def test_flags_follow_the_file_rules(tmp_path: Path, flags: tuple[str, ...], fra
     assert len(err.strip().splitlines()) == 1 and fragment in err, err
 
 
-@pytest.mark.parametrize("target", ["under-a-file/out", "/proc/roomsim-out", "/dev/null"])
+@pytest.mark.parametrize("target", ["under-a-file/out", "/proc/roomsim-out", "/dev/null", ""])
 def test_output_directory_checked_before_the_run(tmp_path: Path, target: str) -> None:
     path = write(tmp_path, base())
     out = str(path / "out") if target == "under-a-file/out" else target
