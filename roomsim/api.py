@@ -12,9 +12,14 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from importlib.metadata import PackageNotFoundError, version
 
+from roomsim import budget
 from roomsim.analysis.summary import rows_with_run_figures
+from roomsim.budget import Estimate
+from roomsim.errors import ScenarioError
+from roomsim.limits import check_flag
 from roomsim.results import Report, RunResult, server_rows
 from roomsim.runner import simulate
+from roomsim.runtimes import refuse
 from roomsim.scenario import TOPOLOGIES, Scenario, load_scenario, scenario_from_dict
 
 try:
@@ -24,9 +29,34 @@ except PackageNotFoundError:  # running from a source tree without an install
 
 
 def run(scenario: Scenario, topology: str | None = None, *, seed: int | None = None,
-        duration_s: float | None = None) -> Report:
+        duration_s: float | None = None, force: bool = False) -> Report:
     """Run one topology (default: the scenario's own) and return a one-run Report."""
-    return compare(scenario, [topology or scenario.topology.kind], seed=seed, duration_s=duration_s)
+    return compare(scenario, [topology or scenario.topology.kind], seed=seed, duration_s=duration_s,
+                   force=force)
+
+
+def plan(scenario: Scenario, topologies: Iterable[str] | None = TOPOLOGIES, *, seed: int | None = None,
+         duration_s: float | None = None, force: bool = False
+         ) -> tuple[tuple[str, ...], int, float, Estimate]:
+    """Check what a compare would run, before anything is allocated: topology names, seed
+    and duration overrides through the scenario's own ranges (roomsim.limits), and the
+    resource budget (roomsim.budget; `force` skips its refusal); topologies None = the
+    scenario's own. Raises ScenarioError."""
+    names = tuple(topologies) if topologies is not None else (scenario.topology.kind,)
+    if not names:
+        raise ScenarioError(f"give at least one topology ({', '.join(TOPOLOGIES)})",
+                            field="--topologies")
+    for name in names:
+        if name not in TOPOLOGIES:
+            raise ScenarioError(f"unknown topology {name!r}; choose from {', '.join(TOPOLOGIES)}",
+                                field="--topologies")
+    seed = scenario.seed if seed is None else seed
+    duration = scenario.duration_s if duration_s is None else duration_s
+    for name in names:
+        refuse(scenario, name)
+    check_flag("--seed", "seed", seed)
+    check_flag("--duration", "duration_s", duration)
+    return names, seed, duration, budget.check(scenario, names, duration, force=force)
 
 
 #: progress(topology, simulated seconds in all) -> a context whose value is told the
@@ -35,12 +65,13 @@ Progress = Callable[[str, float], AbstractContextManager[Callable[[float], None]
 
 
 def compare(scenario: Scenario, topologies: Iterable[str] = TOPOLOGIES, *, seed: int | None = None,
-            duration_s: float | None = None, progress: Progress | None = None) -> Report:
-    """Run the same workload through each topology."""
-    seed = scenario.seed if seed is None else seed
-    duration = scenario.duration_s if duration_s is None else duration_s
+            duration_s: float | None = None, progress: Progress | None = None,
+            force: bool = False) -> Report:
+    """Run the same workload through each topology (after `plan`'s checks)."""
+    names, seed, duration, _ = plan(scenario, topologies, seed=seed, duration_s=duration_s,
+                                    force=force)
     runs: list[RunResult] = []
-    for name in topologies:
+    for name in names:
         if progress is None:
             runs.append(simulate(scenario, name, seed, duration))
             continue
@@ -56,5 +87,5 @@ def result_rows(report: Report) -> list[dict[str, object]]:
     return rows_with_run_figures(report)
 
 
-__all__ = ["ROOMSIM_VERSION", "Report", "compare", "load_scenario", "result_rows", "run",
+__all__ = ["ROOMSIM_VERSION", "Report", "compare", "load_scenario", "plan", "result_rows", "run",
            "scenario_from_dict", "server_rows"]

@@ -104,7 +104,14 @@ def find_capacity(
         set_path(data, spec.vary, value)
         scenario: Scenario = scenario_from_dict(data, source)
         duration = max(spec.duration_s, scenario.warmup_s + 1.0)
-        report = api.run(scenario, spec.topology, seed=seed, duration_s=duration)
+        try:
+            report = api.run(scenario, spec.topology, seed=seed, duration_s=duration)
+        except ScenarioError as exc:
+            if exc.field != "budget":
+                raise
+            raise ScenarioError(f"probing {spec.vary} = {value}: {exc.problem} (or search a "
+                                "smaller range with --low/--high)", file=source,
+                                field="budget") from None
         result = replace(check(report.runs[0], spec.gate or scenario.gate or QualityGate()),
                          value=value)
         if progress is not None:

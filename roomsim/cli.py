@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from roomsim.errors import ScenarioError, one_line_errors
+from roomsim.errors import ScenarioError, one_line_errors, printable
 from roomsim.gate_options import gate_options
 
 if TYPE_CHECKING:
@@ -111,10 +111,10 @@ class LazyGroup(click.Group):
             command = " ".join(path[1:])  # "compare", or "" for the group itself
             hint = f" (see '{' '.join(['roomsim', *path[1:]])} --help')"
             text = f"roomsim: {command + ': ' if command else ''}{exc.format_message()}{hint}"
-            click.echo(text.replace("\n", " "), err=True)
+            click.echo(printable(text.replace("\n", " ")), err=True)
             sys.exit(2)
         except click.ClickException as exc:
-            click.echo(f"roomsim: {exc.format_message()}".replace("\n", " "), err=True)
+            click.echo(printable(f"roomsim: {exc.format_message()}".replace("\n", " ")), err=True)
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:
             click.echo("roomsim: aborted", err=True)
@@ -161,14 +161,33 @@ def _progress(as_json: bool) -> Callable[[str, float], AbstractContextManager[Ca
     return bar
 
 
-def _simulate(scenario: Scenario, topologies: list[str], seed: int | None, duration: float | None,
-              as_json: bool) -> Report:
+def _simulate(scenario: Scenario, source: Path | None, topologies: list[str], seed: int | None,
+              duration: float | None, as_json: bool, out_dir: Path | None, force: bool) -> Report:
+    """Check everything a run would refuse (flags, topologies, the resource budget, the
+    output directory) before simulating, then run with progress and a compile notice."""
     from roomsim import api
+    from roomsim.outputs import prepare_out_dir
     from roomsim.sim.jit_cache import announce_compiles
 
-    with announce_compiles(lambda line: click.echo(line, err=True)):
-        return api.compare(scenario, topologies, seed=seed, duration_s=duration,
-                           progress=_progress(as_json))
+    with _naming(source):
+        api.plan(scenario, topologies, seed=seed, duration_s=duration, force=force)
+        if out_dir is not None:
+            prepare_out_dir(out_dir)
+        with announce_compiles(lambda line: click.echo(line, err=True)):
+            return api.compare(scenario, topologies, seed=seed, duration_s=duration,
+                               progress=_progress(as_json), force=force)
+
+
+@contextmanager
+def _naming(path: Path | None) -> Iterator[None]:
+    """An error about the scenario raised past loading (a refusal, the budget, a trace
+    that matches nothing at run time) still names its file; a flag's error does not."""
+    try:
+        yield
+    except ScenarioError as exc:
+        if path is not None and exc.file is None and not (exc.field or "").startswith("--"):
+            raise ScenarioError(exc.problem, file=str(path), field=exc.field) from None
+        raise
 
 
 def _gate(scenario: Scenario, loss: float | None, latency: float | None, cpu: float | None) -> QualityGate:
@@ -197,7 +216,7 @@ def _emit(report: Report, scenario: Scenario, gate: QualityGate, as_json: bool, 
             run["verdict"] = verdict.as_dict()
         click.echo(json.dumps(data, indent=2))
     else:
-        click.echo(text)
+        click.echo(printable(text))
         if out_dir is not None:
             click.echo(f"\nwrote {out_dir}/report.json, scenario.yaml, participants.csv, "
                        "servers.csv")
@@ -241,12 +260,24 @@ def _scenario_or_calculator(scenario: Path | None, people: int | None, video: st
 
 scenario_arg = click.argument("scenario", type=click.Path(path_type=Path))
 seed_opt = click.option("--seed", type=int, default=None,
-                        help="Root seed (default: the scenario's).")
-duration_opt = click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
-                            help="Simulated seconds (default: the scenario's duration_s).")
+                        help="Root seed, 0 to 2**63-1 (default: the scenario's).")
+duration_opt = click.option("--duration", type=float, default=None,
+                            help="Simulated seconds, 1 to 86400 (default: the scenario's duration_s).")
+force_opt = click.option("--force", is_flag=True,
+                         help="Run even if the resource estimate is above the limits "
+                              "(ROOMSIM_MAX_MEMORY_GB, ROOMSIM_MAX_WALL_S).")
 json_opt = click.option("--json", "as_json", is_flag=True,
                         help="Print one JSON document, nothing else.")
-out_opt = click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+class OutDir(click.Path):
+    """A directory path for -o; an empty one is a mistake, not the current directory."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path; give a directory (`-o .` for this one)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+out_opt = click.option("-o", "--out", "out_dir", type=OutDir(path_type=Path, file_okay=False),
                        default=None, help="Write report.json and CSV rows into this directory.")
 
 
@@ -293,22 +324,32 @@ def main() -> None:
 @json_opt
 @out_opt
 @gate_options
+@force_opt
 @click.option("--real-media", is_flag=True,
               help="MCU only: decode, mix and re-encode real media with PyAV; writes what each "
                    "participant receives, per-stage CPU and PSNR/SSIM into -o DIR.")
 @one_line_errors
 def run(scenario: Path, topology: str | None, seed: int | None, duration: float | None,
         as_json: bool, out_dir: Path | None, gate_loss: float | None, gate_latency: float | None,
-        gate_cpu: float | None, real_media: bool) -> None:
+        gate_cpu: float | None, force: bool, real_media: bool) -> None:
     """Run one topology on SCENARIO, print per-participant results and a PASS/FAIL verdict."""
     from roomsim.scenario import load_scenario
 
     loaded = load_scenario(scenario)
     if real_media:
-        _run_real_media(loaded, topology, out_dir, duration, seed, as_json)
+        from roomsim import api
+        from roomsim.outputs import prepare_out_dir
+
+        with _naming(scenario):
+            api.plan(loaded, [topology or loaded.topology.kind], seed=seed, duration_s=duration,
+                     force=force)
+            if out_dir is not None:
+                prepare_out_dir(out_dir)
+            _run_real_media(loaded, topology, out_dir, duration, seed, as_json)
         return
     gate = _gate(loaded, gate_loss, gate_latency, gate_cpu)
-    report = _simulate(loaded, [topology or loaded.topology.kind], seed, duration, as_json)
+    report = _simulate(loaded, scenario, [topology or loaded.topology.kind], seed, duration, as_json,
+                       out_dir, force)
     from roomsim.analysis.table import comparison_table, participants_table
 
     text = comparison_table(report) + "\n\n" + participants_table(report.runs[0])
@@ -328,7 +369,7 @@ def _run_real_media(scenario: Scenario, topology: str | None, out_dir: Path | No
     if as_json:
         click.echo(result.model_dump_json(indent=2))
     else:
-        click.echo(describe(result))
+        click.echo(printable(describe(result)))
         click.echo(f"\nwrote what each participant receives, and result.json, into {out_dir}")
 
 
@@ -342,19 +383,20 @@ def _run_real_media(scenario: Scenario, topology: str | None, out_dir: Path | No
 @json_opt
 @out_opt
 @gate_options
+@force_opt
 @click.option("--no-plots", is_flag=True, help="Do not draw charts into the output directory.")
 @one_line_errors
 def compare(scenario: Path | None, people: int | None, video: str | None, network: str | None,
             device: str | None, topologies: str, seed: int | None, duration: float | None,
             as_json: bool, out_dir: Path | None, gate_loss: float | None, gate_latency: float | None,
-            gate_cpu: float | None, no_plots: bool) -> None:
+            gate_cpu: float | None, force: bool, no_plots: bool) -> None:
     """Run SCENARIO through several topologies, print them side by side and a PASS/FAIL
     verdict each (with -o, also draw the charts into DIR/charts). Without a file, ask with
     flags: `roomsim compare --people 8 --video 720p --network wifi`."""
     names = _topology_list(topologies)
     loaded = _scenario_or_calculator(scenario, people, video, network, device)
     gate = _gate(loaded, gate_loss, gate_latency, gate_cpu)
-    report = _simulate(loaded, names, seed, duration, as_json)
+    report = _simulate(loaded, scenario, names, seed, duration, as_json, out_dir, force)
     from roomsim.analysis.table import comparison_table
 
     _emit(report, loaded, gate, as_json, out_dir, comparison_table(report), plots=not no_plots)
@@ -406,13 +448,19 @@ def calibrate(output: Path, quick: bool) -> None:
 @scenario_arg
 @one_line_errors
 def validate(scenario: Path) -> None:
-    """Check SCENARIO without running it."""
+    """Check SCENARIO without running it: everything `run` would refuse, and what a run
+    would need (an upper bound)."""
+    from roomsim import api, budget
     from roomsim.scenario import load_scenario
 
     loaded = load_scenario(scenario)
     people = sum(g.count for room in loaded.rooms for g in room.participants)
-    click.echo(f"{scenario}: ok ({len(loaded.rooms)} room(s), {people} participants, "
-               f"{len(loaded.nodes)} node(s))")
+    click.echo(printable(f"{scenario}: ok ({len(loaded.rooms)} room(s), {people} participants, "
+                         f"{len(loaded.nodes)} node(s))"))
+    estimate = budget.estimate(loaded, TOPOLOGIES, loaded.duration_s)
+    click.echo(f"estimate (upper bound): {estimate.line()}")
+    with _naming(scenario):  # everything `roomsim run` would refuse before running
+        api.plan(loaded, None)
 
 
 def entry() -> None:

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import difflib
+import re
 import sys
 from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+#: C0 and C1 control characters (and DEL), except newline and tab: a scenario's name,
+#: ids and description are the user's text, and an escape sequence in them must not
+#: drive the terminal they are printed to (clear it, retitle it, fake a prompt).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters shown as \\xNN escapes, safe for a terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class ScenarioError(Exception):
@@ -19,6 +31,7 @@ class ScenarioError(Exception):
         self.file = file
         self.field = field
         self.line = line
+        self.problem = message
         where = file or ""
         if file and line:
             where = f"{file}:{line}"
@@ -53,7 +66,7 @@ def one_line_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ScenarioError as exc:
-            print(f"roomsim: {exc}", file=sys.stderr)
+            print(f"roomsim: {printable(str(exc))}", file=sys.stderr)
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]

@@ -7,7 +7,9 @@ error is reported at the YAML line of the offending field.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,21 +38,64 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# YAML 1.1 (PyYAML) reads `1e6` as a string: only `1.0e6` is a float. YAML 1.2 and every
+# JSON reader take both; with strict types a string would be refused, so `1e6` is a float.
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
+#: Input budgets: a scenario or sweep file is a few kilobytes; these bounds are far above
+#: any real one and far below what would exhaust memory or time.
+MAX_FILE_BYTES = 4 << 20
+MAX_NESTING = 64
+MAX_EXPANDED_NODES = 1_000_000
+
+
+def read_limited(path: Path, limit: int = MAX_FILE_BYTES) -> str:
+    """The text of a regular file of at most `limit` bytes; anything else (missing file,
+    directory, device, FIFO, too large, not UTF-8) is a one-line ScenarioError. The file
+    is opened without blocking and checked with fstat, so a FIFO never hangs the read."""
+    where = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ScenarioError("file not found", file=where) from None
+    except IsADirectoryError:
+        raise ScenarioError("is a directory, not a file", file=where) from None
+    except OSError as exc:
+        raise ScenarioError(f"cannot read: {exc.strerror}", file=where) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ScenarioError("is a directory, not a file", file=where)
+        raise ScenarioError("not a regular file (devices, FIFOs and sockets are refused)", file=where)
+    if info.st_size > limit:
+        os.close(fd)
+        raise ScenarioError(f"file is {info.st_size:,} bytes; at most {limit:,} are read", file=where)
+    with os.fdopen(fd, "rb") as handle:
+        raw = handle.read(limit + 1)
+    if len(raw) > limit:
+        raise ScenarioError(f"file is larger than {limit:,} bytes", file=where)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"not UTF-8 text (byte {exc.start})", file=where) from None
 
 
 def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
-    """Parse a YAML file; return (data, node tree for line lookups)."""
+    """Read and parse a YAML file once; return (data, node tree for line lookups)."""
+    return parse_yaml(read_limited(path), path)
+
+
+def parse_yaml(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
+    """Parse YAML text once (composed, checked against the budgets, then constructed);
+    return (data, node tree for line lookups). `path` names the source in errors."""
+    loader = _StrictLoader(text)
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ScenarioError("file not found", file=str(path)) from None
-    except IsADirectoryError:
-        raise ScenarioError("is a directory, not a YAML file", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read: {exc}", file=str(path)) from None
-    try:
-        node = yaml.compose(text, Loader=_StrictLoader)
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+        node = loader.get_single_node()
+        _check_budget(node, str(path))
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -62,7 +107,50 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         raise ScenarioError(problem, file=str(path), line=line) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"malformed YAML: {exc}", file=str(path)) from None
+    except RecursionError:
+        raise ScenarioError(f"nested deeper than {MAX_NESTING} levels", file=str(path)) from None
+    finally:
+        loader.dispose()
     return data, node
+
+
+def _check_budget(root: yaml.Node | None, where: str) -> None:
+    """Refuse nesting deeper than MAX_NESTING, recursive aliases, and aliases that would
+    expand to more than MAX_EXPANDED_NODES values (the 'billion laughs' pattern)."""
+    if root is None:
+        return
+    size: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, depth, done = stack.pop()
+        if depth > MAX_NESTING:
+            raise ScenarioError(f"nested deeper than {MAX_NESTING} levels", file=where,
+                                line=node.start_mark.line + 1)
+        children = _children(node)
+        if done:
+            open_nodes.discard(id(node))
+            size[id(node)] = 1 + sum(size[id(c)] for c in children)
+            if size[id(node)] > MAX_EXPANDED_NODES:
+                raise ScenarioError(f"aliases expand to more than {MAX_EXPANDED_NODES:,} values",
+                                    file=where, line=node.start_mark.line + 1)
+            continue
+        if id(node) in size:
+            continue
+        if id(node) in open_nodes:
+            raise ScenarioError("recursive alias (a node contains itself)", file=where,
+                                line=node.start_mark.line + 1)
+        open_nodes.add(id(node))
+        stack.append((node, depth, True))
+        stack.extend((c, depth + 1, False) for c in children if id(c) not in size)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -133,7 +221,7 @@ def validate(model: type[Model], data: Any, source: str, node: yaml.Node | None 
     if not isinstance(data, dict):
         raise ScenarioError("expected a mapping of fields at the top level", file=source)
     try:
-        return model.model_validate(data, context=context)
+        return model.model_validate(data, strict=True, context=context)
     except ValidationError as exc:
         errors = exc.errors()
         # A union reports one error per branch; the deepest is the one about the user's value.
@@ -148,8 +236,20 @@ def validate(model: type[Model], data: Any, source: str, node: yaml.Node | None 
         if first["type"] == "extra_forbidden":
             message = "unknown field"
         message = message.removeprefix("Value error, ")
+        if first["type"].endswith("_type") and "input" in first:
+            message += f" (got {_kind_of(first['input'])}; types are not converted)"
         raise ScenarioError(message, file=source, field=field_path(loc) or None,
                             line=line_of(node, loc)) from None
+
+
+def _kind_of(value: Any) -> str:
+    """'the string "3"', 'true (a boolean)', 'a list' for a type error message."""
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    return f"{type(value).__name__} {value!r}"[:60] if isinstance(value, (int, float)) \
+        else f"a {type(value).__name__}"
 
 
 def load_model(model: type[Model], path: Path,

@@ -74,6 +74,14 @@ def quality_of(world: World, model: Topology, i: int) -> QualityResult:
     if codec is not None and delay is not None:
         r = audio_r(delay, loss, codec)
         mos = audio_mos(delay, loss, codec)
+    elif expected > 0 and (source := _audio_source_codec(world, i)) is not None:
+        # Someone in the room speaks, but nothing carrying their voice was decoded in the
+        # measurement window (e.g. an overloaded MCU dropped the mixes), so there is no
+        # delay to rate: the E-model at the measured loss and zero delay, an upper bound
+        # (delay only lowers R), instead of a missing figure that reads as "fine".
+        codec = codec or source
+        r = audio_r(0.0, loss, codec)
+        mos = audio_mos(0.0, loss, codec)
     video = [s for s in received if st.kind[s] == VIDEO]
     pixels = fps = frozen = vmos = None
     if video:
@@ -84,9 +92,22 @@ def quality_of(world: World, model: Topology, i: int) -> QualityResult:
         shown = int(playout.video_played[i])
         frozen = 100.0 * max(0, want - shown) / want if want > 0 else 0.0
         vmos = video_mos(pixels, fps, frozen / 100.0)
+    elif int(world.expected_frames[i] - world.audio_expected_frames[i]) > 0:
+        # Owed video but shown none: frozen throughout; the proxy is 1 at a frozen share of 1.
+        frozen, vmos = 100.0, 1.0
     return QualityResult(audio_codec=codec, mouth_to_ear_ms=_r(delay), audio_loss_pct=round(loss, 4),
                          audio_late_pct=round(late, 4), audio_r=_r(r), audio_mos=_r(mos), video_pixels=_r(pixels, 1),
                          video_fps=_r(fps), video_frozen_pct=_r(frozen, 4), video_mos=_r(vmos))
+
+
+def _audio_source_codec(world: World, i: int) -> str | None:
+    """The codec of an audio track another participant of i's room publishes, if any."""
+    st = world.streams
+    room = world.participants[i].room
+    for s in np.flatnonzero((st.kind == AUDIO) & (st.pub >= 0) & (st.pub != i)):
+        if world.participants[int(st.pub[s])].room == room:
+            return str(st.specs[s].codec)
+    return None
 
 
 def _pixels(resolution: str) -> int:

@@ -91,7 +91,15 @@ class LatencyHistogram(Frozen):
 
 
 class ParticipantResult(Frozen):
-    """What one participant sent, received, spent and experienced."""
+    """What one participant sent, received, spent and experienced.
+
+    `uplink_kbps`/`downlink_kbps` (and `*_payload_kbps`, `*_pps`) are the load OFFERED to
+    the access link: every packet handed to it, retransmissions included, whether or not
+    the link carried it. `uplink_carried_kbps`/`downlink_carried_kbps` are what the link
+    CARRIED (offered minus queue drops and random loss); on a saturated link offered can
+    far exceed capacity while carried stays at or below it. None in reports written before
+    the carried figures existed.
+    """
 
     id: str
     room: str
@@ -117,6 +125,8 @@ class ParticipantResult(Frozen):
     expected_uplink_kbps: float
     expected_downlink_kbps: float
     expected_client_cpu_cores: float
+    uplink_carried_kbps: float | None = None
+    downlink_carried_kbps: float | None = None
     kind: str = "person"
     transport: TransportResult | None = None
     latency_breakdown_ms: dict[str, dict[str, StageStats]] = {}
@@ -125,7 +135,16 @@ class ParticipantResult(Frozen):
 
 
 class ServerResult(Frozen):
-    """One media server node."""
+    """One media server node.
+
+    `ingress_mbps`/`egress_mbps` (and `*_pps`) are offered to the node's NIC;
+    `ingress_carried_mbps`/`egress_carried_mbps` what it carried (offered minus NIC queue
+    drops). `cpu_cores` is the core-seconds of work the node accepted in the measurement
+    window per second: a job is booked whole when accepted, so a saturated node whose
+    backlog runs past the window's end can show `cpu_util_pct` a little above 100 (at most
+    by max_queue_ms / measured seconds); work it refused is `cpu_dropped_jobs`, and its
+    frames count as lost at the receivers.
+    """
 
     id: str
     region: str
@@ -138,6 +157,8 @@ class ServerResult(Frozen):
     cpu_util_pct: float
     cpu_dropped_jobs: int
     nic_dropped_packets: int
+    ingress_carried_mbps: float | None = None
+    egress_carried_mbps: float | None = None
 
 
 class LinkResult(Frozen):

@@ -23,6 +23,7 @@ from roomsim.scenario import Scenario
 from roomsim.sim.allocator import keep_freed_memory
 from roomsim.sim.engine import run_ticks
 from roomsim.sim.metrics import LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS, NS, percentiles_ms
+from roomsim.sim.resources import Counters
 from roomsim.topologies import TOPOLOGY_CLASSES
 from roomsim.topologies.base import Topology
 from roomsim.world import AUDIO, VIDEO, World
@@ -103,6 +104,8 @@ def collect(world: World, model: Topology, end_ns: int) -> RunResult:
             expected_uplink_kbps=round(want["uplink_kbps"], 3),
             expected_downlink_kbps=round(want["downlink_kbps"], 3),
             expected_client_cpu_cores=round(want["client_cpu_cores"], 5),
+            uplink_carried_kbps=round(_carried_bits(links, up, seconds) / 1e3, 3),
+            downlink_carried_kbps=round(_carried_bits(links, down, seconds) / 1e3, 3),
             **participant_extras(world, model, i, breakdown)))
     servers = _servers(world, model, seconds)
     delivered = world.links.delivered()
@@ -159,8 +162,17 @@ def _servers(world: World, model: Topology, seconds: float) -> list[ServerResult
             cpu_cores=round(cores, 5), cpu_util_pct=round(100 * cores / node.cores, 3),
             cpu_dropped_jobs=int(cpus.get("total", "dropped")[cpu].sum()),
             nic_dropped_packets=int(links.get("total", "dropped_queue")[nic_in]
-                                    + links.get("total", "dropped_queue")[nic_out])))
+                                    + links.get("total", "dropped_queue")[nic_out]),
+            ingress_carried_mbps=round(_carried_bits(links, nic_in, seconds) / 1e6, 4),
+            egress_carried_mbps=round(_carried_bits(links, nic_out, seconds) / 1e6, 4)))
     return out
+
+
+def _carried_bits(links: Counters, index: int, seconds: float) -> float:
+    """Bits per second a link carried in the measurement window: offered bytes less the
+    bytes it dropped (queue overflow, random loss)."""
+    crossed = links.get("measured", "bytes")[index] - links.get("measured", "dropped_bytes")[index]
+    return float(crossed) * 8 / seconds
 
 
 def _relay_servers(world: World, relays: Any, seconds: float) -> list[ServerResult]:

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 
+import yaml
 from pydantic import (
     Field,
     NonNegativeFloat,
@@ -29,8 +30,10 @@ from roomsim.errors import FieldError, ScenarioError, unknown_name
 from roomsim.extensions.spec import EgressSpec, IngressSpec, SipSpec
 from roomsim.frozen import Frozen
 from roomsim.gate import QualityGate
-from roomsim.loader import load_model, validate
+from roomsim.limits import check_expansion, check_numbers
+from roomsim.loader import read_yaml, validate
 from roomsim.netprofiles import NETWORK_PRESETS
+from roomsim.references import check_references
 from roomsim.transport.options import Grants, TransportSpec, WireOptions, coerce_transport
 
 TOPOLOGIES = ("mesh", "mcu", "sfu")
@@ -894,12 +897,18 @@ def _unique(values: list[str], what: str) -> None:
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario YAML file (raises ScenarioError, one line)."""
-    return load_model(Scenario, Path(path))
+    data, node = read_yaml(Path(path))
+    return scenario_from_dict(data, str(path), node)
 
 
-def scenario_from_dict(raw: dict, source: str = "<dict>") -> Scenario:
-    """Validate an already-parsed scenario mapping (used by sweeps and notebooks)."""
-    return validate(Scenario, raw, source)
+def scenario_from_dict(raw: dict, source: str = "<dict>", node: yaml.Node | None = None) -> Scenario:
+    """Validate an already-parsed scenario mapping (used by sweeps and notebooks): numbers
+    in range first (roomsim.limits), then the models, then references across fields."""
+    check_numbers(raw, source, node)
+    check_expansion(raw, source, node)
+    scenario = validate(Scenario, raw, source, node)
+    check_references(scenario, source, node)
+    return scenario
 
 
 __all__ = ["TOPOLOGIES", "Scenario", "ScenarioError", "load_scenario", "scenario_from_dict"]

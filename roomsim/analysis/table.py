@@ -29,15 +29,16 @@ def _avg(run: RunResult, get: Callable[[ParticipantResult], float | None]) -> fl
 
 
 def _server_sum(run: RunResult, key: str) -> float | None:
-    if not run.servers:
+    values = [getattr(s, key) for s in run.servers]
+    if not values or None in values:  # no servers, or a report older than the field
         return None
-    return sum(getattr(s, key) for s in run.servers)
+    return sum(values)
 
 
 def _expected_server_sum(run: RunResult, key: str) -> float | None:
     servers = run.expected.get("servers", {})
-    if not servers:
-        return None
+    if not servers or any(key not in s for s in servers.values()):
+        return None  # no closed form for this figure (carried load depends on the run)
     return sum(float(s[key]) for s in servers.values())
 
 
@@ -55,17 +56,24 @@ def comparison_rows(runs: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
             return _sim_vs(sim or 0.0, exp, digits)
         return cell
 
+    def carried(get: Callable[[ParticipantResult], float | None]) -> Callable[[RunResult], str]:
+        return lambda run: _fmt(_avg(run, get))
+
     def server(key: str, digits: int = 1) -> Callable[[RunResult], str]:
         def cell(run: RunResult) -> str:
             sim = _server_sum(run, key)
             return "-" if sim is None else _sim_vs(sim, _expected_server_sum(run, key), digits)
         return cell
 
-    add("upload / participant, kbps", per_participant("uplink_kbps"))
-    add("download / participant, kbps", per_participant("downlink_kbps"))
+    add("upload offered / participant, kbps", per_participant("uplink_kbps"))
+    add("upload carried / participant, kbps", carried(lambda p: p.uplink_carried_kbps))
+    add("download offered / participant, kbps", per_participant("downlink_kbps"))
+    add("download carried / participant, kbps", carried(lambda p: p.downlink_carried_kbps))
     add("client CPU / participant, cores", per_participant("client_cpu_cores", 3))
-    add("server ingress, Mbps", server("ingress_mbps"))
-    add("server egress, Mbps", server("egress_mbps"))
+    add("server ingress offered, Mbps", server("ingress_mbps"))
+    add("server ingress carried, Mbps", server("ingress_carried_mbps"))
+    add("server egress offered, Mbps", server("egress_mbps"))
+    add("server egress carried, Mbps", server("egress_carried_mbps"))
     add("server ingress, packets/s", server("ingress_pps", 0))
     add("server egress, packets/s", server("egress_pps", 0))
     add("server CPU, cores", server("cpu_cores", 3))
@@ -77,6 +85,7 @@ def comparison_rows(runs: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
     add("packet loss, %", lambda r: _fmt(r.totals.loss_pct, 2))
     add("frames dropped for CPU",
         lambda r: _fmt(sum(p.frames_dropped_cpu for p in r.participants), 0))
+    add("server CPU jobs dropped", server("cpu_dropped_jobs", 0))
     return rows
 
 

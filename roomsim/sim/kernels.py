@@ -21,9 +21,13 @@ from numba import njit
 
 SENT, QUEUE_DROP, LOST = 0, 1, 2
 
-#: Counter columns the link kernel accumulates per link for one tick.
-PACKETS, BYTES, PAYLOAD, DROPPED_QUEUE, DROPPED_LOSS = range(5)
-LINK_COUNTERS = ("packets", "bytes", "payload_bytes", "dropped_queue", "dropped_loss")
+#: Counter columns the link kernel accumulates per link for one tick. `bytes` is what was
+#: offered to the link (every packet handed to it, retransmissions included);
+#: `dropped_bytes` what of it the link did not carry (queue overflow or random loss), so
+#: carried = bytes - dropped_bytes, as delivered packets = packets - both drops.
+PACKETS, BYTES, PAYLOAD, DROPPED_QUEUE, DROPPED_LOSS, DROPPED_BYTES = range(6)
+LINK_COUNTERS = ("packets", "bytes", "payload_bytes", "dropped_queue", "dropped_loss",
+                 "dropped_bytes")
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -37,6 +37,7 @@ from numba import njit
 
 from roomsim.sim.kernels import (
     BYTES,
+    DROPPED_BYTES,
     DROPPED_LOSS,
     DROPPED_QUEUE,
     LOST,
@@ -191,6 +192,7 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
             if busy - a > queue_ns[q]:
                 fate = QUEUE_DROP
                 counts[q, DROPPED_QUEUE] += 1
+                counts[q, DROPPED_BYTES] += row.size
                 break
             service = np.int64(np.rint(row.size * _NS_PER_BIT / rate_bps[q]))
             done = (busy if busy > a else a) + service
@@ -204,6 +206,7 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
                 u = _uniform(key[q], n)
                 if u < p:
                     counts[q, DROPPED_LOSS] += 1
+                    counts[q, DROPPED_BYTES] += row.size
                     s = row.stream
                     mode = recover[s] if row.fseq >= 0 else RECOVER_NONE  # probe padding is not repaired
                     if mode == RECOVER_RED:
@@ -229,6 +232,7 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
                                 ok = True
                                 break
                             counts[q, DROPPED_LOSS] += 1
+                            counts[q, DROPPED_BYTES] += row.size + RTX_HEADER_BYTES
                         if not ok:
                             fate = LOST
                             break
@@ -328,6 +332,7 @@ def _tcp_xmit(q, when, size, payload, rate_bps, delay_ns, jitter_ns, loss, queue
     busy = busy_until[q]
     if busy - when > queue_ns[q]:
         counts[q, DROPPED_QUEUE] += 1
+        counts[q, DROPPED_BYTES] += size
         return np.int64(-1)
     done = (busy if busy > when else when) + np.int64(np.rint(size * _NS_PER_BIT / rate_bps[q]))
     busy_until[q] = done
@@ -338,6 +343,7 @@ def _tcp_xmit(q, when, size, payload, rate_bps, delay_ns, jitter_ns, loss, queue
         u = _uniform(key[q], n)
         if u < p:
             counts[q, DROPPED_LOSS] += 1
+            counts[q, DROPPED_BYTES] += size
             return np.int64(-1)
         arrive += _jitter(j, (u - p) / (1.0 - p))
     if arrive < last_out[q]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from roomsim.errors import printable
 from roomsim.sweep.errors import SweepError
 from roomsim.sweep.jobs import Runner
 from roomsim.sweep.runner import run_sweep
@@ -37,9 +38,14 @@ def load_runner(spec: str) -> Runner:
 @click.option("--workers", type=int, default=None,
               help="Local worker processes (default: usable cores).")
 @click.option("--scheduler", default=None,
-              help="Dask scheduler address (e.g. tcp://10.0.0.5:8786) to run the points on.")
+              help="Dask scheduler address (e.g. tcp://10.0.0.5:8786) to run the points on. "
+                   "Trust it fully: a Dask scheduler and its workers execute arbitrary code "
+                   "(pickled functions), so connecting to an untrusted scheduler, or exposing "
+                   "yours beyond a private network without TLS, hands out code execution.")
 @click.option("--runner", "runner_spec", default=None, metavar="MODULE:FUNCTION",
-              help="Custom point runner: raw scenario dict -> list of row dicts.")
+              help="Custom point runner: raw scenario dict -> list of row dicts. Imports "
+                   "MODULE with your Python path: it runs that module's code with your "
+                   "permissions, so name only code you trust.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on a terminal.")
 def sweep_command(
     sweep_file: Path,
@@ -55,15 +61,15 @@ def sweep_command(
         summary = run_sweep(sweep_file, out_dir, runner=runner, workers=workers,
                             scheduler=scheduler, progress=progress)
     except SweepError as error:
-        click.echo(f"roomsim: {error}", err=True)
+        click.echo(printable(f"roomsim: {error}"), err=True)
         sys.exit(2)
     click.echo(
         f"{summary.name}: {summary.points} points, {summary.ran} run, "
         f"{summary.skipped} already done, {len(summary.failed)} failed -> {summary.csv_path}"
     )
     for failure in summary.failed[:SHOWN_FAILURES]:
-        click.echo(f"roomsim: {sweep_file}: point {failure.index} ({failure.key[:12]}): "
-                   f"{failure.error}", err=True)
+        click.echo(printable(f"roomsim: {sweep_file}: point {failure.index} ({failure.key[:12]}): "
+                             f"{failure.error}"), err=True)
     if len(summary.failed) > SHOWN_FAILURES:
         click.echo(f"roomsim: ... and {len(summary.failed) - SHOWN_FAILURES} more failed points "
                    f"(tracebacks in {summary.out_dir / 'sweep.sqlite'})", err=True)

@@ -64,13 +64,17 @@ def check_with_engine(points: Sequence[Point], sweep_path: Path) -> None:
     input: it is reported at once, naming the sweep file and the point, instead of surfacing
     later as a failed job.
     """
-    from roomsim.api import scenario_from_dict
+    from roomsim.api import plan, scenario_from_dict
     from roomsim.errors import ScenarioError
 
     for point in points:
         source = f"{sweep_path} point {point.index} {json.dumps(point.params)} seed {point.seed}"
         try:
-            scenario_from_dict(point.raw, source=source)
+            scenario = scenario_from_dict(point.raw, source=source)
+            try:  # the point's own run: its flags and resource budget (api.plan)
+                plan(scenario, None)
+            except ScenarioError as error:
+                raise ScenarioError(error.problem, file=source, field=error.field) from None
         except ScenarioError as error:
             raise SweepError(str(error)) from None
 

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import yaml
 from pydantic import ConfigDict, Field, StrictInt, ValidationError
 
 from roomsim.analysis.settings import Prices
@@ -164,21 +163,45 @@ def _semantic_problems(spec: SweepSpec) -> list[tuple[str, str]]:
     return problems
 
 
+#: Most points one sweep may expand to (grid x zip x seeds): each point is a full run.
+MAX_POINTS = 10_000
+
+
+def point_count(spec: SweepSpec) -> int:
+    """How many points the sweep expands to, computed without expanding it."""
+    count = len(spec.seeds) if spec.seeds is not None else spec.replicates or 1
+    for axis in spec.axes():
+        count *= len(axis.values)
+    return count
+
+
+def _size_problems(spec: SweepSpec) -> list[tuple[str, str]]:
+    """A point count above MAX_POINTS, or replicate seeds that collide (they are 32-bit)."""
+    points = point_count(spec)
+    if points > MAX_POINTS:
+        return [("grid", f"expands to {points:,} points, over the limit of {MAX_POINTS:,}; "
+                 "sweep fewer values, fewer seeds, or split the sweep")]
+    if spec.replicates is not None and len(set(spec.seed_list())) < spec.replicates:
+        return [("replicates", f"{spec.replicates:,} seeds drawn from seed {spec.seed} collide "
+                 "(they are 32-bit); use fewer replicates or list `seeds`")]
+    return []
+
+
 def _read_yaml(path: Path, what: str) -> tuple[str, Any]:
-    """Read and safe_load a YAML file, turning every failure into one `SweepError` line."""
+    """Read and parse a YAML file once with the scenario loader's rules (regular file, size
+    limit, duplicate keys refused, nesting and alias budgets); every failure is one
+    `SweepError` line."""
+    from roomsim.errors import ScenarioError
+    from roomsim.loader import parse_yaml, read_limited
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise SweepError(f"{path}: cannot read {what}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise SweepError(f"{path}: cannot read {what}: not UTF-8 text") from None
-    try:
-        return text, yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else f"{path}"
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise SweepError(f"{where}: invalid YAML: {problem}") from None
+        text = read_limited(path)
+        data, _ = parse_yaml(text, path)
+    except ScenarioError as error:
+        if error.line:
+            raise SweepError(f"{path}:{error.line}: invalid YAML: {error.problem}") from None
+        raise SweepError(f"{path}: cannot read {what}: {error.problem}") from None
+    return text, data
 
 
 def load_sweep(path: Path | str) -> LoadedSweep:
@@ -195,7 +218,7 @@ def load_sweep(path: Path | str) -> LoadedSweep:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         where = located(str(path), text, tuple(first["loc"]))
         raise SweepError(f"{where}: {_format_loc(first['loc'])}: {first['msg']}{more}") from None
-    problems = _semantic_problems(spec)
+    problems = _semantic_problems(spec) or _size_problems(spec)
     if problems:
         field, what = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""

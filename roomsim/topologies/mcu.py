@@ -252,9 +252,24 @@ class McuTopology(Topology):
         n = len(whole)
         self._buffer_inputs(rows(whole, ok[:n]), done[:n][ok[:n]])
         self._choose_inputs(mixes)
+        self._count_dropped_outputs(rows(mixes, ~ok[n:]))
         encoded = rows(mixes, ok[n:])
         encoded["t"] = done[n:][ok[n:]]
         return encoded
+
+    def _count_dropped_outputs(self, dropped: npt.NDArray[np.void]) -> None:
+        """An output frame whose mix/encode job the node refused (its queue was past
+        max_queue_ms) is never sent, but its receiver was owed it: its packets and frame
+        count as addressed and never arrive, so they show in the receiver's loss, frame
+        loss, frozen video and MOS instead of vanishing from the books. (A refused decode
+        of an input frame is not a receiver's frame: the mixer uses that input's previous
+        video frame, or mixes without its audio for a tick; it shows in
+        cpu_dropped_jobs.)"""
+        if len(dropped) == 0:
+            return
+        lost = self.packetize(dropped, capture=self._tick_times(dropped))
+        lost["sub"] = self.world.streams.owner[lost["stream"]]
+        self.count_addressed(lost)
 
     def _buffer_inputs(self, frames: Packets, done: npt.NDArray[np.int64]) -> None:
         """Decoded input frames wait in their jitter buffer until ready for the mixer
