@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from roomsim.cli import main
 from roomsim.dataplane import wire
 from roomsim.errors import ScenarioError
-from roomsim.results import RunResult
+from roomsim.results.models import RunResult
 from tests.helpers import CLEAN, build, room, run
 
 NET = {**CLEAN, "rtt_ms": 40, "jitter_ms": 0}

@@ -14,8 +14,8 @@ from roomsim import api
 from roomsim.agents.spec import TURN_STAGES
 from roomsim.analysis.table import render
 from roomsim.errors import ScenarioError
-from roomsim.results import AgentTurnResult
-from roomsim.scenario import Scenario, scenario_from_dict
+from roomsim.results.models import AgentTurnResult
+from roomsim.scenario.models import Scenario, scenario_from_dict
 
 STAGE_LABELS = {
     "user_to_agent": "user -> agent audio",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, model_validator
 
-from roomsim.frozen import Frozen
+from roomsim.scenario.frozen import Frozen
 
 if TYPE_CHECKING:  # numpy only types a parameter: `validate` need not import it
     import numpy as np

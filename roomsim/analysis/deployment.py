@@ -47,7 +47,7 @@ from roomsim.analysis.style import (
 )
 from roomsim.analysis.summary import REGION_P50, REGION_P95
 from roomsim.errors import ScenarioError
-from roomsim.scenario import Scenario, scenario_from_dict
+from roomsim.scenario.models import Scenario, scenario_from_dict
 from roomsim.sweep.paths import PathNotFound, set_path
 
 

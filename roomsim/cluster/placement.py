@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from roomsim.scenario import ClusterOptions
+from roomsim.scenario.models import ClusterOptions
 
 
 @dataclass

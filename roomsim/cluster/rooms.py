@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from roomsim.scenario import Distribution, ParticipantGroup, Room, RoomSet
+from roomsim.scenario.models import Distribution, ParticipantGroup, Room, RoomSet
 from roomsim.sim.rng import generator
 
 

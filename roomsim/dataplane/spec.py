@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
-from roomsim.frozen import Frozen
+from roomsim.scenario.frozen import Frozen
 
 
 class DataMessages(Frozen):

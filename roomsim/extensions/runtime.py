@@ -24,10 +24,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from roomsim.extensions.spec import EgressSpec, IngressSpec, SipSpec
-from roomsim.report_extras import received_streams
-from roomsim.results import ExtensionResult
+from roomsim.results.models import ExtensionResult
+from roomsim.results.report_extras import received_streams
 from roomsim.sim.metrics import NS
-from roomsim.world import AUDIO, VIDEO, World
+from roomsim.workload.world import AUDIO, VIDEO, World
 
 if TYPE_CHECKING:
     from roomsim.topologies.base import Topology

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import NonNegativeFloat, PositiveFloat
 
 from roomsim.codecs.video_presets import VIDEO_PRESETS
-from roomsim.frozen import Frozen
+from roomsim.scenario.frozen import Frozen
 
 
 class SipSpec(Frozen):

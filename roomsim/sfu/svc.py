@@ -26,8 +26,8 @@ from roomsim.codecs.video_presets import VIDEO_PRESETS
 from roomsim.sim.metrics import NS
 
 if TYPE_CHECKING:
-    from roomsim.scenario import VideoTrack
-    from roomsim.world import Streams, StreamSpec
+    from roomsim.scenario.models import VideoTrack
+    from roomsim.workload.world import Streams, StreamSpec
 
 #: Cumulative share of a spatial layer's bitrate up to each temporal layer (libwebrtc).
 TEMPORAL_SHARES = {1: [1.0], 2: [0.6, 1.0], 3: [0.4, 0.6, 1.0]}
@@ -37,7 +37,7 @@ TEMPORAL_PATTERN = {1: (1, [(1, 0)]), 2: (2, [(1, 0), (1, 1)]), 3: (4, [(1, 0), 
 
 def svc_stream_specs(pub: int, track_index: int, track: VideoTrack) -> list[StreamSpec]:
     """The increment streams of an SVC track, spatial-major, lowest first."""
-    from roomsim.world import VIDEO, StreamSpec
+    from roomsim.workload.world import VIDEO, StreamSpec
 
     assert track.svc is not None
     layers = track.layers()

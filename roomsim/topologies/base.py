@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.breakdown import StageBreakdown, stage_durations
+from roomsim.results.breakdown import StageBreakdown, stage_durations
 from roomsim.sim.frame_sizes import FrameSizes
 from roomsim.sim.kernels import capture_frames, receive_frames
 from roomsim.sim.packets import PACKET, Packets, empty_packets, packet_counts, rows, split_payloads
@@ -23,7 +23,7 @@ from roomsim.transport.control import ControlTraffic
 from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.transport.links import LinkTransports
 from roomsim.transport.playout import Playout
-from roomsim.world import AUDIO, VIDEO, World
+from roomsim.workload.world import AUDIO, VIDEO, World
 
 IntArray = npt.NDArray[np.int64]
 

@@ -26,7 +26,7 @@ import numpy.typing as npt
 from roomsim.codecs.adaptation import ladder_pixels, resolution_pixels, video_rate
 from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.transport.gcc import GccEstimators
-from roomsim.world import AUDIO, VIDEO, World
+from roomsim.workload.world import AUDIO, VIDEO, World
 
 IntArray = npt.NDArray[np.int64]
 

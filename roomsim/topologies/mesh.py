@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.expected import closed_form
 from roomsim.sfu.cascade import RegionGraph
 from roomsim.sfu.relays import Relays
 from roomsim.sim.frame_sizes import NEVER
@@ -44,7 +43,8 @@ from roomsim.sim.stage import Stage
 from roomsim.topologies.base import Subscriptions, Topology
 from roomsim.topologies.peer_connections import PeerConnections, per_peer_encoders
 from roomsim.transport.feedback import FeedbackBuffer
-from roomsim.world import VIDEO, World
+from roomsim.workload.expected import closed_form
+from roomsim.workload.world import VIDEO, World
 
 
 class MeshTopology(Topology):

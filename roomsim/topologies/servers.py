@@ -22,7 +22,7 @@ import numpy.typing as npt
 from roomsim.cluster.placement import NodeStats, RoutingStore, select_node
 from roomsim.codecs.server_profiles import ServerProfile, load_server_profile
 from roomsim.sim.rng import generator
-from roomsim.world import World
+from roomsim.workload.world import World
 
 if TYPE_CHECKING:
     from roomsim.sfu.cascade import RegionGraph

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.expected import closed_form
 from roomsim.extensions.node_jobs import NodeJobs, on_node
 from roomsim.sfu.cascade import RegionGraph, Segments, relay_tree
 from roomsim.sfu.controller import PADDING_WIRE_BYTES, SfuController
@@ -35,7 +34,8 @@ from roomsim.sim.stage import Stage
 from roomsim.topologies.base import FrameDamage, Topology
 from roomsim.topologies.servers import ServerSide
 from roomsim.transport.feedback import FeedbackBuffer
-from roomsim.world import AUDIO, World
+from roomsim.workload.expected import closed_form
+from roomsim.workload.world import AUDIO, World
 
 IntArray = npt.NDArray[np.int64]
 
@@ -149,7 +149,7 @@ class SfuTopology(Topology):
 
     def _traced_participants(self) -> list[int]:
         """Participants whose access links a trace changes: their estimates are reported."""
-        from roomsim.traces import traced_links
+        from roomsim.workload.traces import traced_links
 
         w = self.world
         links = set()
@@ -519,7 +519,7 @@ class SfuTopology(Topology):
         """Streams each room-composite egress on a node receives now (its tiles and mix
         inputs)."""
         assert self.extension_jobs is not None
-        from roomsim.report_extras import received_streams
+        from roomsim.results.report_extras import received_streams
 
         return {i: received_streams(self, i) for i in self.extension_jobs.composite}
 
@@ -617,7 +617,7 @@ class SfuTopology(Topology):
     def expected(self) -> dict[str, Any]:
         """Uplink = every layer still sent (dynacast pauses the unwanted ones); downlink = the
         settled (stream, receiver) entries; node CPU = receive cost x ingress pps + send cost
-        x egress pps (see roomsim.expected for how DTX, last-N and dynacast enter)."""
+        x egress pps (see roomsim.workload.expected for how DTX, last-N and dynacast enter)."""
         if self._dirty:
             self._membership(0)
         w = self.world
@@ -669,7 +669,7 @@ class SfuTopology(Topology):
 
     def _cascade_servers(self, figures: dict[str, Any]) -> dict[str, dict[str, float]]:
         """Per node: its participants' up/down traffic plus one copy per relay segment."""
-        from roomsim.expected import stream_rate
+        from roomsim.workload.expected import stream_rate
 
         w = self.world
         out = {

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.scenario import ParticipantGroup
+from roomsim.scenario.models import ParticipantGroup
 from roomsim.sim.kernels import LINK_COUNTERS, SENT
 from roomsim.sim.kernels_transport import (
     HOP_DOWN,
@@ -38,7 +38,7 @@ from roomsim.sim.kernels_transport import (
 from roomsim.sim.packets import Packets, concat, empty_packets, rows
 from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.transport.tcp import TcpConnections
-from roomsim.world import AUDIO, World
+from roomsim.workload.world import AUDIO, World
 
 #: `transmit(next_res=None)`: no next resource
 _NO_NEXT = np.zeros(0, dtype=np.int64)

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_validator
 
-from roomsim.frozen import Frozen
+from roomsim.scenario.frozen import Frozen
 
 #: SRTP protection profiles WebRTC negotiates over DTLS-SRTP: libwebrtc offers
 #: AES_CM_128_HMAC_SHA1_80 by default (10-byte tag, RFC 3711 sec. 5.2; `kSrtpAes128CmSha1_80`,

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from roomsim.sim.kernels_transport import NETEQ_BUCKETS, NETEQ_HISTORY_BLOCKS, NETEQ_START_DELAY_NS, play_frames
 from roomsim.sim.packets import PACKET, Packets
-from roomsim.world import AUDIO, World
+from roomsim.workload.world import AUDIO, World
 
 IntArray = npt.NDArray[np.int64]
 

@@ -24,7 +24,7 @@ from roomsim.sim import headers
 from roomsim.sim.kernels import LINK_COUNTERS
 from roomsim.sim.kernels_transport import tcp_advance
 from roomsim.sim.packets import Packets, concat, empty_packets, rows
-from roomsim.world import World
+from roomsim.workload.world import World
 
 #: IPv4 + TCP with the timestamps option Linux sends by default (RFC 7323: 12 bytes with
 #: padding) + one TLS 1.3 record (roomsim.sim.headers).

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from roomsim.sim import headers
 
 if TYPE_CHECKING:
-    from roomsim.scenario import ParticipantGroup, Scenario
-    from roomsim.world import World
+    from roomsim.scenario.models import ParticipantGroup, Scenario
+    from roomsim.workload.world import World
 
 #: SRTP/SRTCP authentication tag bytes per profile (see roomsim.sim.headers).
 SRTP_TAG_BYTES = {"AES_CM_128_HMAC_SHA1_80": headers.SRTP_AUTH_TAG_BYTES,

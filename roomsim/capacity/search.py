@@ -23,10 +23,10 @@ import click
 
 from roomsim import api
 from roomsim.errors import ScenarioError
-from roomsim.gate import QualityGate, judge
-from roomsim.loader import read_yaml
-from roomsim.results import RunResult
-from roomsim.scenario import CapacitySpec, Scenario, scenario_from_dict
+from roomsim.results.gate import QualityGate, judge
+from roomsim.results.models import RunResult
+from roomsim.scenario.loader import read_yaml
+from roomsim.scenario.models import CapacitySpec, Scenario, scenario_from_dict
 from roomsim.sim.jit_cache import announce_compiles
 from roomsim.sweep.paths import PathNotFound, get_path, set_path
 
@@ -46,7 +46,7 @@ class Probe:
 
 
 def check(run: RunResult, gate: QualityGate) -> Probe:
-    """Gate one run with the verdict `run`/`compare` print (roomsim.gate.judge)."""
+    """Gate one run with the verdict `run`/`compare` print (roomsim.results.gate.judge)."""
     verdict = judge(run, gate)
     rooms: dict[str, int] = {}
     for p in run.participants:
@@ -157,7 +157,7 @@ def _spec(raw: dict[str, Any], source: str, overrides: dict[str, Any]) -> Capaci
         raise ScenarioError(
             "say what to vary: a `capacity: {vary: ...}` block or --vary", file=source
         )
-    from roomsim.loader import validate
+    from roomsim.scenario.loader import validate
 
     return validate(CapacitySpec, given, f"{source} (capacity)")
 

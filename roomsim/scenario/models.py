@@ -25,15 +25,15 @@ from roomsim.codecs import get_codec
 from roomsim.codecs.server_profiles import DEFAULT_SERVER_PROFILE, load_server_profile
 from roomsim.codecs.video_presets import DEFAULT_SIMULCAST, VIDEO_PRESETS
 from roomsim.dataplane.spec import DataSpec, RoomMetadata
-from roomsim.devices import DEVICE_PRESETS
 from roomsim.errors import FieldError, ScenarioError, unknown_name
 from roomsim.extensions.spec import EgressSpec, IngressSpec, SipSpec
-from roomsim.frozen import Frozen
-from roomsim.gate import QualityGate
-from roomsim.limits import check_expansion, check_numbers
-from roomsim.loader import read_yaml, validate
-from roomsim.netprofiles import NETWORK_PRESETS
-from roomsim.references import check_references
+from roomsim.results.gate import QualityGate
+from roomsim.scenario.devices import DEVICE_PRESETS
+from roomsim.scenario.frozen import Frozen
+from roomsim.scenario.limits import check_expansion, check_numbers
+from roomsim.scenario.loader import read_yaml, validate
+from roomsim.scenario.netprofiles import NETWORK_PRESETS
+from roomsim.scenario.references import check_references
 from roomsim.transport.options import Grants, TransportSpec, WireOptions, coerce_transport
 
 TOPOLOGIES = ("mesh", "mcu", "sfu")
@@ -188,7 +188,7 @@ class VoiceActivity(Frozen):
 
     Defaults are ITU-T P.59 (1993), "Artificial conversational speech", Table 1: mean
     talk-spurt 1.004 s, pause 1.587 s, double talk 0.228 s, mutual silence 0.508 s;
-    durations drawn exponentially. `conversation` (roomsim.conversation) lets one holder
+    durations drawn exponentially. `conversation` (roomsim.workload.conversation) lets one holder
     speak at a time: after each talk-spurt the holder keeps the floor with probability
     `hold_p` (after a mutual silence), or hands it to another participant chosen by
     `weight`, after a mutual silence or, with probability `overlap_p`, talking over the
@@ -563,7 +563,7 @@ class CapacitySpec(Frozen):
     vary: str = Field(min_length=1)
     low: PositiveInt = 1
     high: PositiveInt = 10_000
-    gate: QualityGate | None = None  # default: the scenario's `gate:`, else roomsim.gate's
+    gate: QualityGate | None = None  # default: the scenario's `gate:`, else roomsim.results.gate's
     duration_s: PositiveFloat = 10.0
     topology: TopologyName | None = None
 
@@ -772,7 +772,7 @@ class Scenario(Frozen):
     cluster: ClusterOptions | None = None
     relays: RelayOptions | None = None
     capacity: CapacitySpec | None = None
-    #: The quality gate `run`/`compare` judge this scenario by (default: roomsim.gate's).
+    #: The quality gate `run`/`compare` judge this scenario by (default: roomsim.results.gate's).
     gate: QualityGate | None = None
 
     @model_validator(mode="after")
@@ -903,7 +903,7 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def scenario_from_dict(raw: dict, source: str = "<dict>", node: yaml.Node | None = None) -> Scenario:
     """Validate an already-parsed scenario mapping (used by sweeps and notebooks): numbers
-    in range first (roomsim.limits), then the models, then references across fields."""
+    in range first (roomsim.scenario.limits), then the models, then references across fields."""
     check_numbers(raw, source, node)
     check_expansion(raw, source, node)
     scenario = validate(Scenario, raw, source, node)

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from roomsim.errors import ScenarioError
-from roomsim.scenario import Scenario
-from roomsim.world import World
+from roomsim.scenario.models import Scenario
+from roomsim.workload.world import World
 
 if TYPE_CHECKING:
     from roomsim.topologies.base import Topology

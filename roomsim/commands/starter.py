@@ -12,8 +12,8 @@ from typing import Any
 import yaml
 
 from roomsim.codecs.video_presets import VIDEO_PRESETS
-from roomsim.devices import DEVICE_PRESETS
-from roomsim.netprofiles import NETWORK_PRESETS
+from roomsim.scenario.devices import DEVICE_PRESETS
+from roomsim.scenario.netprofiles import NETWORK_PRESETS
 
 #: What the calculator assumes when a flag is left out.
 DEFAULTS: dict[str, Any] = {"people": 4, "video": "720p", "network": "wifi", "device": "laptop",

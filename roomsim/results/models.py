@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from roomsim.frozen import Frozen
+from roomsim.scenario.frozen import Frozen
 
 
 class Percentiles(Frozen):
@@ -37,7 +37,7 @@ class StageStats(Frozen):
 
 
 class QualityResult(Frozen):
-    """Quality proxies (roomsim/quality.py): E-model MOS for audio, a stated proxy for video."""
+    """Quality proxies (roomsim/results/quality.py): E-model MOS for audio, a stated proxy for video."""
 
     audio_codec: str | None
     mouth_to_ear_ms: float | None

@@ -10,7 +10,7 @@ Ranges are looked up by the field's name (its last key), first exactly, then by 
 suffix (`_ms`, `_s`, `_kbps`, ...); a number matching no rule still has to be finite and
 within +-1e9. The bounds are generous modelling limits, not recommendations: they keep
 arithmetic exact (nanosecond integers, 64-bit counters) and runs finite; how much a valid
-scenario would cost to run is a separate check (roomsim.budget).
+scenario would cost to run is a separate check (roomsim.run.budget).
 
 The check runs on the raw YAML mapping (before pydantic), so a bad number is reported at
 its own line even inside a sweep's substituted grid value.
@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from roomsim.errors import ScenarioError
-from roomsim.loader import field_path, line_of
+from roomsim.scenario.loader import field_path, line_of
 
 
 @dataclass(frozen=True)

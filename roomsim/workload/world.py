@@ -19,9 +19,9 @@ import simpy
 
 from roomsim.codecs import get_codec
 from roomsim.codecs.costs import CostProfile, load_profile
-from roomsim.devices import DEVICE_PRESETS
 from roomsim.errors import ScenarioError
-from roomsim.scenario import AudioTrack, ParticipantGroup, Scenario, VideoTrack
+from roomsim.scenario.devices import DEVICE_PRESETS
+from roomsim.scenario.models import AudioTrack, ParticipantGroup, Scenario, VideoTrack
 from roomsim.sim import headers
 from roomsim.sim.metrics import NS, LatencyHistograms, Windows
 from roomsim.sim.resources import CpuTable, LinkTable
@@ -156,7 +156,7 @@ class World:
         #: breakdown and the audio frames sent toward each receiver (the MOS loss basis).
         self.breakdown: Any = None
         self.audio_expected_frames = np.zeros(0, dtype=np.int64)
-        #: Set by roomsim.runtimes when the scenario has them (None otherwise).
+        #: Set by roomsim.run.runtimes when the scenario has them (None otherwise).
         self.agents: Any = None
         self.dataplane: Any = None
         self.extensions: Any = None
@@ -341,8 +341,8 @@ class World:
 
     def start_processes(self) -> None:
         """Presence (join/leave), voice activity and network traces, as simpy processes."""
-        from roomsim.conversation import start_conversations
-        from roomsim.traces import start_traces
+        from roomsim.workload.conversation import start_conversations
+        from roomsim.workload.traces import start_traces
 
         for i, p in enumerate(self.participants):
             self.env.process(self._presence(i, p.group))

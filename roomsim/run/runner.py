@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from roomsim.errors import ScenarioError
-from roomsim.report_extras import participant_extras, run_extras
-from roomsim.results import (
+from roomsim.results.models import (
     LatencyHistogram,
     LinkResult,
     ParticipantResult,
@@ -18,15 +17,16 @@ from roomsim.results import (
     ServerResult,
     Totals,
 )
-from roomsim.runtimes import attach, refuse
-from roomsim.scenario import Scenario
+from roomsim.results.report_extras import participant_extras, run_extras
+from roomsim.run.runtimes import attach, refuse
+from roomsim.scenario.models import Scenario
 from roomsim.sim.allocator import keep_freed_memory
 from roomsim.sim.engine import run_ticks
 from roomsim.sim.metrics import LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS, NS, percentiles_ms
 from roomsim.sim.resources import Counters
 from roomsim.topologies import TOPOLOGY_CLASSES
 from roomsim.topologies.base import Topology
-from roomsim.world import AUDIO, VIDEO, World
+from roomsim.workload.world import AUDIO, VIDEO, World
 
 
 def simulate(scenario: Scenario, topology: str, seed: int, duration_s: float,

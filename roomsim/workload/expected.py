@@ -19,7 +19,7 @@ counter):
 * DTX: an audio stream's rate is speech share x full rate + (1 - share) x comfort-noise
   rate. The share is talk / (talk + pause) for independent talk-spurts, and for
   `conversation` voices the stationary share of the room's turn-taking chain
-  (roomsim.conversation.speech_shares).
+  (roomsim.workload.conversation.speech_shares).
 * Layers, layouts and last-N: `receive` is the SFU's settled plan at the end of the run —
   the (stream, receiver) entries its allocator, layout and last-N chose. Who is among the
   last N changes as people speak, but each receiver still gets N videos (as long as the
@@ -42,10 +42,10 @@ from typing import Any
 import numpy as np
 
 from roomsim.codecs import get_codec
-from roomsim.conversation import room_speech_shares
-from roomsim.scenario import VoiceActivity
+from roomsim.scenario.models import VoiceActivity
 from roomsim.sim.metrics import NS
-from roomsim.world import VIDEO, World
+from roomsim.workload.conversation import room_speech_shares
+from roomsim.workload.world import VIDEO, World
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ import networkx as nx
 import yaml
 
 from roomsim.errors import ScenarioError
-from roomsim.loader import field_path, line_of
+from roomsim.scenario.loader import field_path, line_of
 
 if TYPE_CHECKING:
-    from roomsim.scenario import Scenario
+    from roomsim.scenario.models import Scenario
 
 #: Largest cost profile file read (the bundled one is ~10 kB).
 MAX_PROFILE_BYTES = 1 << 20
@@ -85,7 +85,7 @@ def cost_profile_problem(costs: str) -> str | None:
     from pydantic import ValidationError
 
     from roomsim.codecs.costs import CostProfile
-    from roomsim.loader import read_limited
+    from roomsim.scenario.loader import read_limited
 
     bundled = resources.files("roomsim.codecs").joinpath(f"profiles/{costs}.json")
     path = Path(costs)
@@ -104,7 +104,7 @@ def cost_profile_problem(costs: str) -> str | None:
 
 
 def link_names(scenario: Scenario) -> list[str]:
-    """Every link a run may build, named as the engine names them (roomsim.world,
+    """Every link a run may build, named as the engine names them (roomsim.workload.world,
     topologies.servers, sfu.relays, sfu.cascade): participant access links, node NICs,
     TURN relay legs and backbone directions."""
     names = [f"{pid}/{way}" for room in scenario.rooms for group in room.participants

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, PositiveFloat
 
-from roomsim.frozen import Frozen
+from roomsim.scenario.frozen import Frozen
 
 if TYPE_CHECKING:
-    from roomsim.results import RunResult
-    from roomsim.scenario import Scenario
+    from roomsim.results.models import RunResult
+    from roomsim.scenario.models import Scenario
 
 
 class QualityGate(Frozen):

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.breakdown import KINDS, STAGES
 from roomsim.codecs.costs import RESOLUTIONS
-from roomsim.quality import audio_mos, audio_r, video_mos
-from roomsim.results import QualityResult, StageStats, TransportResult
+from roomsim.results.breakdown import KINDS, STAGES
+from roomsim.results.models import QualityResult, StageStats, TransportResult
+from roomsim.results.quality import audio_mos, audio_r, video_mos
 from roomsim.sim.metrics import percentile_ms
-from roomsim.world import AUDIO, VIDEO, World
+from roomsim.workload.world import AUDIO, VIDEO, World
 
 if TYPE_CHECKING:
     from roomsim.topologies.base import Topology

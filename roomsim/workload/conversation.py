@@ -26,11 +26,11 @@ import numpy as np
 import numpy.typing as npt
 import simpy
 
-from roomsim.scenario import VoiceActivity
+from roomsim.scenario.models import VoiceActivity
 from roomsim.sim.rng import generator
 
 if TYPE_CHECKING:
-    from roomsim.world import World
+    from roomsim.workload.world import World
 
 
 def start_conversations(world: World) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from roomsim.dataplane.wire import SCTP_MAX_USER_DATA
 from roomsim.errors import ScenarioError
-from roomsim.scenario import AudioTrack, ParticipantGroup, Scenario
+from roomsim.scenario.models import AudioTrack, ParticipantGroup, Scenario
 
 #: Bytes of an RTP packet the estimate assumes for video and data (a full ~1200 B payload,
 #: libwebrtc's default max packet size leaves about that after headers).
@@ -53,7 +53,7 @@ DATA_HOP_BYTES = 2048
 #: ~100 us of wall per subscription-second (150 people on 4G, audio over WebSocket, SFU:
 #: 32 s for 3 + 10 s drain simulated); 150 us is used.
 TCP_WALL_PER_FLOW_S = 150e-6
-#: One trace step applied to its links (roomsim.traces): measured ~0.7 us (50,000 steps
+#: One trace step applied to its links (roomsim.workload.traces): measured ~0.7 us (50,000 steps
 #: replayed every 10 ms on every link of a 4-person room); 3 us is used.
 TRACE_STEP_WALL_S = 3e-6
 #: Imports and the warmed numba cache, per command.
