@@ -20,7 +20,9 @@ from roomsim.run.budget import Estimate
 from roomsim.run.runner import simulate
 from roomsim.run.runtimes import refuse
 from roomsim.scenario.limits import check_flag
-from roomsim.scenario.models import TOPOLOGIES, Scenario, load_scenario, scenario_from_dict
+from roomsim.scenario.load import load_scenario, scenario_from_dict
+from roomsim.scenario.names import TOPOLOGIES
+from roomsim.scenario.scenario import Scenario
 
 try:
     ROOMSIM_VERSION = version("roomsim")

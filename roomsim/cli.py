@@ -22,11 +22,11 @@ from roomsim.commands.gate_options import gate_options
 from roomsim.errors import ScenarioError, one_line_errors, printable
 
 if TYPE_CHECKING:
-    from roomsim.results.gate import QualityGate
     from roomsim.results.models import Report
-    from roomsim.scenario.models import Scenario
+    from roomsim.scenario.gate import QualityGate
+    from roomsim.scenario.scenario import Scenario
 
-TOPOLOGIES = ("mesh", "mcu", "sfu")  # roomsim.scenario.models.TOPOLOGIES, without importing it
+TOPOLOGIES = ("mesh", "mcu", "sfu")  # roomsim.scenario.names.TOPOLOGIES, without importing it
 SHOWN_WARNINGS = 8  # per topology under the table; a 1,000-person room would scroll away
 
 
@@ -191,7 +191,7 @@ def _naming(path: Path | None) -> Iterator[None]:
 
 
 def _gate(scenario: Scenario, loss: float | None, latency: float | None, cpu: float | None) -> QualityGate:
-    from roomsim.results.gate import QualityGate
+    from roomsim.scenario.gate import QualityGate
 
     return (scenario.gate or QualityGate()).overridden(loss, latency, cpu)
 
@@ -246,14 +246,14 @@ def _scenario_or_calculator(scenario: Path | None, people: int | None, video: st
             flags = ", ".join(f"--{k}" for k in given)
             raise ScenarioError(f"{flags} build a scenario of their own: give a SCENARIO file or "
                                 "the flags, not both", file=str(scenario))
-        from roomsim.scenario.models import load_scenario
+        from roomsim.scenario.load import load_scenario
 
         return load_scenario(scenario)
     if not given:
         raise ScenarioError("give a SCENARIO file, or ask with flags: --people N [--video 720p] "
                             "[--network wifi] [--device laptop]")
     from roomsim.commands.starter import starter_data
-    from roomsim.scenario.models import scenario_from_dict
+    from roomsim.scenario.load import scenario_from_dict
 
     return scenario_from_dict(starter_data(**given), source="flags")
 
@@ -333,7 +333,7 @@ def run(scenario: Path, topology: str | None, seed: int | None, duration: float 
         as_json: bool, out_dir: Path | None, gate_loss: float | None, gate_latency: float | None,
         gate_cpu: float | None, force: bool, real_media: bool) -> None:
     """Run one topology on SCENARIO, print per-participant results and a PASS/FAIL verdict."""
-    from roomsim.scenario.models import load_scenario
+    from roomsim.scenario.load import load_scenario
 
     loaded = load_scenario(scenario)
     if real_media:
@@ -452,7 +452,7 @@ def validate(scenario: Path) -> None:
     would need (an upper bound)."""
     from roomsim import api
     from roomsim.run import budget
-    from roomsim.scenario.models import load_scenario
+    from roomsim.scenario.load import load_scenario
 
     loaded = load_scenario(scenario)
     people = sum(g.count for room in loaded.rooms for g in room.participants)

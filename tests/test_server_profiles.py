@@ -17,7 +17,7 @@ from roomsim.codecs.server_profiles import (
     load_server_profile,
 )
 from roomsim.errors import ScenarioError
-from roomsim.scenario.models import scenario_from_dict
+from roomsim.scenario.load import scenario_from_dict
 
 
 def _scenario(profile: str, cores: float = 4, count: int = 6, **sfu: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from roomsim import api
-from roomsim.scenario.models import VoiceActivity
+from roomsim.scenario.media import VoiceActivity
 from roomsim.workload.conversation import speech_shares
 from roomsim.workload.world import World
 from tests.helpers import build, room, run

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from roomsim import api
-from roomsim.results.gate import QualityGate, judge, network_names
+from roomsim.results.gate import judge, network_names
+from roomsim.scenario.gate import QualityGate
 
 ROOMSIM = [sys.executable, "-m", "roomsim.cli"]
 MEETING = Path(__file__).resolve().parents[1] / "experiments" / "meeting-8.yaml"

@@ -15,7 +15,8 @@ from roomsim.agents.spec import TURN_STAGES
 from roomsim.analysis.table import render
 from roomsim.errors import ScenarioError
 from roomsim.results.models import AgentTurnResult
-from roomsim.scenario.models import Scenario, scenario_from_dict
+from roomsim.scenario.load import scenario_from_dict
+from roomsim.scenario.scenario import Scenario
 
 STAGE_LABELS = {
     "user_to_agent": "user -> agent audio",

@@ -22,7 +22,7 @@ from roomsim.analysis.settings import Prices, QualityGate
 from roomsim.analysis.summary import Summary, run_summary, summary_from_row
 from roomsim.errors import ScenarioError
 from roomsim.results.models import Report, RunResult, write_atomic
-from roomsim.scenario.models import Scenario
+from roomsim.scenario.scenario import Scenario
 
 REPORT_FILE = "report.json"
 SCENARIO_FILE = "scenario.yaml"

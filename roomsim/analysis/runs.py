@@ -33,7 +33,7 @@ from roomsim.analysis.style import (
 )
 from roomsim.errors import ScenarioError
 from roomsim.results.models import LatencyHistogram
-from roomsim.scenario.models import scenario_from_dict
+from roomsim.scenario.load import scenario_from_dict
 
 
 def usd(value: float) -> str:

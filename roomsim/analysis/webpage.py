@@ -23,7 +23,8 @@ from roomsim.analysis.plots import Chart, PlotSettings
 from roomsim.analysis.table import comparison_rows
 from roomsim.errors import ScenarioError
 from roomsim.results.models import write_atomic
-from roomsim.scenario.models import Scenario, scenario_from_dict
+from roomsim.scenario.load import scenario_from_dict
+from roomsim.scenario.scenario import Scenario
 
 REPORT_HTML = "report.html"
 

@@ -23,10 +23,12 @@ import click
 
 from roomsim import api
 from roomsim.errors import ScenarioError
-from roomsim.results.gate import QualityGate, judge
+from roomsim.results.gate import judge
 from roomsim.results.models import RunResult
+from roomsim.scenario.gate import CapacitySpec, QualityGate
+from roomsim.scenario.load import scenario_from_dict
 from roomsim.scenario.loader import read_yaml
-from roomsim.scenario.models import CapacitySpec, Scenario, scenario_from_dict
+from roomsim.scenario.scenario import Scenario
 from roomsim.sim.jit_cache import announce_compiles
 from roomsim.sweep.paths import PathNotFound, get_path, set_path
 

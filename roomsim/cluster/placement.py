@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from roomsim.scenario.models import ClusterOptions
+from roomsim.scenario.deployment import ClusterOptions
 
 
 @dataclass

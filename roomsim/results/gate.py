@@ -18,45 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, PositiveFloat
-
-from roomsim.scenario.frozen import Frozen
+from roomsim.scenario.gate import QualityGate
 
 if TYPE_CHECKING:
     from roomsim.results.models import RunResult
-    from roomsim.scenario.models import Scenario
-
-
-class QualityGate(Frozen):
-    """Limits a room must stay within; the capacity knee is the first room size breaking one.
-
-    - loss_pct: packets lost end to end, room-wide. 2 % is a modelling choice: about what
-      Opus in-band FEC and video NACK/retransmission still hide in practice.
-    - latency_p95_ms: 95th percentile capture-to-decode latency. 150 ms is the one-way
-      delay up to which ITU-T G.114 (05/2003) finds most applications' quality unaffected.
-    - cpu_pct: the busiest CPU in the room (a server's cores or a client's budget). 80 % is
-      a modelling choice: the headroom operators keep before a node counts as full.
-    """
-
-    loss_pct: PositiveFloat = 2.0
-    latency_p95_ms: PositiveFloat = 150.0
-    cpu_pct: float = Field(default=80.0, gt=0, le=100)
-
-    def limits(self) -> dict[str, float]:
-        """Run-summary figure -> its limit."""
-        return {"loss_pct": self.loss_pct, "latency_p95_ms": self.latency_p95_ms,
-                "busiest_cpu_pct": self.cpu_pct}
-
-    def overridden(self, loss_pct: float | None = None, latency_p95_ms: float | None = None,
-                   cpu_pct: float | None = None) -> QualityGate:
-        """This gate with the limits given (e.g. on the command line) replaced."""
-        given = {"loss_pct": loss_pct, "latency_p95_ms": latency_p95_ms, "cpu_pct": cpu_pct}
-        return QualityGate(**{**self.model_dump(), **{k: v for k, v in given.items() if v is not None}})
-
-    def describe(self) -> str:
-        """The limits in words, for headers and logs."""
-        return (f"loss <= {self.loss_pct:g} %, p95 <= {self.latency_p95_ms:g} ms, "
-                f"CPU <= {self.cpu_pct:g} %")
+    from roomsim.scenario.scenario import Scenario
 
 
 @dataclass(frozen=True)

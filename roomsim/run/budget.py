@@ -23,7 +23,9 @@ from dataclasses import dataclass
 
 from roomsim.dataplane.wire import SCTP_MAX_USER_DATA
 from roomsim.errors import ScenarioError
-from roomsim.scenario.models import AudioTrack, ParticipantGroup, Scenario
+from roomsim.scenario.media import AudioTrack
+from roomsim.scenario.participants import ParticipantGroup
+from roomsim.scenario.scenario import Scenario
 
 #: Bytes of an RTP packet the estimate assumes for video and data (a full ~1200 B payload,
 #: libwebrtc's default max packet size leaves about that after headers).

@@ -9,7 +9,8 @@ from roomsim.codecs.costs import load_profile
 from roomsim.codecs.realmedia import RealMediaRoom, run_mcu
 from roomsim.codecs.realmedia_result import RealMediaResult
 from roomsim.errors import ScenarioError
-from roomsim.scenario.models import AudioTrack, Scenario, VideoTrack
+from roomsim.scenario.media import AudioTrack, VideoTrack
+from roomsim.scenario.scenario import Scenario
 
 #: A real-media run decodes and encodes every stream for real: rooms beyond this size
 #: would take minutes of CPU per simulated second, so they are refused up front.

@@ -19,7 +19,7 @@ from roomsim.results.models import (
 )
 from roomsim.results.report_extras import participant_extras, run_extras
 from roomsim.run.runtimes import attach, refuse
-from roomsim.scenario.models import Scenario
+from roomsim.scenario.scenario import Scenario
 from roomsim.sim.allocator import keep_freed_memory
 from roomsim.sim.engine import run_ticks
 from roomsim.sim.metrics import LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS, NS, percentiles_ms

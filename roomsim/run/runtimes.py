@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from roomsim.errors import ScenarioError
-from roomsim.scenario.models import Scenario
+from roomsim.scenario.scenario import Scenario
 from roomsim.workload.world import World
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from roomsim.errors import ScenarioError
 from roomsim.scenario.loader import field_path, line_of
 
 if TYPE_CHECKING:
-    from roomsim.scenario.models import Scenario
+    from roomsim.scenario.scenario import Scenario
 
 #: Largest cost profile file read (the bundled one is ~10 kB).
 MAX_PROFILE_BYTES = 1 << 20

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.scenario.models import SfuOptions, SpeakerOptions
+from roomsim.scenario.topology import SfuOptions, SpeakerOptions
 from roomsim.sfu.layers import OperatingPoints, build_points
 from roomsim.sfu.layouts import Layouts
 from roomsim.sfu.plan import INF, ForwardingPlan

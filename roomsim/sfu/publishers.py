@@ -23,7 +23,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.scenario.models import KeyframeOptions
+from roomsim.scenario.topology import KeyframeOptions
 from roomsim.sim.packets import rows
 from roomsim.workload.world import VIDEO, World
 

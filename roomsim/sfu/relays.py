@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.scenario.models import RelayOptions
+from roomsim.scenario.deployment import RelayOptions
 from roomsim.sim import headers
 from roomsim.sim.metrics import NS
 from roomsim.sim.rng import generator

@@ -26,7 +26,7 @@ from roomsim.codecs.video_presets import VIDEO_PRESETS
 from roomsim.sim.metrics import NS
 
 if TYPE_CHECKING:
-    from roomsim.scenario.models import VideoTrack
+    from roomsim.scenario.media import VideoTrack
     from roomsim.workload.world import Streams, StreamSpec
 
 #: Cumulative share of a spatial layer's bitrate up to each temporal layer (libwebrtc).

@@ -28,8 +28,8 @@ import numpy as np
 from pydantic import ConfigDict, Field, StrictInt, ValidationError
 
 from roomsim.analysis.settings import Prices
-from roomsim.results.gate import QualityGate
 from roomsim.scenario.frozen import Frozen
+from roomsim.scenario.gate import QualityGate
 from roomsim.scenario.loader import located, parse_field_path
 from roomsim.sweep.canonical import canonical_json
 from roomsim.sweep.errors import SweepError

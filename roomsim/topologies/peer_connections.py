@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.codecs.adaptation import CpuOveruse, ladder_pixels, resolution_pixels, video_rate
-from roomsim.scenario.models import MeshOptions
+from roomsim.scenario.topology import MeshOptions
 from roomsim.sim.pacer import PACE_MULTIPLIER, pace
 from roomsim.sim.packets import PACKET, Packets, empty_packets
 from roomsim.sim.packets import rows as rows_of_array

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.scenario.models import ParticipantGroup
+from roomsim.scenario.participants import ParticipantGroup
 from roomsim.sim.kernels import LINK_COUNTERS, SENT
 from roomsim.sim.kernels_transport import (
     HOP_DOWN,

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from roomsim.sim import headers
 
 if TYPE_CHECKING:
-    from roomsim.scenario.models import ParticipantGroup, Scenario
+    from roomsim.scenario.participants import ParticipantGroup
+    from roomsim.scenario.scenario import Scenario
     from roomsim.workload.world import World
 
 #: SRTP/SRTCP authentication tag bytes per profile (see roomsim.sim.headers).

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import simpy
 
-from roomsim.scenario.models import VoiceActivity
+from roomsim.scenario.media import VoiceActivity
 from roomsim.sim.rng import generator
 
 if TYPE_CHECKING:

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from roomsim.codecs import get_codec
-from roomsim.scenario.models import VoiceActivity
+from roomsim.scenario.media import VoiceActivity
 from roomsim.sim.metrics import NS
 from roomsim.workload.conversation import room_speech_shares
 from roomsim.workload.world import VIDEO, World

@@ -18,7 +18,7 @@ import numpy.typing as npt
 import simpy
 
 from roomsim.errors import ScenarioError
-from roomsim.scenario.models import LinkTrace, TraceStep
+from roomsim.scenario.network import LinkTrace, TraceStep
 from roomsim.sim.metrics import NS
 from roomsim.sim.resources import LinkTable
 

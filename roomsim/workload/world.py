@@ -21,7 +21,9 @@ from roomsim.codecs import get_codec
 from roomsim.codecs.costs import CostProfile, load_profile
 from roomsim.errors import ScenarioError
 from roomsim.scenario.devices import DEVICE_PRESETS
-from roomsim.scenario.models import AudioTrack, ParticipantGroup, Scenario, VideoTrack
+from roomsim.scenario.media import AudioTrack, VideoTrack
+from roomsim.scenario.participants import ParticipantGroup
+from roomsim.scenario.scenario import Scenario
 from roomsim.sim import headers
 from roomsim.sim.metrics import NS, LatencyHistograms, Windows
 from roomsim.sim.resources import CpuTable, LinkTable

@@ -8,11 +8,70 @@ set leaves the other sets' rooms unchanged.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    model_validator,
+)
 
-from roomsim.scenario.models import Distribution, ParticipantGroup, Room, RoomSet
+from roomsim.scenario.frozen import Frozen
+from roomsim.scenario.participants import ParticipantGroup, Room
 from roomsim.sim.rng import generator
+
+
+class Distribution(Frozen):
+    """A number drawn per item: fixed `value`; uniform over [low, high]; lognormal with
+    `median` and `sigma`; poisson or exponential with `mean`; or one of `values` with
+    `weights`. Draws are clamped to [min, max]."""
+
+    kind: Literal["fixed", "uniform", "lognormal", "poisson", "exponential", "choice"] = "fixed"
+    value: float | None = None
+    low: float | None = None
+    high: float | None = None
+    median: PositiveFloat | None = None
+    sigma: NonNegativeFloat | None = None
+    mean: PositiveFloat | None = None
+    values: list[float] | None = None
+    weights: list[NonNegativeFloat] | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _has_parameters(self) -> Distribution:
+        need = {"fixed": ("value",), "uniform": ("low", "high"), "lognormal": ("median", "sigma"),
+                "poisson": ("mean",), "exponential": ("mean",), "choice": ("values",)}[self.kind]
+        missing = [name for name in need if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.kind} distribution needs {', '.join(missing)}")
+        if self.kind == "uniform" and self.high < self.low:  # type: ignore[operator]
+            raise ValueError("high must not be below low")
+        values = self.values or []
+        if self.weights is not None and len(self.weights) != len(values):
+            raise ValueError("weights need one entry per value")
+        return self
+
+
+class RoomSet(Frozen):
+    """`count` rooms generated from distributions, deterministically by seed: each room has
+    `size` participants made from `participant` (its `count` is ignored) plus the fixed
+    `extra` groups, all joining at the room's `start_s` (plus their own join_s) and, with
+    `stay_s`, leaving that long after. Rooms are named {id}-1 .. {id}-count."""
+
+    id: str = Field(min_length=1)
+    count: PositiveInt
+    size: Distribution
+    participant: ParticipantGroup
+    extra: list[ParticipantGroup] = []
+    start_s: Distribution = Distribution(kind="fixed", value=0.0)
+    stay_s: Distribution | None = None
+    node: str | None = None
+    seed: int | None = None
+
 
 
 def draw(dist: Distribution, rng: np.random.Generator) -> float:
