@@ -196,7 +196,7 @@ class NodeJobs:
         """Node cores of every member: per-frame decodes of what each composite egress
         receives, its output clocks, and each transcoding ingress's source decode and layer
         encodes (`receive`: (stream, receiver) entries; `encode`: streams still sent)."""
-        from roomsim.workload.expected import stream_rate
+        from roomsim.workload.rates import stream_rate
 
         w = self.world
         st = w.streams

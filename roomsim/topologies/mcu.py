@@ -29,9 +29,9 @@ from roomsim.sim.metrics import NS
 from roomsim.sim.packets import Packets, rows
 from roomsim.sim.rng import generator
 from roomsim.topologies.base import FRAME, Subscriptions, Topology
+from roomsim.topologies.expected import closed_form
 from roomsim.topologies.mcu_rates import DownlinkRates
 from roomsim.topologies.servers import ServerSide
-from roomsim.workload.expected import closed_form
 from roomsim.workload.world import AUDIO, VIDEO, StreamSpec, World
 
 AUDIO_MIX_FRAME_MS = 20.0  # the mixer's tick: one Opus frame

@@ -41,9 +41,9 @@ from roomsim.sim.packets import Packets, concat, rows
 from roomsim.sim.rng import stream_key
 from roomsim.sim.stage import Stage
 from roomsim.topologies.base import Subscriptions, Topology
+from roomsim.topologies.expected import closed_form
 from roomsim.topologies.peer_connections import PeerConnections, per_peer_encoders
 from roomsim.transport.feedback import FeedbackBuffer
-from roomsim.workload.expected import closed_form
 from roomsim.workload.world import VIDEO, World
 
 

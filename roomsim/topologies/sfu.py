@@ -32,9 +32,9 @@ from roomsim.sim.metrics import NS, LatencyHistograms, percentile_ms
 from roomsim.sim.packets import PACKET, Packets, concat, empty_packets, rows
 from roomsim.sim.stage import Stage
 from roomsim.topologies.base import FrameDamage, Topology
+from roomsim.topologies.expected import closed_form
 from roomsim.topologies.servers import ServerSide
 from roomsim.transport.feedback import FeedbackBuffer
-from roomsim.workload.expected import closed_form
 from roomsim.workload.world import AUDIO, World
 
 IntArray = npt.NDArray[np.int64]
@@ -617,7 +617,7 @@ class SfuTopology(Topology):
     def expected(self) -> dict[str, Any]:
         """Uplink = every layer still sent (dynacast pauses the unwanted ones); downlink = the
         settled (stream, receiver) entries; node CPU = receive cost x ingress pps + send cost
-        x egress pps (see roomsim.workload.expected for how DTX, last-N and dynacast enter)."""
+        x egress pps (see roomsim.topologies.expected for how DTX, last-N and dynacast enter)."""
         if self._dirty:
             self._membership(0)
         w = self.world
@@ -669,7 +669,7 @@ class SfuTopology(Topology):
 
     def _cascade_servers(self, figures: dict[str, Any]) -> dict[str, dict[str, float]]:
         """Per node: its participants' up/down traffic plus one copy per relay segment."""
-        from roomsim.workload.expected import stream_rate
+        from roomsim.workload.rates import stream_rate
 
         w = self.world
         out = {

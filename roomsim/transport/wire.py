@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING
 from roomsim.sim import headers
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from roomsim.scenario.participants import ParticipantGroup
     from roomsim.scenario.scenario import Scenario
-    from roomsim.workload.world import World
+    from roomsim.workload.streams import Participant, Streams
 
 #: SRTP/SRTCP authentication tag bytes per profile (see roomsim.sim.headers).
 SRTP_TAG_BYTES = {"AES_CM_128_HMAC_SHA1_80": headers.SRTP_AUTH_TAG_BYTES,
@@ -34,14 +36,13 @@ def max_packet_bytes(scenario: Scenario, group: ParticipantGroup) -> int:
     return group.transport.webrtc.max_packet_bytes or scenario.wire.max_packet_bytes
 
 
-def apply_wire_settings(world: World) -> None:
+def apply_wire_settings(scenario: Scenario, st: Streams, participants: Sequence[Participant]) -> None:
     """Set each stream's per-packet header bytes and payload budget from its connection's
     SRTP profile and maximum packet size (the defaults leave them unchanged)."""
-    st = world.streams
     for s, spec in enumerate(st.specs):
         person = spec.pub if spec.pub >= 0 else spec.owner
         if person < 0:
             continue
-        group = world.participants[person].group
-        st.header_bytes[s] += srtp_tag_bytes(world.scenario, group) - headers.SRTP_AUTH_TAG_BYTES
-        st.mtu_payload[s] -= headers.RTP_PAYLOAD_MTU_BYTES - max_packet_bytes(world.scenario, group)
+        group = participants[person].group
+        st.header_bytes[s] += srtp_tag_bytes(scenario, group) - headers.SRTP_AUTH_TAG_BYTES
+        st.mtu_payload[s] -= headers.RTP_PAYLOAD_MTU_BYTES - max_packet_bytes(scenario, group)

@@ -20,20 +20,40 @@ speaking time for the closed forms.
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 import simpy
 
 from roomsim.scenario.media import VoiceActivity
+from roomsim.scenario.scenario import Scenario
 from roomsim.sim.rng import generator
-
-if TYPE_CHECKING:
-    from roomsim.workload.world import World
+from roomsim.workload.streams import Participant
 
 
-def start_conversations(world: World) -> None:
+class ConversationWorld(Protocol):
+    """What a conversation reads and drives: the room's people and their speaking flags.
+    The World (roomsim.workload.world) is one; it starts the conversations, so this module
+    names only the attributes it uses instead of importing it."""
+
+    @property
+    def env(self) -> simpy.Environment: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def scenario(self) -> Scenario: ...
+    @property
+    def participants(self) -> Sequence[Participant]: ...
+    @property
+    def room_members(self) -> Sequence[Sequence[int]]: ...
+    @property
+    def speaking(self) -> npt.NDArray[np.bool_]: ...
+    @property
+    def present(self) -> npt.NDArray[np.bool_]: ...
+
+
+def start_conversations(world: ConversationWorld) -> None:
     """One conversation process per room that has `conversation` voices."""
     for r, members in enumerate(world.room_members):
         talkers = [i for i in members if world.participants[i].group.voice.model == "conversation"]
@@ -42,7 +62,7 @@ def start_conversations(world: World) -> None:
             world.env.process(_conversation(world, r, talkers))
 
 
-def _voice(world: World, i: int) -> VoiceActivity:
+def _voice(world: ConversationWorld, i: int) -> VoiceActivity:
     return world.participants[i].group.voice
 
 
@@ -57,7 +77,7 @@ def _pick(rng: np.random.Generator, people: Sequence[int], weights: Sequence[flo
 
 
 def _conversation(
-    world: World, room: int, talkers: list[int]
+    world: ConversationWorld, room: int, talkers: list[int]
 ) -> Generator[simpy.Event, None, None]:
     env, speaking = world.env, world.speaking
     rng = generator(world.seed, f"conversation:{world.scenario.rooms[room].id}")
@@ -133,7 +153,7 @@ def speech_shares(voices: Sequence[VoiceActivity]) -> list[float]:
     return share.tolist()
 
 
-def room_speech_shares(world: World) -> npt.NDArray[np.float64]:
+def room_speech_shares(world: ConversationWorld) -> npt.NDArray[np.float64]:
     """Speech share of every participant whose voice is `conversation` (NaN for others),
     computed once per world."""
     cached: npt.NDArray[np.float64] | None = getattr(world, "_conversation_shares", None)

@@ -10,118 +10,31 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import simpy
 
-from roomsim.codecs import get_codec
 from roomsim.codecs.costs import CostProfile, load_profile
 from roomsim.errors import ScenarioError
 from roomsim.scenario.devices import DEVICE_PRESETS
 from roomsim.scenario.media import AudioTrack, VideoTrack
 from roomsim.scenario.participants import ParticipantGroup
 from roomsim.scenario.scenario import Scenario
-from roomsim.sim import headers
 from roomsim.sim.metrics import NS, LatencyHistograms, Windows
 from roomsim.sim.resources import CpuTable, LinkTable
 from roomsim.sim.rng import generator, stream_key
 from roomsim.transport.e2ee import SFRAME_OVERHEAD_BYTES, frame_crypto_ns
 from roomsim.transport.wire import apply_wire_settings
-
-AUDIO, VIDEO = 0, 1
+from roomsim.workload.conversation import start_conversations
+from roomsim.workload.streams import AUDIO, VIDEO, Participant, Streams, StreamSpec
+from roomsim.workload.svc import align_svc_phases, svc_stream_specs
+from roomsim.workload.traces import start_traces
 
 #: Longest an encode or decode may wait for the client's CPU before the frame is dropped
 #: (a model choice: about three video frame intervals).
 CLIENT_CPU_QUEUE_NS = 100_000_000
-
-#: Bytes of IP + UDP + RTP + SRTP tag around every media packet (IPv4, AES_CM_128_HMAC_SHA1_80).
-UDP_MEDIA_OVERHEAD = (headers.IPV4_HEADER_BYTES + headers.UDP_HEADER_BYTES
-                      + headers.RTP_HEADER_BYTES + headers.SRTP_AUTH_TAG_BYTES)
-
-
-def packet_header_bytes(kind: int, codec: str) -> int:
-    """Bytes around the codec payload in every packet of a stream."""
-    extension = headers.AUDIO_HEADER_EXTENSION_BYTES if kind == AUDIO \
-        else headers.VIDEO_HEADER_EXTENSION_BYTES
-    return UDP_MEDIA_OVERHEAD + extension + get_codec(codec).payload_header_bytes
-
-
-def mtu_payload_bytes(codec: str) -> int:
-    """Codec bytes that fit one packet: libwebrtc's 1200-byte RTP packet budget (kVideoMtu)
-    minus the RTP header, extensions and payload descriptor."""
-    return headers.VIDEO_MAX_PAYLOAD_BYTES - get_codec(codec).payload_header_bytes
-
-
-@dataclass
-class StreamSpec:
-    """One stream (a layer of a published track, or an MCU output) before freezing."""
-
-    pub: int
-    track: int
-    kind: int
-    codec: str
-    resolution: str
-    layer: int
-    top: bool
-    fps: float
-    bitrate_bps: float
-    dtx: bool = False
-    owner: int = -1  # MCU outputs: the participant the stream is made for
-    temporal: int = 0  # SVC: temporal layer of this increment stream
-    svc_offset_ns: int = -1  # SVC: frame-clock offset from the track's base layer (-1: not SVC)
-    svc_lower: str = ""  # SVC: resolution of the spatial layer this one is predicted from
-
-
-@dataclass
-class Streams:
-    """Columns over all streams."""
-
-    specs: list[StreamSpec]
-    pub: npt.NDArray[np.int64] = field(init=False)
-    track: npt.NDArray[np.int64] = field(init=False)
-    kind: npt.NDArray[np.int64] = field(init=False)
-    layer: npt.NDArray[np.int64] = field(init=False)
-    top: npt.NDArray[np.bool_] = field(init=False)
-    period_ns: npt.NDArray[np.float64] = field(init=False)
-    frame_bytes: npt.NDArray[np.float64] = field(init=False)
-    header_bytes: npt.NDArray[np.int64] = field(init=False)
-    mtu_payload: npt.NDArray[np.int64] = field(init=False)
-    dtx: npt.NDArray[np.bool_] = field(init=False)
-    phase_ns: npt.NDArray[np.int64] = field(init=False)
-    owner: npt.NDArray[np.int64] = field(init=False)
-
-    def __post_init__(self) -> None:
-        s = self.specs
-        self.pub = np.array([x.pub for x in s], dtype=np.int64)
-        self.track = np.array([x.track for x in s], dtype=np.int64)
-        self.kind = np.array([x.kind for x in s], dtype=np.int64)
-        self.layer = np.array([x.layer for x in s], dtype=np.int64)
-        self.top = np.array([x.top for x in s], dtype=bool)
-        self.period_ns = np.array([NS / x.fps for x in s], dtype=np.float64)
-        self.frame_bytes = np.array([x.bitrate_bps / 8 / x.fps for x in s], dtype=np.float64)
-        self.header_bytes = np.array([packet_header_bytes(x.kind, x.codec) for x in s], dtype=np.int64)
-        self.mtu_payload = np.array([mtu_payload_bytes(x.codec) for x in s], dtype=np.int64)
-        self.dtx = np.array([x.dtx for x in s], dtype=bool)
-        self.phase_ns = np.zeros(len(s), dtype=np.int64)
-        self.owner = np.array([x.owner for x in s], dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self.specs)
-
-
-@dataclass
-class Participant:
-    """One participant, resolved from its group."""
-
-    id: str
-    room: int
-    group: ParticipantGroup
-    speed: float
-    budget_cores: float
-
 
 class World:
     """Everything a run needs, built once from a Scenario; topologies add to it."""
@@ -191,8 +104,6 @@ class World:
                 track.effective_bitrate_kbps() * 1000, dtx=track.dtx))
             kind = AUDIO
         elif track.svc is not None:
-            from roomsim.sfu.svc import svc_stream_specs
-
             self._stream_specs.extend(svc_stream_specs(pub, track_index, track))
             kind = VIDEO
         else:
@@ -214,7 +125,7 @@ class World:
     def freeze(self) -> None:
         """Create client links and pools, fix stream phases, allocate counters."""
         self.streams = Streams(self._stream_specs)
-        apply_wire_settings(self)
+        apply_wire_settings(self.scenario, self.streams, self.participants)
         self.stream_trailer = frame_trailer_bytes(self)
         n = len(self.participants)
         self.uplink = np.zeros(n, dtype=np.int64)
@@ -250,8 +161,6 @@ class World:
         for s in range(len(self.streams)):
             rng = generator(self.seed, f"phase:{self.stream_name(s)}")
             self.streams.phase_ns[s] = int(rng.integers(0, max(1, int(self.streams.period_ns[s]))))
-        from roomsim.sfu.svc import align_svc_phases
-
         align_svc_phases(self.streams)
         self._plan_flows()
         self.links.freeze(self.windows)
@@ -343,9 +252,6 @@ class World:
 
     def start_processes(self) -> None:
         """Presence (join/leave), voice activity and network traces, as simpy processes."""
-        from roomsim.workload.conversation import start_conversations
-        from roomsim.workload.traces import start_traces
-
         for i, p in enumerate(self.participants):
             self.env.process(self._presence(i, p.group))
             if p.group.voice.model == "talkspurt":

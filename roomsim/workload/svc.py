@@ -18,16 +18,12 @@ S pays the decode of S's resolution per frame (see World.decode_ns).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from roomsim.codecs.video_presets import VIDEO_PRESETS
+from roomsim.scenario.media import VideoTrack
 from roomsim.sim.metrics import NS
-
-if TYPE_CHECKING:
-    from roomsim.scenario.media import VideoTrack
-    from roomsim.workload.world import Streams, StreamSpec
+from roomsim.workload.streams import VIDEO, Streams, StreamSpec
 
 #: Cumulative share of a spatial layer's bitrate up to each temporal layer (libwebrtc).
 TEMPORAL_SHARES = {1: [1.0], 2: [0.6, 1.0], 3: [0.4, 0.6, 1.0]}
@@ -37,8 +33,6 @@ TEMPORAL_PATTERN = {1: (1, [(1, 0)]), 2: (2, [(1, 0), (1, 1)]), 3: (4, [(1, 0), 
 
 def svc_stream_specs(pub: int, track_index: int, track: VideoTrack) -> list[StreamSpec]:
     """The increment streams of an SVC track, spatial-major, lowest first."""
-    from roomsim.workload.world import VIDEO, StreamSpec
-
     assert track.svc is not None
     layers = track.layers()
     temporal = int(track.svc[3])
