@@ -74,7 +74,7 @@ def test_stage_means_add_up_to_the_mean_latency(topology: str) -> None:
 def test_stage_durations_telescope_to_capture_to_playout() -> None:
     import numpy as np
 
-    from roomsim.results.breakdown import stage_durations
+    from roomsim.sim.breakdown import stage_durations
 
     capture = np.array([1_000_000, 5_000_000])
     stages = stage_durations(capture, np.array([120, 2500]), np.array([20_120, 40_000]), np.array([20_137, 90_000]),

@@ -15,9 +15,9 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.codecs.costs import RESOLUTIONS
-from roomsim.results.breakdown import KINDS, STAGES
 from roomsim.results.models import QualityResult, StageStats, TransportResult
 from roomsim.results.quality import audio_mos, audio_r, video_mos
+from roomsim.sim.breakdown import KINDS, STAGES
 from roomsim.sim.metrics import percentile_ms
 from roomsim.workload.world import AUDIO, VIDEO, World
 
@@ -45,24 +45,11 @@ def breakdown_stats(means: npt.NDArray[np.float64], count: npt.NDArray[np.int64]
     return out
 
 
-def received_streams(model: Topology, i: int) -> list[int]:
-    """Streams participant i receives at the end of the run: from the plan of a topology
-    that keeps (stream, receiver) pairs, or the SFU's open forwarding entries."""
-    subs = getattr(model, "_subs", None)
-    if subs is not None:
-        return subs.stream[subs.sub == i].tolist()
-    table = getattr(model, "credit", None)
-    if table is not None:
-        open_now = (table.target == i) & (table.end == np.iinfo(np.int64).max)
-        return sorted(set(table.key[open_now].tolist()))
-    return []
-
-
 def quality_of(world: World, model: Topology, i: int) -> QualityResult:
     """E-model MOS of what participant i heard and the video proxy of what it saw."""
     st = world.streams
     playout = model.playout
-    received = received_streams(model, i)
+    received = model.received_streams(i)
     codecs = Counter(st.specs[s].codec for s in received if st.kind[s] == AUDIO)
     codec = codecs.most_common(1)[0][0] if codecs else None
     expected = int(world.audio_expected_frames[i])

@@ -24,8 +24,8 @@ from roomsim.sim.allocator import keep_freed_memory
 from roomsim.sim.engine import run_ticks
 from roomsim.sim.metrics import LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS, NS, percentiles_ms
 from roomsim.sim.resources import Counters
-from roomsim.topologies import TOPOLOGY_CLASSES
 from roomsim.topologies.base import Topology
+from roomsim.topologies.registry import TOPOLOGY_CLASSES
 from roomsim.workload.world import AUDIO, VIDEO, World
 
 

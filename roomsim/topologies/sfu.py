@@ -519,9 +519,7 @@ class SfuTopology(Topology):
         """Streams each room-composite egress on a node receives now (its tiles and mix
         inputs)."""
         assert self.extension_jobs is not None
-        from roomsim.results.report_extras import received_streams
-
-        return {i: received_streams(self, i) for i in self.extension_jobs.composite}
+        return {i: self.received_streams(i) for i in self.extension_jobs.composite}
 
     def _packet_costs(self, node: IntArray, size: npt.NDArray[np.integer]
                       ) -> tuple[IntArray, IntArray]:
