@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 
 from roomsim.codecs.costs import load_profile
-from roomsim.codecs.realmedia import RealMediaRoom, run_mcu
+from roomsim.codecs.realmedia import run_mcu
 from roomsim.codecs.realmedia_result import RealMediaResult
+from roomsim.codecs.realmedia_room import RealMediaRoom
 from roomsim.errors import ScenarioError
 from roomsim.scenario.media import AudioTrack, VideoTrack
 from roomsim.scenario.scenario import Scenario
