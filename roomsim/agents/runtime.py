@@ -28,8 +28,8 @@ import numpy as np
 import numpy.typing as npt
 import simpy
 
-from roomsim.agents.spec import TURN_STAGES, AgentSpec, TurnTaking
 from roomsim.results.models import AgentTurnResult, StageStats
+from roomsim.scenario.agents import TURN_STAGES, AgentSpec, TurnTaking
 from roomsim.sim.metrics import NS
 from roomsim.sim.rng import generator
 from roomsim.workload.world import AUDIO, World

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.extensions.spec import EgressSpec, IngressSpec
+from roomsim.scenario.extensions import EgressSpec, IngressSpec
 from roomsim.sim.metrics import NS
 from roomsim.sim.rng import generator
 from roomsim.workload.world import AUDIO, VIDEO, World

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from roomsim.extensions.spec import EgressSpec, IngressSpec, SipSpec
 from roomsim.results.models import ExtensionResult
+from roomsim.scenario.extensions import EgressSpec, IngressSpec, SipSpec
 from roomsim.sim.metrics import NS
 from roomsim.workload.world import AUDIO, VIDEO, World
 

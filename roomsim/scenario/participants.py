@@ -14,17 +14,17 @@ from pydantic import (
     model_validator,
 )
 
-from roomsim.agents.spec import AgentSpec, TurnTaking
 from roomsim.codecs.video_presets import VIDEO_PRESETS
-from roomsim.dataplane.spec import DataSpec, RoomMetadata
-from roomsim.extensions.spec import EgressSpec, IngressSpec, SipSpec
+from roomsim.scenario.agents import AgentSpec, TurnTaking
+from roomsim.scenario.data import DataSpec, RoomMetadata
 from roomsim.scenario.devices import DEVICE_PRESETS
+from roomsim.scenario.extensions import EgressSpec, IngressSpec, SipSpec
 from roomsim.scenario.frozen import Frozen
 from roomsim.scenario.media import Track, VoiceActivity
 from roomsim.scenario.names import known
 from roomsim.scenario.network import NetworkSpec
 from roomsim.scenario.topology import _known_layout
-from roomsim.transport.options import Grants, TransportSpec, coerce_transport
+from roomsim.scenario.transport import Grants, TransportSpec, coerce_transport
 
 ParticipantKind = Literal["person", "agent", "sip", "egress", "ingress"]
 

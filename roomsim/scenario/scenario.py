@@ -22,7 +22,7 @@ from roomsim.scenario.network import LinkTrace, NetworkProfile, NetworkSpec, Reg
 from roomsim.scenario.participants import ParticipantGroup, Room
 from roomsim.scenario.room_sets import RoomSet, generate_rooms
 from roomsim.scenario.topology import EngineOptions, TopologySpec
-from roomsim.transport.options import WireOptions
+from roomsim.scenario.transport import WireOptions
 
 
 class Scenario(Frozen):

@@ -24,9 +24,9 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from roomsim.scenario.transport import FrameOptions
 from roomsim.sim.kernels import _uniform
 from roomsim.sim.rng import stream_key
-from roomsim.transport.options import FrameOptions
 
 #: A stream that has sent no keyframe yet.
 NEVER = np.int64(-(1 << 62))

@@ -62,8 +62,8 @@ from numba import njit
 from roomsim.sim import headers
 from roomsim.sim.kernels import BYTES, LINK_COUNTERS, PACKETS
 from roomsim.sim.rng import stream_key
-from roomsim.transport.wire import srtp_tag_bytes
 from roomsim.workload.rates import stream_rate
+from roomsim.workload.wire import srtp_tag_bytes
 
 if TYPE_CHECKING:
     from roomsim.workload.world import World

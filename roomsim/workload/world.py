@@ -17,6 +17,7 @@ import numpy.typing as npt
 import simpy
 
 from roomsim.codecs.costs import CostProfile, load_profile
+from roomsim.codecs.e2ee import SFRAME_OVERHEAD_BYTES, frame_crypto_ns
 from roomsim.errors import ScenarioError
 from roomsim.scenario.devices import DEVICE_PRESETS
 from roomsim.scenario.media import AudioTrack, VideoTrack
@@ -25,12 +26,11 @@ from roomsim.scenario.scenario import Scenario
 from roomsim.sim.metrics import NS, LatencyHistograms, Windows
 from roomsim.sim.resources import CpuTable, LinkTable
 from roomsim.sim.rng import generator, stream_key
-from roomsim.transport.e2ee import SFRAME_OVERHEAD_BYTES, frame_crypto_ns
-from roomsim.transport.wire import apply_wire_settings
 from roomsim.workload.conversation import start_conversations
 from roomsim.workload.streams import AUDIO, VIDEO, Participant, Streams, StreamSpec
 from roomsim.workload.svc import align_svc_phases, svc_stream_specs
 from roomsim.workload.traces import start_traces
+from roomsim.workload.wire import apply_wire_settings
 
 #: Longest an encode or decode may wait for the client's CPU before the frame is dropped
 #: (a model choice: about three video frame intervals).
