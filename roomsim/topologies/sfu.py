@@ -5,7 +5,7 @@ The node never decodes media. It pays a per-packet cost on receive and per copy 
 receiver gets is decided by the control plane (roomsim.sfu.controller): per-subscriber
 bandwidth estimates from transport feedback, layouts and last-N from active-speaker
 detection, simulcast/SVC layer allocation, keyframe-gated switches and dynacast. Rooms
-live on nodes placed through a routing store (roomsim.cluster) and, with cascading, span
+live on nodes placed through a routing store (roomsim.topologies.placement) and, with cascading, span
 one node per region with one copy of each track per backbone hop (roomsim.sfu.cascade).
 Participants may reach their node through TURN relays (roomsim.sfu.relays).
 
