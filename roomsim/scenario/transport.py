@@ -1,6 +1,6 @@
 """How a participant's media reaches the room: WebRTC over UDP/RTP, or audio over a
 WebSocket on TCP. Scenario-side models only (frozen pydantic); the engine side lives in
-`roomsim.transport.links`, `roomsim.transport.tcp` and `roomsim.sim.kernels_transport`.
+`roomsim.transport.links`, `roomsim.transport.tcp` and `roomsim.sim.kernels_rtp` / `kernels_tcp`.
 
 The two transports differ in what they do with a lost packet, which is what this issue
 measures: RTP lets loss be loss (audio is concealed, optionally repaired from RED

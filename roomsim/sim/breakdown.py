@@ -23,12 +23,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.kernels_transport import (
-    STAGE_BINS,
-    breakdown_into,
-    stage_bin_edges_ms,
-    stage_percentiles,
-)
+from roomsim.sim.kernels_stages import STAGE_BINS, breakdown_into, stage_bin_edges_ms, stage_percentiles
 
 STAGES = ("capture_encode", "uplink", "node", "downlink", "jitter_buffer", "decode")
 KINDS = ("audio", "video")
@@ -77,7 +72,7 @@ class StageBreakdown:
             breakdown_into(self.hist, self.sum_ns, self.count, sub, kind, stages)
 
     def state(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """(hist, sums, counts) for playout (`kernels_transport.play_frames`), which counts the
+        """(hist, sums, counts) for playout (`kernels_playout.play_frames`), which counts the
         frames played straight from their packets."""
         return self.hist, self.sum_ns, self.count
 
