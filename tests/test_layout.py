@@ -6,7 +6,7 @@ Imports are read with `ast`, not by importing: every `import` / `from ... import
 at module level, inside functions and under `if TYPE_CHECKING:` alike (a function-level
 import is still a dependency; it only hides the circle until the function runs). Importing
 `roomsim.a.b` also runs `roomsim/a/__init__.py`, so that counts as an import of the package
-too, except from the package's own modules.
+too, except from the package's own modules. Modules stay under MAX_MODULE_LINES.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "roomsim"
 #: What may sit at the root of the package: the entry points and the one user-facing error.
 ROOT_MODULES = {"__init__", "api", "cli", "errors"}
+#: One idea per module: past this, split along the seams the module already has.
+MAX_MODULE_LINES = 500
 
 
 def module_files(package: Path) -> dict[str, Path]:
@@ -122,6 +124,12 @@ def test_root_holds_only_entry_points() -> None:
     loose = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in ROOT_MODULES)
     assert not loose, f"modules at the root of roomsim/ besides the entry points: {loose}"
     assert (PACKAGE / "cli.py").exists() and (PACKAGE / "api.py").exists()
+
+
+def test_modules_stay_small() -> None:
+    long = {str(p.relative_to(PACKAGE)): n for p in sorted(PACKAGE.rglob("*.py"))
+            if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
 
 
 def _write(root: Path, files: dict[str, str]) -> Path:
