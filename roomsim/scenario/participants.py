@@ -23,7 +23,7 @@ from roomsim.scenario.frozen import Frozen
 from roomsim.scenario.media import Track, VoiceActivity
 from roomsim.scenario.names import known
 from roomsim.scenario.network import NetworkSpec
-from roomsim.scenario.topology import _known_layout
+from roomsim.scenario.topology import known_layout
 from roomsim.scenario.transport import Grants, TransportSpec, coerce_transport
 
 ParticipantKind = Literal["person", "agent", "sip", "egress", "ingress"]
@@ -110,7 +110,7 @@ class ParticipantGroup(Frozen):
     @field_validator("layout")
     @classmethod
     def _known_layout_name(cls, value: str | None) -> str | None:
-        return None if value is None else _known_layout(value)
+        return None if value is None else known_layout(value)
 
     @field_validator("device")
     @classmethod

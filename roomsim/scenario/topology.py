@@ -20,7 +20,7 @@ from roomsim.scenario.names import TopologyName, known
 LAYOUTS = ("all", "speaker", "livekit-loadtest", "grid-3x3", "grid-4x4", "grid-5x5")
 
 
-def _known_layout(value: str) -> str:
+def known_layout(value: str) -> str:
     """Layout names: all, speaker, or grid-NxN (N from 1 to 16)."""
     if value in ("all", "speaker", "livekit-loadtest"):
         return value
@@ -147,7 +147,7 @@ class SfuOptions(Frozen):
     @field_validator("layout")
     @classmethod
     def _known_layout_name(cls, value: str) -> str:
-        return _known_layout(value)
+        return known_layout(value)
 
     @field_validator("viewport")
     @classmethod
