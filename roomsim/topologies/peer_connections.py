@@ -35,7 +35,7 @@ import numpy.typing as npt
 
 from roomsim.codecs.adaptation import CpuOveruse, ladder_pixels, resolution_pixels, video_rate
 from roomsim.scenario import MeshOptions
-from roomsim.sim.pacer import PACE_MULTIPLIER, pace
+from roomsim.sim.pacer import pace
 from roomsim.sim.packets import PACKET, Packets, empty_packets
 from roomsim.sim.packets import rows as rows_of_array
 from roomsim.transport.feedback import FeedbackBuffer
@@ -95,6 +95,7 @@ class PeerConnections:
         video = top & (st.kind == VIDEO)
         self.video_bps: FloatArray = np.bincount(pub[video], weights=bitrate[video], minlength=n).astype(np.float64)
         self.is_video = st.kind == VIDEO
+        self.is_audio = st.kind == AUDIO
         self.source_pixels = np.array([resolution_pixels(spec.resolution) if spec.kind == VIDEO else 0.0
                                        for spec in st.specs])
         self.max_bps = self.audio_bps[self.row_pub] + self.video_bps[self.row_pub]
@@ -269,16 +270,13 @@ class PeerConnections:
         ready = packets["t"]
         if len(ready) > 1 and (ready[1:] < ready[:-1]).any():
             packets = rows_of_array(packets, np.argsort(ready, kind="stable"))
-        rows = self.block[packets["sub"]] + self.col[packets["stream"]]
-        rate = PACE_MULTIPLIER * np.maximum(self.gcc.estimate, 1.0)
-        audio = self.world.streams.kind[packets["stream"]] == AUDIO
-        release = pace(packets["t"], packets["size"], rows, rate, audio, self.next_free)
-        packets["t"] = release
-        packets["enc_us"] = (release - packets["capture"]) // 1000
+        pace(packets, self.block, self.col, self.is_audio, self.gcc.estimate, self.next_free)
         return packets  # the uplink stage puts each uplink's packets in release order
 
     def padding(self, t0: int, t1: int) -> Packets:
         """Probe padding sent in [t0, t1), addressed to the probed receivers."""
+        if not self.probe_on.any():
+            return empty_packets()
         who = np.flatnonzero(self.probe_on & (self.probe_end > t0))
         rows, times = padding_times(who, self.probe_start, self.probe_end, self.probe_goal, t0, t1)
         if len(rows) == 0:
