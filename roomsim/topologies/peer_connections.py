@@ -129,6 +129,9 @@ class PeerConnections:
             self.slot_stream[p, :len(streams)] = streams
         self.scale = np.ones((rows, width))
         self.row_pixels = np.zeros(rows)
+        # the ratio and CPU steps each row's scale was last computed from (NaN: never)
+        self._scaled_ratio = np.full(rows, np.nan)
+        self._scaled_steps = np.zeros(rows, dtype=np.int64)
         self._delays()
 
     def _delays(self) -> None:
@@ -191,7 +194,17 @@ class PeerConnections:
 
     def _refresh(self, rows: IntArray) -> None:
         """Per (row, video slot): pixels sent at the row's rate (libwebrtc's ladder, capped
-        by its encoder's CPU steps) as a share of the source's; per row, mean pixels."""
+        by its encoder's CPU steps) as a share of the source's; per row, mean pixels.
+        Rows whose ratio and CPU steps are those of their last refresh are skipped (most
+        rows at most control instants, once the estimates have settled)."""
+        steps = self.cpu.steps[rows] if self.cpu is not None else np.zeros(len(rows), dtype=np.int64)
+        stale = (self.ratio[rows] != self._scaled_ratio[rows]) | (steps != self._scaled_steps[rows])
+        if not stale.all():
+            rows, steps = rows[stale], steps[stale]
+            if len(rows) == 0:
+                return
+        self._scaled_ratio[rows] = self.ratio[rows]
+        self._scaled_steps[rows] = steps
         total = np.zeros(len(rows))
         count = np.zeros(len(rows))
         for k in range(self.scale.shape[1]):
