@@ -134,9 +134,8 @@ class MeshTopology(Topology):
             encoded = self.encode(frames, window, measuring)
         else:
             stream = frames["stream"].astype(np.int64)
-            conn = cc.rows_of(w.streams.pub[stream], frames["sub"].astype(np.int64))
-            self._scale(frames, cc.is_video[stream], cc.ratio[conn])
-            encoded = self.encode(frames, window, measuring, cc.encode_scale(conn, stream))
+            conn, work = cc.size_frames(frames)
+            encoded = self.encode(frames, window, measuring, work)
             done = encoded["stream"].astype(np.int64)
             done_conn = cc.rows_of(w.streams.pub[done], encoded["sub"].astype(np.int64))
             kept = np.ones(len(frames), dtype=bool)

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 from roomsim.codecs.adaptation import CpuOveruse, ladder_pixels, resolution_pixels, video_rate
 from roomsim.scenario import MeshOptions
@@ -222,9 +223,16 @@ class PeerConnections:
             count[has] += 1
         self.row_pixels[rows] = np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
-    def encode_scale(self, rows: IntArray, streams: IntArray) -> FloatArray:
-        """Each frame's encode work over its stream's full-resolution work."""
-        return np.where(self.is_video[streams], self.scale[rows, self.slot[streams]], 1.0)
+    def size_frames(self, frames: np.ndarray) -> tuple[IntArray, FloatArray]:
+        """Frame copies (`sub` set) for their connection's encoder, in one compiled pass:
+        video payloads resized in place to the connection's rate (round(payload x ratio),
+        at least one byte); returns each copy's connection row and its encode work over
+        its stream's full-resolution work."""
+        conn = np.empty(len(frames), dtype=np.int64)
+        work = np.empty(len(frames))
+        _size_frames(frames, self.world.streams.pub, self.block, self.world.local_index, self.is_video,
+                     self.ratio, self.scale, self.slot, conn, work)
+        return conn, work
 
     def observe_encodes(self, rows: IntArray, streams: IntArray, encode_ns: FloatArray,
                         dropped_rows: IntArray, dropped_streams: IntArray) -> None:
@@ -364,3 +372,18 @@ class PeerConnections:
             },
         }
 
+
+@njit(cache=True)
+def _size_frames(frames, stream_pub, block, local_index, is_video, ratio, scale, slot, conn, work):  # type: ignore[no-untyped-def]
+    """PeerConnections.size_frames' loop (the row, payload and work rules are those of
+    rows_of, the open-loop sizes x ratio and the per-slot scale)."""
+    for i in range(len(frames)):
+        f = frames[i]
+        s = f.stream
+        r = block[f.sub] + local_index[stream_pub[s]]
+        conn[i] = r
+        if is_video[s]:
+            f.payload = max(np.int64(np.rint(f.payload * ratio[r])), 1)
+            work[i] = scale[r, slot[s]]
+        else:
+            work[i] = 1.0
