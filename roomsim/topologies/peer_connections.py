@@ -258,6 +258,8 @@ class PeerConnections:
         self.probes[rows] += 1
 
     def _finish_probes(self, now: int, overused: npt.NDArray[np.bool_], capturing: bool) -> None:
+        if not self.probe_on.any():
+            return
         settle = np.rint(self.gcc.rtt_ms * 1e6 + 2 * self.feedback_ns).astype(np.int64)
         done = np.flatnonzero(self.probe_on & (self.probe_end + settle <= now))
         if len(done) == 0:
