@@ -370,6 +370,8 @@ def gcc_update(now, n, sub, send, arrive, size, probe, report, hot, trend, hist,
             state[r] = HOLD
         reduce_after = min(max(rtt_ms[r], 10.0), 200.0) / 1e3
         current = delay_based[r]
+        # Decrease on overuse once enough time passed since the last change (RTT clamped
+        # to [10, 200] ms) or throughput fell below half the estimate (TimeToReduceFurther).
         if hyp == OVERUSING and (since >= reduce_after or a < 0.5 * current):
             cap = capacity[r]
             if cap == cap and a / 1e3 < cap - 3 * np.sqrt(deviation[r] * cap):
@@ -378,6 +380,7 @@ def gcc_update(now, n, sub, send, arrive, size, probe, report, hot, trend, hist,
             if target > current and cap == cap:
                 target = BETA * cap * 1e3
             delay_based[r] = _np_max(target if target < current else current, MIN_BITRATE_BPS)
+            # LinkCapacityEstimator::OnOveruseDetected: EWMA (alpha 0.05) of the acked kbps.
             sample = a / 1e3
             cap = sample if cap != cap else 0.95 * cap + 0.05 * sample
             norm = _np_max(cap, 1.0)
@@ -395,7 +398,7 @@ def gcc_update(now, n, sub, send, arrive, size, probe, report, hot, trend, hist,
             limit = 1.5 * a + 10_000.0
             if cap != cap:
                 step = _np_max(current * (1.08 ** _np_min(since, 1.0) - 1.0), 1000.0)
-            else:
+            else:  # near the link's capacity: about a packet per response time (RTT + 100 ms, x2)
                 frame = current / 30 / 8
                 packet = frame / _np_max(1.0, np.ceil(frame / 1200))
                 step = _np_max(4000.0, packet * 8 / (2 * (rtt_ms[r] + 100) / 1e3)) * since

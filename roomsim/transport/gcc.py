@@ -15,9 +15,9 @@ bank takes the feedback that has reached the SFU by `now` and updates, per subsc
 * the result of a finished probe (padding sent at a goal rate; its receive rate, taken as
   libwebrtc's ProbeBitrateEstimator does, raises the estimate when higher).
 
-The estimate is min(delay-based, loss-based). Everything is a numpy column over all
-participants; `now` is passed in (aiortc's rate.py habit), so the bank runs unchanged at
-simulated time.
+The estimate is min(delay-based, loss-based). The state is numpy columns over all rows,
+updated row by row in one compiled pass per feedback instant (kernels_sfu.gcc_update);
+`now` is passed in (aiortc's rate.py habit), so the bank runs unchanged at simulated time.
 """
 
 from __future__ import annotations
