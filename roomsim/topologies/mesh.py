@@ -143,6 +143,7 @@ class MeshTopology(Topology):
                 kept = np.isin(_frame_id(frames, len(w.streams)), _frame_id(encoded, len(w.streams)))
             cc.observe_encodes(done_conn, done, (encoded["t"] - encoded["capture"]).astype(np.float64),
                                conn[~kept], stream[~kept])
+            encoded = cc.ready_order(encoded)
         packets = self.packetize(encoded)
         packets["flow"] = w.down_flow_base[packets["stream"]] + w.local_index[packets["sub"]]
         return packets
