@@ -37,7 +37,6 @@ from roomsim.sim.kernels_sfu import (
     H_PROBE_RUNNING,
     H_RECEIVED,
     HOLD,
-    T_HYPOTHESIS,
     gcc_update,
     new_trend_state,
 )
@@ -91,11 +90,6 @@ class GccEstimators:
         self.hot = np.full((n, H_COLUMNS), -1, dtype=np.int64)
         self.hot[:, [H_BYTES, H_RECEIVED, H_LOST, H_PROBE_BYTES, H_PROBE_RUNNING, H_OVERUSED]] = 0
         self.trend, self.hist = new_trend_state(n)
-
-    @property
-    def hypothesis(self) -> npt.NDArray[np.int64]:
-        """Detector state per subscriber: NORMAL, OVERUSING or UNDERUSING."""
-        return self.trend[:, T_HYPOTHESIS].astype(np.int64)
 
     def start(self, who: IntArray, estimate_bps: FloatArray, rtt_ms: FloatArray) -> None:
         """Begin estimating for newly joined subscribers from a start-up probe's figure."""
