@@ -25,6 +25,10 @@ def test_participant_on_700_kbps_gets_a_lower_rate_mix_without_loss() -> None:
     poor = adapted["poor"]
     assert poor.downlink_kbps < 700 < fixed["poor"].downlink_kbps  # the configured 720p mix does not fit
     assert poor.loss_pct < 2.0 < 20 < fixed["poor"].loss_pct
+    # Bounded latency: the clean participants' p95 is ~116 ms (node path + mixing); a queue
+    # standing at this link's 300 ms drop-tail limit would put the poor one above 400 ms.
+    # 250 ms leaves ~130 ms for the queue GCC lets build before its delay detector backs off
+    # (a trend of tens of ms) plus VBR bursts at 700 kbps.
     assert poor.latency_ms.p95 is not None and poor.latency_ms.p95 < 250
     assert poor.quality is not None and poor.quality.video_pixels is not None
     assert poor.quality.video_pixels < 1280 * 720  # the composite went down libwebrtc's ladder
