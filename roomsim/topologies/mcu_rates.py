@@ -17,6 +17,11 @@ the encoder target is the allocated rate minus CalculateOverheadRate at the pack
 frames need; the WebRTC-SendSideBwe-WithOverhead behaviour, on by default). Without it the
 mix would leave at the estimate plus ~10 % of headers: above the link the estimate tracks.
 
+The MCU's output to a participant leaves through a pacer (roomsim.sim.pacer, one per
+participant's connection, at 2.5 x its estimate as libwebrtc's PacingController does for
+every sender), so a keyframe or a large composite frame is spread instead of hitting the
+downlink's queue at once; audio is not held (`pacing: false` sends every frame as a burst).
+
 Like the SFU's estimators, a participant's starts from a start-up probe of its downlink
 (the configured rate), then tracks it from feedback. Participants on a WebSocket (TCP)
 transport return no transport feedback and keep the configured rate.
@@ -32,6 +37,8 @@ import numpy.typing as npt
 from roomsim.codecs.adaptation import ladder_pixels, resolution_pixels, video_rate
 from roomsim.expected import stream_rate
 from roomsim.sim.metrics import NS
+from roomsim.sim.pacer import PACE_MULTIPLIER, pace
+from roomsim.sim.packets import Packets, rows
 from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.transport.gcc import GccEstimators
 from roomsim.world import AUDIO, VIDEO, World
@@ -81,6 +88,7 @@ class DownlinkRates:
         self.bps_s = np.zeros(n)
         self.pixel_s = np.zeros(n)
         self.series: dict[int, list[float]] = {}
+        self.next_free = np.zeros(n, dtype=np.int64)  # per participant: when its pacer is free
 
     def join(self, present: npt.NDArray[np.bool_]) -> None:
         """Start the estimators of newly present participants from their downlink's rate."""
@@ -117,6 +125,23 @@ class DownlinkRates:
         fps = self.video_fps[who]
         packets = np.maximum(1.0, np.ceil(rest / (8 * fps) / self.video_mtu[who]))
         return self.audio_wire_bps[who] + fps * (packets * self.packet_bits[who] + self.frame_bits[who])
+
+    def pace(self, packets: Packets) -> Packets:
+        """Output packets (`sub` = their participant, `t` = ready) through that participant's
+        pacer; `t` and `enc_us` become the release. Participants without an estimate (a
+        WebSocket transport) are not paced."""
+        if len(packets) == 0:
+            return packets
+        ready = packets["t"]
+        if len(ready) > 1 and (ready[1:] < ready[:-1]).any():
+            packets = rows(packets, np.argsort(ready, kind="stable"))
+        sub = packets["sub"].astype(np.int64)
+        rate = PACE_MULTIPLIER * np.where(np.isfinite(self.gcc.estimate), np.maximum(self.gcc.estimate, 1.0), np.inf)
+        urgent = (self.world.streams.kind[packets["stream"]] == AUDIO) | ~self.started[sub]
+        release = pace(packets["t"], packets["size"], sub, rate, urgent, self.next_free)
+        packets["t"] = release
+        packets["enc_us"] = (release - packets["capture"]) // 1000
+        return packets
 
     def watch(self) -> FeedbackBuffer:
         """The feedback buffer, recording every reporting participant's downlink packets."""
