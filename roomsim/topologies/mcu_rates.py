@@ -60,7 +60,6 @@ class DownlinkRates:
         self.reports = np.array([p.group.transport.kind == "webrtc" for p in w.participants], dtype=bool)
         self.rows = np.where(self.reports, np.arange(n), -1).astype(np.int64)
         self.no_offset = np.zeros(len(st), dtype=np.int64)
-        self.audio_bps = np.zeros(n)
         self.video_bps = np.zeros(n)
         self.source_pixels = np.zeros(n)
         self.audio_wire_bps = np.zeros(n)
@@ -72,7 +71,6 @@ class DownlinkRates:
         self.frame_bits = np.zeros(n)
         for (j, kind), s in outputs.items():
             if kind == AUDIO:
-                self.audio_bps[j] = st.specs[s].bitrate_bps
                 self.audio_wire_bps[j] = stream_rate(w, s).bps
             elif kind == VIDEO:
                 self.video_bps[j] = st.specs[s].bitrate_bps
