@@ -37,7 +37,7 @@ import numpy.typing as npt
 from roomsim.codecs.adaptation import ladder_pixels, resolution_pixels, video_rate
 from roomsim.expected import stream_rate
 from roomsim.sim.metrics import NS
-from roomsim.sim.pacer import PACE_MULTIPLIER, pace
+from roomsim.sim.pacer import pace
 from roomsim.sim.packets import Packets, rows
 from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.transport.gcc import GccEstimators
@@ -87,6 +87,9 @@ class DownlinkRates:
         self.pixel_s = np.zeros(n)
         self.series: dict[int, list[float]] = {}
         self.next_free = np.zeros(n, dtype=np.int64)  # per participant: when its pacer is free
+        self.participant_row = np.arange(n, dtype=np.int64)
+        self.no_stream_offset = np.zeros(len(world.streams), dtype=np.int64)
+        self.is_audio = world.streams.kind == AUDIO
 
     def join(self, present: npt.NDArray[np.bool_]) -> None:
         """Start the estimators of newly present participants from their downlink's rate."""
@@ -133,12 +136,10 @@ class DownlinkRates:
         ready = packets["t"]
         if len(ready) > 1 and (ready[1:] < ready[:-1]).any():
             packets = rows(packets, np.argsort(ready, kind="stable"))
-        sub = packets["sub"].astype(np.int64)
-        rate = PACE_MULTIPLIER * np.where(np.isfinite(self.gcc.estimate), np.maximum(self.gcc.estimate, 1.0), np.inf)
-        urgent = (self.world.streams.kind[packets["stream"]] == AUDIO) | ~self.started[sub]
-        release = pace(packets["t"], packets["size"], sub, rate, urgent, self.next_free)
-        packets["t"] = release
-        packets["enc_us"] = (release - packets["capture"]) // 1000
+        # one pacer per participant (row = participant, no per-stream offset); audio is not
+        # held, and a participant with no estimate yet is not paced (an infinite rate)
+        estimate = np.where(self.started & np.isfinite(self.gcc.estimate), self.gcc.estimate, np.inf)
+        pace(packets, self.participant_row, self.no_stream_offset, self.is_audio, estimate, self.next_free)
         return packets
 
     def watch(self) -> FeedbackBuffer:
