@@ -9,6 +9,12 @@ least 5x.
 
     python benchmarks/engine_speed.py                 # all six, full durations
     python benchmarks/engine_speed.py --duration 20   # shorter runs
+    python benchmarks/engine_speed.py --against f599330 --repeat 3 --duration 20
+
+`--against REV` checks REV out into a temporary git worktree and times both builds in
+turn (A B A B ...: this tree, then REV, each on its own benchmark files), printing the
+per-pair ratio of CPU seconds (this tree / REV): the VM's speed drifts by up to ~25 % over
+an hour, and alternating pairs is what keeps a comparison fair.
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -42,11 +50,39 @@ print(json.dumps({"wall_s": wall, "cpu_s": cpu, "sim_s": duration,
 """
 
 
-def measure(path: Path, duration: float | None) -> dict[str, float]:
-    """Run one scenario in a child process; return its figures."""
+def measure(path: Path, duration: float | None, source: Path | None = None) -> dict[str, float]:
+    """Run one scenario in a child process (importing roomsim from `source`, default this
+    tree); return its figures."""
+    env = {**os.environ, "PYTHONPATH": str(source or HERE.parent)}
     out = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(duration or "-")],
-                         capture_output=True, text=True, check=True, env={**os.environ})
+                         capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def against(rev: str, names: list[str], duration: float | None, repeat: int) -> None:
+    """This tree against REV, alternating runs; the median per-pair CPU ratio per scenario."""
+    with tempfile.TemporaryDirectory(prefix="roomsim-base-") as tmp:
+        base = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(HERE.parent), "worktree", "add", "--detach", "-q", str(base), rev],
+                       check=True)
+        try:
+            print(f"{'scenario':<14} {'cpu x (this)':>13} {'cpu x (' + rev[:10] + ')':>22} "
+                  f"{'ratio this/rev':>15} {'min..max':>13}")
+            for name in names:
+                measure(HERE / f"{name}.yaml", 1.5)  # compile caches warm for both trees
+                measure(base / "benchmarks" / f"{name}.yaml", 1.5, base)
+                ours, theirs = [], []
+                for _ in range(repeat):
+                    ours.append(measure(HERE / f"{name}.yaml", duration))
+                    theirs.append(measure(base / "benchmarks" / f"{name}.yaml", duration, base))
+                ratios = [a["cpu_s"] / b["cpu_s"] for a, b in zip(ours, theirs, strict=True)]
+                speed = statistics.median(a["sim_s"] / a["cpu_s"] for a in ours)
+                speed_rev = statistics.median(b["sim_s"] / b["cpu_s"] for b in theirs)
+                print(f"{name:<14} {speed:>13.1f} {speed_rev:>22.1f} {statistics.median(ratios):>15.2f} "
+                      f"{min(ratios):>6.2f}..{max(ratios):<6.2f}", flush=True)
+        finally:
+            subprocess.run(["git", "-C", str(HERE.parent), "worktree", "remove", "--force", str(base)],
+                           check=False)
 
 
 def scaling(duration: float) -> None:
@@ -72,7 +108,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=None, help="override simulated seconds")
     parser.add_argument("--only", nargs="*", default=SCENARIOS)
     parser.add_argument("--no-scaling", action="store_true")
+    parser.add_argument("--against", metavar="REV", default=None,
+                        help="time this tree against git revision REV, alternating runs")
+    parser.add_argument("--repeat", type=int, default=3, help="pairs per scenario with --against")
     args = parser.parse_args()
+    if args.against:
+        against(args.against, args.only, args.duration, args.repeat)
+        return
     print(f"{'scenario':<14} {'sim s':>6} {'wall s':>7} {'x real time':>12} {'cpu x':>7} "
           f"{'packets/s':>10} {'peak RSS MB':>12}")
     for name in args.only:

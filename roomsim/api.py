@@ -38,12 +38,13 @@ def run(scenario: Scenario, topology: str | None = None, *, seed: int | None = N
 
 
 def plan(scenario: Scenario, topologies: Iterable[str] | None = TOPOLOGIES, *, seed: int | None = None,
-         duration_s: float | None = None, force: bool = False
+         duration_s: float | None = None, force: bool = False, forcible: bool = True
          ) -> tuple[tuple[str, ...], int, float, Estimate]:
     """Check what a compare would run, before anything is allocated: topology names, seed
     and duration overrides through the scenario's own ranges (roomsim.scenario.limits), and the
     resource budget (roomsim.run.budget; `force` skips its refusal); topologies None = the
-    scenario's own. Raises ScenarioError."""
+    scenario's own; `forcible`: the caller offers --force (a sweep does not). Raises
+    ScenarioError."""
     names = tuple(topologies) if topologies is not None else (scenario.topology.kind,)
     if not names:
         raise ScenarioError(f"give at least one topology ({', '.join(TOPOLOGIES)})",
@@ -58,7 +59,8 @@ def plan(scenario: Scenario, topologies: Iterable[str] | None = TOPOLOGIES, *, s
         refuse(scenario, name)
     check_flag("--seed", "seed", seed)
     check_flag("--duration", "duration_s", duration)
-    return names, seed, duration, budget.check(scenario, names, duration, force=force)
+    return names, seed, duration, budget.check(scenario, names, duration, force=force,
+                                                    forcible=forcible)
 
 
 #: progress(topology, simulated seconds in all) -> a context whose value is told the

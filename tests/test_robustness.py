@@ -296,6 +296,12 @@ def test_the_limits_are_configurable(tmp_path: Path) -> None:
         budget.check(api.scenario_from_dict(base()), ("sfu",), 10, limits=budget.Limits(1024, 3600))
     assert budget.check(api.scenario_from_dict(base()), ("sfu",), 10, force=True,
                         limits=budget.Limits(1024, 3600)).participants == 3
+    # a sweep has no --force to offer: its refusal names only the limit to raise
+    with pytest.raises(ScenarioError) as refusal:
+        budget.check(api.scenario_from_dict(base()), ("sfu",), 10, limits=budget.Limits(1024, 3600),
+                     forcible=False)
+    assert "--force" not in refusal.value.problem and refusal.value.problem.endswith(
+        f"or raise {budget.MEMORY_ENV}")
 
 
 # -- sweeps ------------------------------------------------------------------------------

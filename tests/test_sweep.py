@@ -339,7 +339,7 @@ def test_default_runner_checks_every_point_with_the_engine_first(
 
     api = types.ModuleType("roomsim.api")
     api.scenario_from_dict = scenario_from_dict  # type: ignore[attr-defined]
-    api.plan = lambda scenario, topologies: None  # type: ignore[attr-defined]  # budget: fits
+    api.plan = lambda scenario, topologies, **_: None  # type: ignore[attr-defined]  # budget: fits
     errors = types.ModuleType("roomsim.errors")
     errors.ScenarioError = ScenarioError  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "roomsim.api", api)

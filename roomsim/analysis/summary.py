@@ -55,6 +55,10 @@ def run_summary(run: RunResult) -> Summary:
         "mean_downlink_kbps": _mean([p.downlink_kbps for p in people]),
         "expected_mean_downlink_kbps": _mean([p.expected_downlink_kbps for p in people]),
         "mean_downlink_payload_kbps": _mean([p.downlink_payload_kbps for p in people]),
+        # the picture each viewer got (time-weighted pixels of the video received): what a
+        # closed-loop sender gives up instead of dropping packets
+        "mean_video_pixels": _mean([p.quality.video_pixels for p in people
+                                    if p.quality is not None and p.quality.video_pixels is not None]),
         "mean_downlink_pps": _mean([p.downlink_pps for p in people]),
         "mean_client_cpu_cores": _mean([p.client_cpu_cores for p in people]),
         "expected_mean_client_cpu_cores": _mean([p.expected_client_cpu_cores for p in people]),

@@ -205,10 +205,15 @@ def estimate(scenario: Scenario, topologies: tuple[str, ...], duration_s: float)
 
 
 def check(scenario: Scenario, topologies: tuple[str, ...], duration_s: float, *,
-          force: bool = False, limits: Limits | None = None) -> Estimate:
+          force: bool = False, limits: Limits | None = None, forcible: bool = True) -> Estimate:
     """The estimate; unless `force`, a ScenarioError (one line: what it would need, how to
-    proceed) when it exceeds the limits."""
+    proceed) when it exceeds the limits. `forcible`: the caller offers a --force flag (a
+    sweep does not)."""
     found = estimate(scenario, topologies, duration_s)
+
+    def last_resort(env: str) -> str:
+        return f"raise {env}, or pass --force" if forcible else f"or raise {env}"
+
     limits = limits or Limits.from_env()
     if force:
         return found
@@ -217,14 +222,14 @@ def check(scenario: Scenario, topologies: tuple[str, ...], duration_s: float, *,
             f"would need ~{_bytes(found.memory_bytes)} memory ({found.participants:,} "
             f"participants, {found.subscriptions:,} subscriptions, ~{_si(found.deliveries_per_s)} "
             f"packets per simulated second), over the {_bytes(limits.memory_bytes)} limit; split "
-            f"the room (a sweep over room sizes), send less data, raise {MEMORY_ENV}, or pass "
-            "--force", field="budget")
+            f"the room (a sweep over room sizes), send less data, {last_resort(MEMORY_ENV)}",
+            field="budget")
     if found.wall_s > limits.wall_s:
         raise ScenarioError(
             f"would take ~{_duration(found.wall_s)} of wall time ({found.subscriptions:,} "
             f"subscriptions, ~{_si(found.deliveries_per_s)} packets per simulated second, "
             f"{duration_s:g} s simulated), over the {_duration(limits.wall_s)} limit; shorten "
-            f"duration_s (--duration), run fewer topologies, raise {WALL_ENV}, or pass --force",
+            f"duration_s (--duration), run fewer topologies, {last_resort(WALL_ENV)}",
             field="budget")
     return found
 

@@ -161,6 +161,8 @@ class McuOptions(Frozen):
     `adapt`: each participant's composite is encoded at a rate that follows a GCC
     estimate of its downlink (roomsim.topologies.mcu_rates; feedback every `feedback_ms`);
     off: every composite at the configured output bitrate whatever the downlink.
+    `pacing`: with `adapt`, each participant's output leaves through a pacer at 2.5 x its
+    estimate (as the mesh's `pacing`); off: every output frame leaves as one burst.
     """
 
     audio_bitrate_kbps: PositiveFloat | None = None
@@ -171,6 +173,7 @@ class McuOptions(Frozen):
     layout: Literal["grid", "speaker"] = "grid"
     jitter_buffer_ms: NonNegativeFloat = 40.0
     adapt: bool = True
+    pacing: bool = True
     feedback_ms: Annotated[float, Field(ge=10, le=1000)] = 100.0
 
     @field_validator("output_resolution")

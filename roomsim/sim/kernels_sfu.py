@@ -301,6 +301,130 @@ def gcc_feedback(now, n, sub, send, arrive, size, probe, report, hot, trend, his
     return left
 
 
+
+#: AIMD and loss-based rate control (the constants transport.gcc documents with their
+#: libwebrtc sources: AimdRateControl, SendSideBandwidthEstimation, LinkCapacityEstimator).
+HOLD, INCREASE = 0, 1
+BETA = 0.85
+LOW_LOSS, HIGH_LOSS = 0.02, 0.10
+LOSS_MIN_PACKETS = 20
+MIN_BITRATE_BPS = 5_000.0
+
+
+@njit(cache=True)
+def _np_max(a, b):  # type: ignore[no-untyped-def]
+    """np.maximum on two floats: NaN if either is NaN."""
+    if a != a or b != b:
+        return np.nan
+    return a if a >= b else b
+
+
+@njit(cache=True)
+def _np_min(a, b):  # type: ignore[no-untyped-def]
+    """np.minimum on two floats: NaN if either is NaN."""
+    if a != a or b != b:
+        return np.nan
+    return a if a <= b else b
+
+
+@njit(cache=True)
+def gcc_update(now, n, sub, send, arrive, size, probe, report, hot, trend, hist, active,
+               ring, ring_pos, window_ns, rtt_ms, state, last_change, capacity, deviation,
+               acked, delay_based, loss_based, estimate, loss_expected, loss_lost,
+               last_loss_increase, last_loss_decrease):  # type: ignore[no-untyped-def]
+    """One feedback instant of every estimator row: consume the feedback that reached the
+    sender by `now` (gcc_feedback), then per row the acknowledged rate over the ring of
+    the last `ring.shape[1]` intervals' received bytes, the delay-based AIMD controller
+    and the loss-based estimate of `active` rows, and their estimate = min of the two.
+
+    The arithmetic is, operation for operation, that of transport.gcc's former numpy
+    columns (so results are unchanged to the bit); rows are independent, so one pass per
+    row replaces a dozen passes over all rows. Returns how many feedback records remain.
+    """
+    for r in range(hot.shape[0]):
+        hot[r, H_BYTES] = 0
+        hot[r, H_RECEIVED] = 0
+        hot[r, H_LOST] = 0
+        hot[r, H_OVERUSED] = 0
+    left = gcc_feedback(now, n, sub, send, arrive, size, probe, report, hot, trend, hist)
+    width = ring.shape[1]
+    for r in range(hot.shape[0]):
+        ring[r, ring_pos] = hot[r, H_BYTES]
+        total = 0.0
+        for k in range(width):
+            total += ring[r, k]
+        acked[r] = total * 8e9 / window_ns
+        loss_expected[r] += hot[r, H_RECEIVED] + hot[r, H_LOST]
+        loss_lost[r] += hot[r, H_LOST]
+        if not active[r]:
+            continue
+        a = acked[r]
+        # -- delay-based (AimdRateControl) --
+        hyp = trend[r, T_HYPOTHESIS]
+        since = np.inf if last_change[r] < 0 else (now - last_change[r]) / 1e9
+        if hyp == NORMAL and state[r] == HOLD:
+            state[r] = INCREASE
+            last_change[r] = now
+            since = 0.0
+        if hyp == UNDERUSING:
+            state[r] = HOLD
+        reduce_after = min(max(rtt_ms[r], 10.0), 200.0) / 1e3
+        current = delay_based[r]
+        # Decrease on overuse once enough time passed since the last change (RTT clamped
+        # to [10, 200] ms) or throughput fell below half the estimate (TimeToReduceFurther).
+        if hyp == OVERUSING and (since >= reduce_after or a < 0.5 * current):
+            cap = capacity[r]
+            if cap == cap and a / 1e3 < cap - 3 * np.sqrt(deviation[r] * cap):
+                cap = np.nan
+            target = BETA * a
+            if target > current and cap == cap:
+                target = BETA * cap * 1e3
+            delay_based[r] = _np_max(target if target < current else current, MIN_BITRATE_BPS)
+            # LinkCapacityEstimator::OnOveruseDetected: EWMA (alpha 0.05) of the acked kbps.
+            sample = a / 1e3
+            cap = sample if cap != cap else 0.95 * cap + 0.05 * sample
+            norm = _np_max(cap, 1.0)
+            d = cap - sample
+            dev = 0.95 * deviation[r] + 0.05 * (d * d) / norm
+            deviation[r] = _np_min(_np_max(dev, 0.4), 2.5)
+            capacity[r] = cap
+            state[r] = HOLD
+            last_change[r] = now
+        elif hyp == NORMAL and state[r] == INCREASE:
+            cap = capacity[r]
+            if cap == cap and a / 1e3 > cap + 3 * np.sqrt(deviation[r] * cap):
+                capacity[r] = np.nan
+                cap = np.nan
+            limit = 1.5 * a + 10_000.0
+            if cap != cap:
+                step = _np_max(current * (1.08 ** _np_min(since, 1.0) - 1.0), 1000.0)
+            else:  # near the link's capacity: about a packet per response time (RTT + 100 ms, x2)
+                frame = current / 30 / 8
+                packet = frame / _np_max(1.0, np.ceil(frame / 1200))
+                step = _np_max(4000.0, packet * 8 / (2 * (rtt_ms[r] + 100) / 1e3)) * since
+            if current < limit:
+                delay_based[r] = _np_min(current + step, limit)
+            last_change[r] = now
+        # -- loss-based (SendSideBandwidthEstimation) --
+        est = loss_based[r]
+        if loss_expected[r] >= LOSS_MIN_PACKETS:
+            loss = loss_lost[r] / max(loss_expected[r], 1)
+            if loss < LOW_LOSS and (last_loss_increase[r] < 0 or now - last_loss_increase[r] >= 1_000_000_000):
+                est = 1.08 * est + 1000.0
+                last_loss_increase[r] = now
+            if loss > HIGH_LOSS and (last_loss_decrease[r] < 0
+                                     or now - last_loss_decrease[r] >= (300 + rtt_ms[r]) * 1e6):
+                est = est * (1 - 0.5 * loss)
+                last_loss_decrease[r] = now
+            loss_expected[r] = 0
+            loss_lost[r] = 0
+        # never above the delay-based estimate (CapBitrateToThresholds), never below the floor
+        est = _np_max(_np_min(est, delay_based[r]), MIN_BITRATE_BPS)
+        loss_based[r] = est
+        estimate[r] = _np_min(delay_based[r], est)
+    return left
+
+
 @njit(cache=True)
 def expand_entries(keys, capture, indptr, target, start, end, exact):  # type: ignore[no-untyped-def]
     """Fan items out to the entries of their key whose [start, end) holds the item's

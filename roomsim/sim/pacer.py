@@ -23,17 +23,22 @@ PACE_MULTIPLIER = 2.5
 
 
 @njit(cache=True)
-def pace(t, size, row, rate_bps, urgent, next_free):  # type: ignore[no-untyped-def]
-    """Release times of packets (in ready order per row) through their row's pacer:
-    release = max(ready, when the pacer is free), or ready for `urgent` (audio) packets,
-    and the pacer is then busy for size / rate more. `next_free[row]` is carried between
-    calls. Returns the release times."""
-    out = np.empty(len(t), dtype=np.int64)
-    for i in range(len(t)):
-        r = row[i]
+def pace(packets, block, col, audio, estimate, next_free):  # type: ignore[no-untyped-def]
+    """Release PACKET rows (in ready order per connection) through their connection's
+    pacer, in place: a packet's connection row is block[sub] + col[stream], its pacer
+    drains at PACE_MULTIPLIER x the row's estimate (at least 1 bps); release = max(ready,
+    when the pacer is free), or ready for `audio[stream]` packets, and the pacer is then
+    busy for size / rate more. `t` and `enc_us` become the release (the send time the
+    feedback reports); `next_free[row]` is carried between calls."""
+    for i in range(len(packets)):
+        p = packets[i]
+        r = block[p.sub] + col[p.stream]
+        estimate_bps = estimate[r]
+        rate = PACE_MULTIPLIER * (estimate_bps if (estimate_bps >= 1.0 or estimate_bps != estimate_bps) else 1.0)
         free = next_free[r]
-        start = t[i] if (t[i] > free or urgent[i]) else free
-        out[i] = start
-        busy = np.int64(size[i] * 8e9 / rate_bps[r])
+        ready = p.t
+        start = ready if (ready > free or audio[p.stream]) else free
+        busy = np.int64(p.size * 8e9 / rate)
         next_free[r] = (start if start > free else free) + busy
-    return out
+        p.t = start
+        p.enc_us = (start - p.capture) // 1000

@@ -72,7 +72,7 @@ def check_with_engine(points: Sequence[Point], sweep_path: Path) -> None:
         try:
             scenario = scenario_from_dict(point.raw, source=source)
             try:  # the point's own run: its flags and resource budget (api.plan)
-                plan(scenario, None)
+                plan(scenario, None, forcible=False)
             except ScenarioError as error:
                 raise ScenarioError(error.problem, file=source, field=error.field) from None
         except ScenarioError as error:

@@ -210,6 +210,8 @@ class McuTopology(Topology):
         out["sub"] = w.streams.owner[out["stream"]]
         out["res"] = self.servers.nic_out_of(out["stream"])
         self.count_addressed(out)
+        if rates is not None and self.options.pacing:
+            out = rates.pace(out)
         self.node_out.push(out)
         self.downlinks.push(self.send(self.node_out, t1, window, measuring, next_res=w.downlink))
         feedback = rates.watch() if rates is not None else None

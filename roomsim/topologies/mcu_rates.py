@@ -9,7 +9,18 @@ every adapting sender uses (roomsim.transport.gcc): one row per participant, fed
 transport-wide feedback the participant returns for the MCU's downlink packets. The
 participant's mix keeps its audio rate and its composite's encoder follows the rest of
 the estimate (roomsim.codecs.adaptation: bitrate within [30 kbps, configured], the
-resolution down libwebrtc's ladder).
+resolution down libwebrtc's ladder). The estimate is a rate on the wire, so the encoder
+gets what is left after the packets' headers: the audio mix's wire rate and the composite's
+per-packet headers come off first, as libwebrtc sizes an encoder's target with the send-side
+estimate's overhead removed (call/rtp_video_sender.cc, RtpVideoSender::OnBitrateUpdated:
+the encoder target is the allocated rate minus CalculateOverheadRate at the packet rate the
+frames need; the WebRTC-SendSideBwe-WithOverhead behaviour, on by default). Without it the
+mix would leave at the estimate plus ~10 % of headers: above the link the estimate tracks.
+
+The MCU's output to a participant leaves through a pacer (roomsim.sim.pacer, one per
+participant's connection, at 2.5 x its estimate as libwebrtc's PacingController does for
+every sender), so a keyframe or a large composite frame is spread instead of hitting the
+downlink's queue at once; audio is not held (`pacing: false` sends every frame as a burst).
 
 Like the SFU's estimators, a participant's starts from a start-up probe of its downlink
 (the configured rate), then tracks it from feedback. Participants on a WebSocket (TCP)
@@ -24,11 +35,16 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.codecs.adaptation import ladder_pixels, resolution_pixels, video_rate
+from roomsim.sim.metrics import NS
+from roomsim.sim.pacer import pace
+from roomsim.sim.packets import Packets, rows
 from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.transport.gcc import GccEstimators
+from roomsim.workload.rates import stream_rate
 from roomsim.workload.world import AUDIO, VIDEO, World
 
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 
 
 class DownlinkRates:
@@ -44,15 +60,25 @@ class DownlinkRates:
         self.reports = np.array([p.group.transport.kind == "webrtc" for p in w.participants], dtype=bool)
         self.rows = np.where(self.reports, np.arange(n), -1).astype(np.int64)
         self.no_offset = np.zeros(len(st), dtype=np.int64)
-        self.audio_bps = np.zeros(n)
         self.video_bps = np.zeros(n)
         self.source_pixels = np.zeros(n)
+        self.audio_wire_bps = np.zeros(n)
+        #: the composite's frames per second, payload bytes per packet, and bits of headers
+        #: (and per-frame trailer) around each packet
+        self.video_fps = np.ones(n)
+        self.video_mtu = np.ones(n)
+        self.packet_bits = np.zeros(n)
+        self.frame_bits = np.zeros(n)
         for (j, kind), s in outputs.items():
             if kind == AUDIO:
-                self.audio_bps[j] = st.specs[s].bitrate_bps
+                self.audio_wire_bps[j] = stream_rate(w, s).bps
             elif kind == VIDEO:
                 self.video_bps[j] = st.specs[s].bitrate_bps
                 self.source_pixels[j] = resolution_pixels(st.specs[s].resolution)
+                self.video_fps[j] = NS / st.period_ns[s]
+                self.video_mtu[j] = st.mtu_payload[s]
+                self.packet_bits[j] = 8 * st.header_bytes[s]
+                self.frame_bits[j] = 8 * w.stream_trailer[s]
         self.started = np.zeros(n, dtype=bool)
         self.ratio = np.ones(n)
         self.video_target = self.video_bps.copy()
@@ -60,6 +86,10 @@ class DownlinkRates:
         self.bps_s = np.zeros(n)
         self.pixel_s = np.zeros(n)
         self.series: dict[int, list[float]] = {}
+        self.next_free = np.zeros(n, dtype=np.int64)  # per participant: when its pacer is free
+        self.participant_row = np.arange(n, dtype=np.int64)
+        self.no_stream_offset = np.zeros(len(world.streams), dtype=np.int64)
+        self.is_audio = world.streams.kind == AUDIO
 
     def join(self, present: npt.NDArray[np.bool_]) -> None:
         """Start the estimators of newly present participants from their downlink's rate."""
@@ -76,7 +106,7 @@ class DownlinkRates:
         live = self.started & self.world.present
         self.gcc.update(now, self.feedback, live)
         who = np.flatnonzero(live & (self.video_bps > 0))
-        video = video_rate(self.gcc.estimate[who], self.audio_bps[who], self.video_bps[who])
+        video = video_rate(self.gcc.estimate[who], self._overhead_bps(who), self.video_bps[who])
         self.video_target[who] = video
         self.ratio[who] = video / self.video_bps[who]
         if measuring_s > 0:
@@ -88,6 +118,29 @@ class DownlinkRates:
         traced = who[:64]
         for j, v in zip(traced.tolist(), np.round(self.video_target[traced] / 1e3, 1).tolist(), strict=True):
             self.series.setdefault(j, []).append(v)
+
+    def _overhead_bps(self, who: IntArray) -> FloatArray:
+        """What of the estimate is not the composite's payload: the audio mix on the wire,
+        and the composite's headers at the packets per frame the rest would need."""
+        rest = np.maximum(self.gcc.estimate[who] - self.audio_wire_bps[who], 0.0)
+        fps = self.video_fps[who]
+        packets = np.maximum(1.0, np.ceil(rest / (8 * fps) / self.video_mtu[who]))
+        return self.audio_wire_bps[who] + fps * (packets * self.packet_bits[who] + self.frame_bits[who])
+
+    def pace(self, packets: Packets) -> Packets:
+        """Output packets (`sub` = their participant, `t` = ready) through that participant's
+        pacer; `t` and `enc_us` become the release. Participants without an estimate (a
+        WebSocket transport) are not paced."""
+        if len(packets) == 0:
+            return packets
+        ready = packets["t"]
+        if len(ready) > 1 and (ready[1:] < ready[:-1]).any():
+            packets = rows(packets, np.argsort(ready, kind="stable"))
+        # one pacer per participant (row = participant, no per-stream offset); audio is not
+        # held, and a participant with no estimate yet is not paced (an infinite rate)
+        estimate = np.where(self.started & np.isfinite(self.gcc.estimate), self.gcc.estimate, np.inf)
+        pace(packets, self.participant_row, self.no_stream_offset, self.is_audio, estimate, self.next_free)
+        return packets
 
     def watch(self) -> FeedbackBuffer:
         """The feedback buffer, recording every reporting participant's downlink packets."""

@@ -196,9 +196,8 @@ class MeshTopology(Topology):
             encoded = self.encode(frames, window, measuring)
         else:
             stream = frames["stream"].astype(np.int64)
-            conn = cc.rows_of(w.streams.pub[stream], frames["sub"].astype(np.int64))
-            self._scale(frames, cc.is_video[stream], cc.ratio[conn])
-            encoded = self.encode(frames, window, measuring, cc.encode_scale(conn, stream))
+            conn, work = cc.size_frames(frames)
+            encoded = self.encode(frames, window, measuring, work)
             done = encoded["stream"].astype(np.int64)
             done_conn = cc.rows_of(w.streams.pub[done], encoded["sub"].astype(np.int64))
             kept = np.ones(len(frames), dtype=bool)
@@ -206,6 +205,7 @@ class MeshTopology(Topology):
                 kept = np.isin(_frame_id(frames, len(w.streams)), _frame_id(encoded, len(w.streams)))
             cc.observe_encodes(done_conn, done, (encoded["t"] - encoded["capture"]).astype(np.float64),
                                conn[~kept], stream[~kept])
+            encoded = cc.ready_order(encoded)
         packets = self.packetize(encoded)
         packets["flow"] = w.down_flow_base[packets["stream"]] + w.local_index[packets["sub"]]
         return packets

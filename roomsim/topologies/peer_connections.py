@@ -32,10 +32,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 from roomsim.codecs.adaptation import CpuOveruse, ladder_pixels, resolution_pixels, video_rate
 from roomsim.scenario.topology import MeshOptions
-from roomsim.sim.pacer import PACE_MULTIPLIER, pace
+from roomsim.sim.pacer import pace
 from roomsim.sim.packets import PACKET, Packets, empty_packets
 from roomsim.sim.packets import rows as rows_of_array
 from roomsim.transport.feedback import FeedbackBuffer
@@ -95,6 +96,7 @@ class PeerConnections:
         video = top & (st.kind == VIDEO)
         self.video_bps: FloatArray = np.bincount(pub[video], weights=bitrate[video], minlength=n).astype(np.float64)
         self.is_video = st.kind == VIDEO
+        self.is_audio = st.kind == AUDIO
         self.source_pixels = np.array([resolution_pixels(spec.resolution) if spec.kind == VIDEO else 0.0
                                        for spec in st.specs])
         self.max_bps = self.audio_bps[self.row_pub] + self.video_bps[self.row_pub]
@@ -128,6 +130,9 @@ class PeerConnections:
             self.slot_stream[p, :len(streams)] = streams
         self.scale = np.ones((rows, width))
         self.row_pixels = np.zeros(rows)
+        # the ratio and CPU steps each row's scale was last computed from (NaN: never)
+        self._scaled_ratio = np.full(rows, np.nan)
+        self._scaled_steps = np.zeros(rows, dtype=np.int64)
         self._delays()
 
     def _delays(self) -> None:
@@ -190,7 +195,17 @@ class PeerConnections:
 
     def _refresh(self, rows: IntArray) -> None:
         """Per (row, video slot): pixels sent at the row's rate (libwebrtc's ladder, capped
-        by its encoder's CPU steps) as a share of the source's; per row, mean pixels."""
+        by its encoder's CPU steps) as a share of the source's; per row, mean pixels.
+        Rows whose ratio and CPU steps are those of their last refresh are skipped (most
+        rows at most control instants, once the estimates have settled)."""
+        steps = self.cpu.steps[rows] if self.cpu is not None else np.zeros(len(rows), dtype=np.int64)
+        stale = (self.ratio[rows] != self._scaled_ratio[rows]) | (steps != self._scaled_steps[rows])
+        if not stale.all():
+            rows, steps = rows[stale], steps[stale]
+            if len(rows) == 0:
+                return
+        self._scaled_ratio[rows] = self.ratio[rows]
+        self._scaled_steps[rows] = steps
         total = np.zeros(len(rows))
         count = np.zeros(len(rows))
         for k in range(self.scale.shape[1]):
@@ -208,9 +223,16 @@ class PeerConnections:
             count[has] += 1
         self.row_pixels[rows] = np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
-    def encode_scale(self, rows: IntArray, streams: IntArray) -> FloatArray:
-        """Each frame's encode work over its stream's full-resolution work."""
-        return np.where(self.is_video[streams], self.scale[rows, self.slot[streams]], 1.0)
+    def size_frames(self, frames: np.ndarray) -> tuple[IntArray, FloatArray]:
+        """Frame copies (`sub` set) for their connection's encoder, in one compiled pass:
+        video payloads resized in place to the connection's rate (round(payload x ratio),
+        at least one byte); returns each copy's connection row and its encode work over
+        its stream's full-resolution work."""
+        conn = np.empty(len(frames), dtype=np.int64)
+        work = np.empty(len(frames))
+        _size_frames(frames, self.world.streams.pub, self.block, self.world.local_index, self.is_video,
+                     self.ratio, self.scale, self.slot, conn, work)
+        return conn, work
 
     def observe_encodes(self, rows: IntArray, streams: IntArray, encode_ns: FloatArray,
                         dropped_rows: IntArray, dropped_streams: IntArray) -> None:
@@ -236,6 +258,8 @@ class PeerConnections:
         self.probes[rows] += 1
 
     def _finish_probes(self, now: int, overused: npt.NDArray[np.bool_], capturing: bool) -> None:
+        if not self.probe_on.any():
+            return
         settle = np.rint(self.gcc.rtt_ms * 1e6 + 2 * self.feedback_ns).astype(np.int64)
         done = np.flatnonzero(self.probe_on & (self.probe_end + settle <= now))
         if len(done) == 0:
@@ -261,6 +285,15 @@ class PeerConnections:
             self._start_probes(now, done[go], nxt[go])
 
     # -- sending ------------------------------------------------------------------------------
+    def ready_order(self, encoded: np.ndarray) -> np.ndarray:
+        """Encoded frame copies in encode-done order (stably) when they go through the
+        pacers, which take packets in ready order: a frame's packets are contiguous and
+        share its time, so sorting the frames here is sorting their packets, for far fewer
+        items (`pace` then finds them in order)."""
+        if not self.options.pacing or len(encoded) < 2:
+            return encoded
+        return rows_of_array(encoded, np.argsort(encoded["t"], kind="stable"))
+
     def pace(self, packets: Packets) -> Packets:
         """Packets (addressed, `t` = ready) through their connection's pacer: `t` and
         `enc_us` become the release (the send time the feedback reports)."""
@@ -269,16 +302,13 @@ class PeerConnections:
         ready = packets["t"]
         if len(ready) > 1 and (ready[1:] < ready[:-1]).any():
             packets = rows_of_array(packets, np.argsort(ready, kind="stable"))
-        rows = self.block[packets["sub"]] + self.col[packets["stream"]]
-        rate = PACE_MULTIPLIER * np.maximum(self.gcc.estimate, 1.0)
-        audio = self.world.streams.kind[packets["stream"]] == AUDIO
-        release = pace(packets["t"], packets["size"], rows, rate, audio, self.next_free)
-        packets["t"] = release
-        packets["enc_us"] = (release - packets["capture"]) // 1000
+        pace(packets, self.block, self.col, self.is_audio, self.gcc.estimate, self.next_free)
         return packets  # the uplink stage puts each uplink's packets in release order
 
     def padding(self, t0: int, t1: int) -> Packets:
         """Probe padding sent in [t0, t1), addressed to the probed receivers."""
+        if not self.probe_on.any():
+            return empty_packets()
         who = np.flatnonzero(self.probe_on & (self.probe_end > t0))
         rows, times = padding_times(who, self.probe_start, self.probe_end, self.probe_goal, t0, t1)
         if len(rows) == 0:
@@ -353,3 +383,18 @@ class PeerConnections:
             },
         }
 
+
+@njit(cache=True)
+def _size_frames(frames, stream_pub, block, local_index, is_video, ratio, scale, slot, conn, work):  # type: ignore[no-untyped-def]
+    """PeerConnections.size_frames' loop (the row, payload and work rules are those of
+    rows_of, the open-loop sizes x ratio and the per-slot scale)."""
+    for i in range(len(frames)):
+        f = frames[i]
+        s = f.stream
+        r = block[f.sub] + local_index[stream_pub[s]]
+        conn[i] = r
+        if is_video[s]:
+            f.payload = max(np.int64(np.rint(f.payload * ratio[r])), 1)
+            work[i] = scale[r, slot[s]]
+        else:
+            work[i] = 1.0

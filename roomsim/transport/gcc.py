@@ -15,9 +15,9 @@ bank takes the feedback that has reached the SFU by `now` and updates, per subsc
 * the result of a finished probe (padding sent at a goal rate; its receive rate, taken as
   libwebrtc's ProbeBitrateEstimator does, raises the estimate when higher).
 
-The estimate is min(delay-based, loss-based). Everything is a numpy column over all
-participants; `now` is passed in (aiortc's rate.py habit), so the bank runs unchanged at
-simulated time.
+The estimate is min(delay-based, loss-based). The state is numpy columns over all rows,
+updated row by row in one compiled pass per feedback instant (kernels_sfu.gcc_update);
+`now` is passed in (aiortc's rate.py habit), so the bank runs unchanged at simulated time.
 """
 
 from __future__ import annotations
@@ -36,11 +36,8 @@ from roomsim.sim.kernels_sfu import (
     H_PROBE_LAST,
     H_PROBE_RUNNING,
     H_RECEIVED,
-    NORMAL,
-    OVERUSING,
-    T_HYPOTHESIS,
-    UNDERUSING,
-    gcc_feedback,
+    HOLD,
+    gcc_update,
     new_trend_state,
 )
 from roomsim.transport.feedback import FeedbackBuffer
@@ -48,11 +45,10 @@ from roomsim.transport.feedback import FeedbackBuffer
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-HOLD, INCREASE = 0, 1
-BETA = 0.85  # AimdRateControl kDefaultBackoffFactor
-LOW_LOSS, HIGH_LOSS = 0.02, 0.10  # kDefaultLowLossThreshold / kDefaultHighLossThreshold
-LOSS_MIN_PACKETS = 20  # kLimitNumPackets
-MIN_BITRATE_BPS = 5_000.0  # kCongestionControllerMinBitrate
+# The rate controllers' constants live with their kernel (kernels_sfu.gcc_update):
+# BETA = AimdRateControl kDefaultBackoffFactor; LOW_LOSS / HIGH_LOSS =
+# kDefaultLowLossThreshold / kDefaultHighLossThreshold; LOSS_MIN_PACKETS = kLimitNumPackets;
+# MIN_BITRATE_BPS = kCongestionControllerMinBitrate.
 #: Acknowledged rate: bytes received over the last 500 ms of feedback (libwebrtc's
 #: acknowledged-bitrate estimator starts from a 500 ms window, kInitialRateWindowMs).
 ACKED_WINDOW_NS = 500_000_000
@@ -95,11 +91,6 @@ class GccEstimators:
         self.hot[:, [H_BYTES, H_RECEIVED, H_LOST, H_PROBE_BYTES, H_PROBE_RUNNING, H_OVERUSED]] = 0
         self.trend, self.hist = new_trend_state(n)
 
-    @property
-    def hypothesis(self) -> npt.NDArray[np.int64]:
-        """Detector state per subscriber: NORMAL, OVERUSING or UNDERUSING."""
-        return self.trend[:, T_HYPOTHESIS].astype(np.int64)
-
     def start(self, who: IntArray, estimate_bps: FloatArray, rtt_ms: FloatArray) -> None:
         """Begin estimating for newly joined subscribers from a start-up probe's figure."""
         self.estimate[who] = estimate_bps
@@ -111,121 +102,19 @@ class GccEstimators:
     def update(
         self, now_ns: int, feedback: FeedbackBuffer, active: npt.NDArray[np.bool_]
     ) -> npt.NDArray[np.bool_]:
-        """Consume the feedback records that reached the SFU by `now` (in send order per
-        subscriber; `arrive` < 0 = lost) and update the estimates of `active` rows.
-        Returns which rows saw overuse in this batch."""
-        hot = self.hot
-        hot[:, [H_BYTES, H_RECEIVED, H_LOST, H_OVERUSED]] = 0
-        feedback.n = gcc_feedback(  # type: ignore[call-arg]  # numba dispatcher stub
-            now_ns, feedback.n, *feedback.pending(), hot, self.trend, self.hist
+        """Consume the feedback records that reached the sender by `now` (in send order per
+        row; `arrive` < 0 = lost) and update the estimates of `active` rows, in one compiled
+        pass (kernels_sfu.gcc_update). Returns which rows saw overuse in this batch."""
+        window = self._bytes_ring.shape[1]
+        feedback.n = gcc_update(  # type: ignore[call-arg]  # numba dispatcher stub
+            now_ns, feedback.n, *feedback.pending(), self.hot, self.trend, self.hist, active,
+            self._bytes_ring, self._ring_pos, window * self.feedback_ns, self.rtt_ms,
+            self.state, self.last_change, self.link_capacity, self.link_deviation, self.acked,
+            self.delay_based, self.loss_based, self.estimate, self._loss_expected,
+            self._loss_lost, self.last_loss_increase, self.last_loss_decrease,
         )
-        received_bytes, received, lost = hot[:, H_BYTES], hot[:, H_RECEIVED], hot[:, H_LOST]
-        overused = hot[:, H_OVERUSED] > 0
-        self._bytes_ring[:, self._ring_pos] = received_bytes
-        self._ring_pos = (self._ring_pos + 1) % self._bytes_ring.shape[1]
-        self.acked = (
-            self._bytes_ring.sum(axis=1) * 8e9 / (self._bytes_ring.shape[1] * self.feedback_ns)
-        )
-        self._delay_based(now_ns, active)
-        self._loss_based(now_ns, received + lost, lost, active)
-        self.estimate = np.where(
-            active, np.minimum(self.delay_based, self.loss_based), self.estimate
-        )
-        return overused
-
-    # -- delay-based rate control ---------------------------------------------------------
-    def _delay_based(self, now_ns: int, active: npt.NDArray[np.bool_]) -> None:
-        hyp = self.hypothesis
-        est = self.delay_based
-        acked = self.acked
-        since = np.where(self.last_change < 0, np.inf, (now_ns - self.last_change) / 1e9)
-        start_increase = active & (hyp == NORMAL) & (self.state == HOLD)
-        self.state[start_increase] = INCREASE
-        self.last_change[start_increase] = now_ns
-        since[start_increase] = 0.0
-        self.state[active & (hyp == UNDERUSING)] = HOLD
-        # Decrease: on overuse, when enough time passed since the last change (RTT clamped to
-        # [10, 200] ms) or throughput fell below half the estimate (TimeToReduceFurther).
-        reduce_after = np.clip(self.rtt_ms, 10, 200) / 1e3
-        decrease = active & (hyp == OVERUSING) & ((since >= reduce_after) | (acked < 0.5 * est))
-        if decrease.any():
-            self._decrease(np.flatnonzero(decrease), now_ns)
-        increase = active & (hyp == NORMAL) & (self.state == INCREASE)
-        if increase.any():
-            self._increase(np.flatnonzero(increase), now_ns, since)
-
-    def _decrease(self, who: IntArray, now_ns: int) -> None:
-        acked = self.acked[who]
-        current = self.delay_based[who]
-        capacity = self.link_capacity[who]
-        lower = capacity - 3 * np.sqrt(self.link_deviation[who] * capacity)
-        reset = ~np.isnan(capacity) & (acked / 1e3 < lower)
-        capacity[reset] = np.nan
-        target = BETA * acked
-        use_capacity = (target > current) & ~np.isnan(capacity)
-        target[use_capacity] = BETA * capacity[use_capacity] * 1e3
-        self.delay_based[who] = np.maximum(
-            np.where(target < current, target, current), MIN_BITRATE_BPS
-        )
-        # LinkCapacityEstimator::OnOveruseDetected: EWMA (alpha 0.05) of the acked kbps.
-        sample = acked / 1e3
-        fresh = np.isnan(capacity)
-        capacity = np.where(fresh, sample, 0.95 * capacity + 0.05 * sample)
-        norm = np.maximum(capacity, 1.0)
-        deviation = 0.95 * self.link_deviation[who] + 0.05 * (capacity - sample) ** 2 / norm
-        self.link_deviation[who] = np.clip(deviation, 0.4, 2.5)
-        self.link_capacity[who] = capacity
-        self.state[who] = HOLD
-        self.last_change[who] = now_ns
-
-    def _increase(self, who: IntArray, now_ns: int, since: FloatArray) -> None:
-        acked = self.acked[who]
-        current = self.delay_based[who]
-        capacity = self.link_capacity[who]
-        upper = capacity + 3 * np.sqrt(self.link_deviation[who] * capacity)
-        reset = ~np.isnan(capacity) & (acked / 1e3 > upper)
-        self.link_capacity[who[reset]] = np.nan
-        capacity = self.link_capacity[who]
-        dt = since[who]
-        limit = 1.5 * acked + 10_000.0
-        multiplicative = np.maximum(current * (1.08 ** np.minimum(dt, 1.0) - 1.0), 1000.0)
-        # Near the link's capacity: about one packet per response time (RTT + 100 ms, x2).
-        frame = current / 30 / 8
-        packet = frame / np.maximum(1.0, np.ceil(frame / 1200))
-        additive = np.maximum(4000.0, packet * 8 / (2 * (self.rtt_ms[who] + 100) / 1e3)) * dt
-        raised = current + np.where(np.isnan(capacity), multiplicative, additive)
-        self.delay_based[who] = np.where(current < limit, np.minimum(raised, limit), current)
-        self.last_change[who] = now_ns
-
-    # -- loss-based -----------------------------------------------------------------------
-    def _loss_based(
-        self, now_ns: int, expected: IntArray, lost: IntArray, active: npt.NDArray[np.bool_]
-    ) -> None:
-        self._loss_expected += expected
-        self._loss_lost += lost
-        ready = active & (self._loss_expected >= LOSS_MIN_PACKETS)
-        loss = np.where(ready, self._loss_lost / np.maximum(self._loss_expected, 1), 0.0)
-        est = self.loss_based
-        low = (
-            ready
-            & (loss < LOW_LOSS)
-            & ((self.last_loss_increase < 0) | (now_ns - self.last_loss_increase >= 1_000_000_000))
-        )
-        est[low] = 1.08 * est[low] + 1000.0
-        self.last_loss_increase[low] = now_ns
-        decrease_every = (300 + self.rtt_ms) * 1e6
-        high = (
-            ready
-            & (loss > HIGH_LOSS)
-            & ((self.last_loss_decrease < 0) | (now_ns - self.last_loss_decrease >= decrease_every))
-        )
-        est[high] = est[high] * (1 - 0.5 * loss[high])
-        self.last_loss_decrease[high] = now_ns
-        self._loss_expected[ready] = 0
-        self._loss_lost[ready] = 0
-        # The loss-based estimate never exceeds the delay-based one (CapBitrateToThresholds).
-        np.minimum(est, self.delay_based, out=est, where=active)
-        np.maximum(est, MIN_BITRATE_BPS, out=est, where=active)
+        self._ring_pos = (self._ring_pos + 1) % window
+        return self.hot[:, H_OVERUSED] > 0
 
     # -- probing --------------------------------------------------------------------------
     def begin_probe(self, who: IntArray) -> None:
