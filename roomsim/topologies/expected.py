@@ -31,6 +31,9 @@ counter):
   measurement that starts after it.
 * SVC: each (spatial, temporal) layer is its own stream; a receiver's entries are the
   layers of its operating point.
+
+Per-stream rates (the first line above, with DTX) are roomsim.workload.rates; this module
+sums them over a topology's plan.
 """
 
 from __future__ import annotations
