@@ -45,6 +45,7 @@ import numpy.typing as npt
 from roomsim.scenario.extensions import EgressSpec, IngressSpec
 from roomsim.sim.metrics import NS
 from roomsim.sim.rng import generator
+from roomsim.workload.rates import stream_rate
 from roomsim.workload.world import AUDIO, VIDEO, World
 
 if TYPE_CHECKING:
@@ -196,8 +197,6 @@ class NodeJobs:
         """Node cores of every member: per-frame decodes of what each composite egress
         receives, its output clocks, and each transcoding ingress's source decode and layer
         encodes (`receive`: (stream, receiver) entries; `encode`: streams still sent)."""
-        from roomsim.workload.rates import stream_rate
-
         w = self.world
         st = w.streams
         cores = {i: 0.0 for i in self.members}

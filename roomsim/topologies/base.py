@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from roomsim.codecs import get_codec
 from roomsim.sim.breakdown import StageBreakdown, stage_durations
 from roomsim.sim.frame_sizes import FrameSizes
 from roomsim.sim.kernels import capture_frames, receive_frames
@@ -260,8 +261,6 @@ class Topology(ABC):
     def _dtx_tables(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Per stream: comfort-noise cadence (in frames) and frame bytes (computed once)."""
         if not hasattr(self, "_dtx_every"):
-            from roomsim.codecs import get_codec
-
             st = self.world.streams
             every = np.ones(len(st), dtype=np.int64)
             size = np.zeros(len(st), dtype=np.int64)

@@ -36,6 +36,7 @@ from roomsim.topologies.base import FrameDamage
 from roomsim.topologies.servers import ServerSide
 from roomsim.topologies.sfu_control import IN_FLIGHT_GRACE_NS, SfuControlPlane
 from roomsim.transport.feedback import FeedbackBuffer
+from roomsim.workload.traces import traced_links
 from roomsim.workload.world import AUDIO, World
 
 IntArray = npt.NDArray[np.int64]
@@ -147,8 +148,6 @@ class SfuTopology(SfuControlPlane):
 
     def _traced_participants(self) -> list[int]:
         """Participants whose access links a trace changes: their estimates are reported."""
-        from roomsim.workload.traces import traced_links
-
         w = self.world
         links = set()
         for trace in w.scenario.traces:
