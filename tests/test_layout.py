@@ -126,6 +126,28 @@ def test_root_holds_only_entry_points() -> None:
     assert (PACKAGE / "cli.py").exists() and (PACKAGE / "api.py").exists()
 
 
+def _third_party(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_sim_is_the_bottom_layer_and_matplotlib_stays_in_analysis() -> None:
+    graph = import_graph(PACKAGE)
+    upward = {m: sorted(t for t in graph[m] if not t.startswith("roomsim.sim"))
+              for m in graph if m.startswith("roomsim.sim")}
+    assert not {m: t for m, t in upward.items() if t}, "sim/ imports above itself"
+    for name, path in module_files(PACKAGE).items():
+        used = _third_party(path)
+        assert "matplotlib" not in used or name.startswith("roomsim.analysis."), name
+        if name.startswith("roomsim.sim"):
+            assert not used & {"click", "matplotlib", "pydantic", "yaml"}, name
+
+
 def test_modules_stay_small() -> None:
     long = {str(p.relative_to(PACKAGE)): n for p in sorted(PACKAGE.rglob("*.py"))
             if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
