@@ -22,7 +22,7 @@ from pathlib import Path
 
 from roomsim import api
 from roomsim.errors import ScenarioError
-from roomsim.scenario import TOPOLOGIES
+from roomsim.scenario.names import TOPOLOGIES
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

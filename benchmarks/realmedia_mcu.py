@@ -22,8 +22,9 @@ import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from roomsim.analysis.realmedia_text import describe  # noqa: E402
-from roomsim.codecs.realmedia import RealMediaRoom, run_mcu  # noqa: E402
+from roomsim.codecs.realmedia import run_mcu  # noqa: E402
 from roomsim.codecs.realmedia_result import RealMediaResult  # noqa: E402
+from roomsim.codecs.realmedia_room import RealMediaRoom  # noqa: E402
 from roomsim.codecs.video_presets import VIDEO_PRESETS  # noqa: E402
 
 GOAL_REALTIME_FACTOR = 2.0

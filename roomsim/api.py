@@ -12,15 +12,17 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from importlib.metadata import PackageNotFoundError, version
 
-from roomsim import budget
 from roomsim.analysis.summary import rows_with_run_figures
-from roomsim.budget import Estimate
 from roomsim.errors import ScenarioError
-from roomsim.limits import check_flag
-from roomsim.results import Report, RunResult, server_rows
-from roomsim.runner import simulate
-from roomsim.runtimes import refuse
-from roomsim.scenario import TOPOLOGIES, Scenario, load_scenario, scenario_from_dict
+from roomsim.results.models import Report, RunResult, server_rows
+from roomsim.run import budget
+from roomsim.run.budget import Estimate
+from roomsim.run.runner import simulate
+from roomsim.run.runtimes import refuse
+from roomsim.scenario.limits import check_flag
+from roomsim.scenario.load import load_scenario, scenario_from_dict
+from roomsim.scenario.names import TOPOLOGIES
+from roomsim.scenario.scenario import Scenario
 
 try:
     ROOMSIM_VERSION = version("roomsim")
@@ -39,8 +41,8 @@ def plan(scenario: Scenario, topologies: Iterable[str] | None = TOPOLOGIES, *, s
          duration_s: float | None = None, force: bool = False, forcible: bool = True
          ) -> tuple[tuple[str, ...], int, float, Estimate]:
     """Check what a compare would run, before anything is allocated: topology names, seed
-    and duration overrides through the scenario's own ranges (roomsim.limits), and the
-    resource budget (roomsim.budget; `force` skips its refusal); topologies None = the
+    and duration overrides through the scenario's own ranges (roomsim.scenario.limits), and the
+    resource budget (roomsim.run.budget; `force` skips its refusal); topologies None = the
     scenario's own; `forcible`: the caller offers --force (a sweep does not). Raises
     ScenarioError."""
     names = tuple(topologies) if topologies is not None else (scenario.topology.kind,)

@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from roomsim.commands.gate_options import gate_options
 from roomsim.errors import ScenarioError, one_line_errors, printable
-from roomsim.gate_options import gate_options
 
 if TYPE_CHECKING:
-    from roomsim.gate import QualityGate
-    from roomsim.results import Report
-    from roomsim.scenario import Scenario
+    from roomsim.results.models import Report
+    from roomsim.scenario.gate import QualityGate
+    from roomsim.scenario.scenario import Scenario
 
-TOPOLOGIES = ("mesh", "mcu", "sfu")  # roomsim.scenario.TOPOLOGIES, without importing it
+TOPOLOGIES = ("mesh", "mcu", "sfu")  # roomsim.scenario.names.TOPOLOGIES, without importing it
 SHOWN_WARNINGS = 8  # per topology under the table; a 1,000-person room would scroll away
 
 
@@ -59,7 +59,7 @@ def _report() -> click.Command:
 
 
 def _capacity() -> click.Command:
-    from roomsim.capacity import capacity_command
+    from roomsim.capacity.search import capacity_command
 
     return capacity_command
 
@@ -166,7 +166,7 @@ def _simulate(scenario: Scenario, source: Path | None, topologies: list[str], se
     """Check everything a run would refuse (flags, topologies, the resource budget, the
     output directory) before simulating, then run with progress and a compile notice."""
     from roomsim import api
-    from roomsim.outputs import prepare_out_dir
+    from roomsim.commands.outputs import prepare_out_dir
     from roomsim.sim.jit_cache import announce_compiles
 
     with _naming(source):
@@ -191,7 +191,7 @@ def _naming(path: Path | None) -> Iterator[None]:
 
 
 def _gate(scenario: Scenario, loss: float | None, latency: float | None, cpu: float | None) -> QualityGate:
-    from roomsim.gate import QualityGate
+    from roomsim.scenario.gate import QualityGate
 
     return (scenario.gate or QualityGate()).overridden(loss, latency, cpu)
 
@@ -199,8 +199,8 @@ def _gate(scenario: Scenario, loss: float | None, latency: float | None, cpu: fl
 def _emit(report: Report, scenario: Scenario, gate: QualityGate, as_json: bool, out_dir: Path | None,
           text: str, plots: bool = False) -> None:
     from roomsim.analysis.experiment import write_scenario_file
-    from roomsim.gate import judge, network_names
-    from roomsim.results import write_report
+    from roomsim.results.gate import judge, network_names
+    from roomsim.results.models import write_report
 
     networks = network_names(scenario)
     verdicts = [judge(run, gate, networks) for run in report.runs]
@@ -246,14 +246,14 @@ def _scenario_or_calculator(scenario: Path | None, people: int | None, video: st
             flags = ", ".join(f"--{k}" for k in given)
             raise ScenarioError(f"{flags} build a scenario of their own: give a SCENARIO file or "
                                 "the flags, not both", file=str(scenario))
-        from roomsim.scenario import load_scenario
+        from roomsim.scenario.load import load_scenario
 
         return load_scenario(scenario)
     if not given:
         raise ScenarioError("give a SCENARIO file, or ask with flags: --people N [--video 720p] "
                             "[--network wifi] [--device laptop]")
-    from roomsim.scenario import scenario_from_dict
-    from roomsim.starter import starter_data
+    from roomsim.commands.starter import starter_data
+    from roomsim.scenario.load import scenario_from_dict
 
     return scenario_from_dict(starter_data(**given), source="flags")
 
@@ -283,9 +283,9 @@ out_opt = click.option("-o", "--out", "out_dir", type=OutDir(path_type=Path, fil
 
 def calculator_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The questions of the calculator mode and of `roomsim new`."""
-    from roomsim.devices import DEVICE_PRESETS
-    from roomsim.netprofiles import NETWORK_PRESETS
-    from roomsim.starter import VIDEO_CHOICES
+    from roomsim.commands.starter import VIDEO_CHOICES
+    from roomsim.scenario.devices import DEVICE_PRESETS
+    from roomsim.scenario.netprofiles import NETWORK_PRESETS
 
     options = [
         click.option("--people", type=click.IntRange(min=1), default=None,
@@ -333,12 +333,12 @@ def run(scenario: Path, topology: str | None, seed: int | None, duration: float 
         as_json: bool, out_dir: Path | None, gate_loss: float | None, gate_latency: float | None,
         gate_cpu: float | None, force: bool, real_media: bool) -> None:
     """Run one topology on SCENARIO, print per-participant results and a PASS/FAIL verdict."""
-    from roomsim.scenario import load_scenario
+    from roomsim.scenario.load import load_scenario
 
     loaded = load_scenario(scenario)
     if real_media:
         from roomsim import api
-        from roomsim.outputs import prepare_out_dir
+        from roomsim.commands.outputs import prepare_out_dir
 
         with _naming(scenario):
             api.plan(loaded, [topology or loaded.topology.kind], seed=seed, duration_s=duration,
@@ -363,7 +363,7 @@ def _run_real_media(scenario: Scenario, topology: str | None, out_dir: Path | No
     if out_dir is None:
         raise ScenarioError("--real-media writes media files: give an output directory with -o DIR")
     from roomsim.analysis.realmedia_text import describe
-    from roomsim.media_run import run_real_media
+    from roomsim.run.media_run import run_real_media
 
     result = run_real_media(scenario, out_dir, duration, seed)
     if as_json:
@@ -410,7 +410,7 @@ def compare(scenario: Path | None, people: int | None, video: str | None, networ
 def new(file: Path, people: int | None, video: str | None, network: str | None,
         device: str | None, force: bool) -> None:
     """Write a commented starter scenario to FILE (one room; the flags fill it in)."""
-    from roomsim.starter import DEFAULTS, starter_text
+    from roomsim.commands.starter import DEFAULTS, starter_text
 
     if file.exists() and not force:
         raise ScenarioError("exists already (add --force to overwrite)", file=str(file))
@@ -450,8 +450,9 @@ def calibrate(output: Path, quick: bool) -> None:
 def validate(scenario: Path) -> None:
     """Check SCENARIO without running it: everything `run` would refuse, and what a run
     would need (an upper bound)."""
-    from roomsim import api, budget
-    from roomsim.scenario import load_scenario
+    from roomsim import api
+    from roomsim.run import budget
+    from roomsim.scenario.load import load_scenario
 
     loaded = load_scenario(scenario)
     people = sum(g.count for room in loaded.rooms for g in room.participants)

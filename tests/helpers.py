@@ -6,8 +6,8 @@ import copy
 from typing import Any
 
 from roomsim import api
-from roomsim.results import RunResult
-from roomsim.scenario import Scenario
+from roomsim.results.models import RunResult
+from roomsim.scenario.scenario import Scenario
 
 #: An access link that never congests, loses or jitters: closed forms hold exactly.
 CLEAN = {"uplink_kbps": 1_000_000, "downlink_kbps": 1_000_000, "rtt_ms": 20, "jitter_ms": 0,

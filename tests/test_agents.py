@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from roomsim.cli import main
-from roomsim.results import RunResult
+from roomsim.results.models import RunResult
 from tests.helpers import run
 
 USER_NET = {"uplink_kbps": 10_000, "downlink_kbps": 10_000, "rtt_ms": 60, "jitter_ms": 0, "loss_pct": 0,

@@ -34,7 +34,7 @@ from roomsim.analysis.runs import (
 )
 from roomsim.analysis.scaling import capacity_figure, scaling_figure
 from roomsim.analysis.settings import Prices, QualityGate
-from roomsim.results import write_report
+from roomsim.results.models import write_report
 from roomsim.sim.metrics import percentile_ms
 from roomsim.sweep.runner import run_sweep
 from tests.helpers import CLEAN, room

@@ -36,7 +36,7 @@ from roomsim.analysis.setting import (
 )
 from roomsim.analysis.settings import QualityGate
 from roomsim.analysis.waterfall import turn_waterfalls
-from roomsim.results import AgentTurnResult, StageStats, write_report
+from roomsim.results.models import AgentTurnResult, StageStats, write_report
 from roomsim.sweep.runner import run_sweep
 from tests.helpers import CLEAN
 

@@ -7,7 +7,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from roomsim.results import RunResult
+from roomsim.results.models import RunResult
 from tests.helpers import room
 from tests.helpers import run as run_scenario
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from roomsim import api
-from roomsim.capacity import Probe, search
+from roomsim.capacity.search import Probe, search
 from roomsim.errors import ScenarioError
 from tests.helpers import CLEAN, run
 from tests.test_cli import roomsim

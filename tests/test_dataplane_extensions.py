@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from roomsim.cli import main
 from roomsim.dataplane import wire
 from roomsim.errors import ScenarioError
-from roomsim.results import RunResult
+from roomsim.results.models import RunResult
 from tests.helpers import CLEAN, build, room, run
 
 NET = {**CLEAN, "rtt_ms": 40, "jitter_ms": 0}
@@ -157,7 +157,7 @@ def test_without_subscribe_grant_nothing_is_received() -> None:
 def test_aes_gcm_cost_can_be_remeasured_and_is_near_the_shipped_figure() -> None:
     """The shipped per-frame/per-byte AES-GCM figures came from `measure_aes_gcm_cost`;
     a quick re-measurement lands within an order of magnitude (machines differ)."""
-    from roomsim.transport.e2ee import AES_GCM_NS_PER_BYTE, AES_GCM_NS_PER_FRAME, measure_aes_gcm_cost
+    from roomsim.codecs.e2ee import AES_GCM_NS_PER_BYTE, AES_GCM_NS_PER_FRAME, measure_aes_gcm_cost
 
     per_frame, per_byte = measure_aes_gcm_cost(repeats=2000)
     assert AES_GCM_NS_PER_FRAME / 10 < per_frame < AES_GCM_NS_PER_FRAME * 10

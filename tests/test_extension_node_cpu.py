@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from roomsim import runner
 from roomsim.codecs.costs import load_profile
-from roomsim.results import RunResult
+from roomsim.results.models import RunResult
+from roomsim.run import runner
 from tests.helpers import CLEAN, room, run
 
 TRACKS = [{"kind": "audio"}, {"kind": "video", "resolution": "720p"}]  # Opus 50 fps, VP8 720p 30 fps

@@ -35,8 +35,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from roomsim.cli import main
-from roomsim.loader import read_yaml
-from roomsim.results import Report
+from roomsim.results.models import Report
+from roomsim.scenario.loader import read_yaml
 from roomsim.sweep.errors import SweepError
 from roomsim.sweep.expand import expand
 from roomsim.sweep.runner import check_with_engine

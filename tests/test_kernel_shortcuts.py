@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from numba import njit
 
 from roomsim.sim.kernels import latency_bin, log_latency_bin
-from roomsim.sim.kernels_transport import _hidden, _jitter, stable_argsort
+from roomsim.sim.kernels_order import stable_argsort
+from roomsim.sim.kernels_rtp import _hidden, _jitter
 from roomsim.sim.metrics import (
     LATENCY_BINS,
     LATENCY_BINS_PER_DECADE,

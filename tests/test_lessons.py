@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from roomsim.cli import main
 from roomsim.lessons.manifest import MANIFEST
-from roomsim.scenario import scenario_from_dict
+from roomsim.scenario.load import scenario_from_dict
 from roomsim.sweep.expand import expand
 from roomsim.sweep.spec import load_sweep
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from roomsim.quality import audio_mos, audio_r, delay_impairment, effective_equipment_impairment, r_to_mos, video_mos
+from roomsim.results.quality import (
+    audio_mos,
+    audio_r,
+    delay_impairment,
+    effective_equipment_impairment,
+    r_to_mos,
+    video_mos,
+)
 from tests.helpers import CLEAN, room, run
 
 
@@ -67,7 +74,7 @@ def test_stage_means_add_up_to_the_mean_latency(topology: str) -> None:
 def test_stage_durations_telescope_to_capture_to_playout() -> None:
     import numpy as np
 
-    from roomsim.breakdown import stage_durations
+    from roomsim.sim.breakdown import stage_durations
 
     capture = np.array([1_000_000, 5_000_000])
     stages = stage_durations(capture, np.array([120, 2500]), np.array([20_120, 40_000]), np.array([20_137, 90_000]),

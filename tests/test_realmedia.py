@@ -17,15 +17,10 @@ import pytest
 from roomsim.codecs import realmedia as realmedia_module
 from roomsim.codecs.composite import Tile, grid_tiles, planes, speaker_tiles
 from roomsim.codecs.costs import RESOLUTIONS
-from roomsim.codecs.realmedia import (
-    RESULT_FILE,
-    RealMediaRoom,
-    decode_audio,
-    decode_video_frames,
-    load_result,
-    run_mcu,
-)
+from roomsim.codecs.realmedia import run_mcu
+from roomsim.codecs.realmedia_quality import decode_audio, decode_video_frames, load_result
 from roomsim.codecs.realmedia_result import RealMediaResult, StageCost
+from roomsim.codecs.realmedia_room import RESULT_FILE, RealMediaRoom
 from roomsim.codecs.synthetic import (
     label_origin,
     label_scale,
@@ -255,7 +250,7 @@ def test_same_seed_writes_identical_media(
     assert again.output_video_kbps == result.output_video_kbps
 
 
-@pytest.mark.parametrize(("where", "after"), [("_analyse", 0), ("composite", 3)])
+@pytest.mark.parametrize(("where", "after"), [("analyse", 0), ("composite", 3)])
 def test_an_interrupted_run_leaves_nothing_behind(
     where: str, after: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

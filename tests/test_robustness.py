@@ -13,10 +13,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from roomsim import api, budget
+from roomsim import api
 from roomsim.cli import main
+from roomsim.commands.outputs import prepare_out_dir
 from roomsim.errors import ScenarioError, printable
-from roomsim.outputs import prepare_out_dir
+from roomsim.run import budget
 from roomsim.sweep.errors import SweepError
 from roomsim.sweep.spec import load_sweep
 from tests.helpers import CLEAN, room, run

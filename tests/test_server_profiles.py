@@ -17,7 +17,7 @@ from roomsim.codecs.server_profiles import (
     load_server_profile,
 )
 from roomsim.errors import ScenarioError
-from roomsim.scenario import scenario_from_dict
+from roomsim.scenario.load import scenario_from_dict
 
 
 def _scenario(profile: str, cores: float = 4, count: int = 6, **sfu: Any) -> dict[str, Any]:
@@ -177,7 +177,7 @@ def test_capacity_answers_per_profile(tmp_path: Path) -> None:
     ten times LiveKit's cost fits fewer people on the same 2 cores."""
     from click.testing import CliRunner
 
-    from roomsim.capacity import capacity_command
+    from roomsim.capacity.search import capacity_command
 
     livekit = load_server_profile("livekit")
     heavy = _profile_file(tmp_path, "spread", 10 * livekit.send.fixed_us,

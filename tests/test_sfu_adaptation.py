@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from roomsim import api
-from roomsim.results import RunResult
+from roomsim.results.models import RunResult
 from tests.helpers import CLEAN, build, room, run
 
 SIMULCAST = [{"kind": "audio"}, {"kind": "video", "resolution": "720p", "simulcast": True}]

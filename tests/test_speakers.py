@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from roomsim import api
-from roomsim.conversation import speech_shares
-from roomsim.scenario import VoiceActivity
-from roomsim.world import World
+from roomsim.scenario.media import VoiceActivity
+from roomsim.workload.conversation import speech_shares
+from roomsim.workload.world import World
 from tests.helpers import build, room, run
 
 AV = [{"kind": "audio", "dtx": True}, {"kind": "video", "resolution": "360p", "simulcast": True}]

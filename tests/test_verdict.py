@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from roomsim import api
-from roomsim.gate import QualityGate, judge, network_names
+from roomsim.results.gate import judge, network_names
+from roomsim.scenario.gate import QualityGate
 
 ROOMSIM = [sys.executable, "-m", "roomsim.cli"]
 MEETING = Path(__file__).resolve().parents[1] / "experiments" / "meeting-8.yaml"
@@ -180,7 +181,7 @@ def test_click_usage_errors_stay_one_line(args: list[str]) -> None:
 def test_help_and_version_do_not_import_the_engine() -> None:
     code = ("import sys; from roomsim.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "heavy = [m for m in ('numba', 'simpy', 'matplotlib', 'roomsim.runner') if m in sys.modules]\n"
+            "heavy = [m for m in ('numba', 'simpy', 'matplotlib', 'roomsim.run.runner') if m in sys.modules]\n"
             "print(heavy)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr

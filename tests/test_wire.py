@@ -9,7 +9,7 @@ import pytest
 
 from roomsim import api
 from roomsim.errors import ScenarioError
-from roomsim.world import World
+from roomsim.workload.world import World
 from tests.helpers import CLEAN, build, room, run
 
 AUDIO_32 = [{"kind": "audio", "bitrate_kbps": 32}]

@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 
 from roomsim import api
-from roomsim.results import RunResult
+from roomsim.results.models import RunResult
 
 HERE = Path(__file__).resolve().parent
 #: RFC 3550 sec. 5.1: the fixed RTP header

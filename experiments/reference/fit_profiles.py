@@ -36,7 +36,7 @@ from roomsim.codecs.server_profiles import (
     bundled_profile_path,
     load_server_profile,
 )
-from roomsim.scenario import Scenario
+from roomsim.scenario.scenario import Scenario
 from roomsim.sim.headers import IPV4_HEADER_BYTES, SRTP_AUTH_TAG_BYTES, UDP_HEADER_BYTES
 
 HERE = Path(__file__).resolve().parent

@@ -11,7 +11,7 @@ import click
 from roomsim import api
 from roomsim.agents.report import agent_latency_text, run_matrix
 from roomsim.errors import ScenarioError
-from roomsim.scenario import TOPOLOGIES
+from roomsim.scenario.names import TOPOLOGIES
 from roomsim.sim.jit_cache import announce_compiles
 
 TRANSPORTS = ("webrtc", "websocket")

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from roomsim import api
-from roomsim.agents.spec import TURN_STAGES
 from roomsim.analysis.table import render
 from roomsim.errors import ScenarioError
-from roomsim.results import AgentTurnResult
-from roomsim.scenario import Scenario, scenario_from_dict
+from roomsim.results.models import AgentTurnResult
+from roomsim.scenario.agents import TURN_STAGES
+from roomsim.scenario.load import scenario_from_dict
+from roomsim.scenario.scenario import Scenario
 
 STAGE_LABELS = {
     "user_to_agent": "user -> agent audio",

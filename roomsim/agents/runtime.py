@@ -28,11 +28,11 @@ import numpy as np
 import numpy.typing as npt
 import simpy
 
-from roomsim.agents.spec import TURN_STAGES, AgentSpec, TurnTaking
-from roomsim.results import AgentTurnResult, StageStats
+from roomsim.results.models import AgentTurnResult, StageStats
+from roomsim.scenario.agents import TURN_STAGES, AgentSpec, TurnTaking
 from roomsim.sim.metrics import NS
 from roomsim.sim.rng import generator
-from roomsim.world import AUDIO, World
+from roomsim.workload.world import AUDIO, World
 
 #: How often the agent looks again while it has heard nothing of an utterance yet (its
 #: VAD runs on 20 ms frames; a modelling choice for the polling step).

@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 import click
 
 from roomsim.analysis.settings import Prices
+from roomsim.commands.gate_options import gate_options
 from roomsim.errors import ScenarioError, one_line_errors
-from roomsim.gate_options import gate_options
 
 F = TypeVar("F", bound=Callable[..., Any])
 

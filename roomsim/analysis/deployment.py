@@ -47,7 +47,8 @@ from roomsim.analysis.style import (
 )
 from roomsim.analysis.summary import REGION_P50, REGION_P95
 from roomsim.errors import ScenarioError
-from roomsim.scenario import Scenario, scenario_from_dict
+from roomsim.scenario.load import scenario_from_dict
+from roomsim.scenario.scenario import Scenario
 from roomsim.sweep.paths import PathNotFound, set_path
 
 

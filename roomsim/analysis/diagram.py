@@ -31,7 +31,7 @@ from matplotlib.lines import Line2D
 
 from roomsim.analysis.experiment import Experiment
 from roomsim.analysis.style import BLACK, chart_style, new_figure, styled, write_bytes_atomic
-from roomsim.results import RunResult
+from roomsim.results.models import RunResult
 
 #: Perceptually uniform and readable with colour-vision deficiencies (Nuñez et al. 2018,
 #: "Optimizing colormaps with consideration for color vision deficiency", PLOS ONE).

@@ -21,8 +21,8 @@ from pydantic import ValidationError
 from roomsim.analysis.settings import Prices, QualityGate
 from roomsim.analysis.summary import Summary, run_summary, summary_from_row
 from roomsim.errors import ScenarioError
-from roomsim.results import Report, RunResult, write_atomic
-from roomsim.scenario import Scenario
+from roomsim.results.models import Report, RunResult, write_atomic
+from roomsim.scenario.scenario import Scenario
 
 REPORT_FILE = "report.json"
 SCENARIO_FILE = "scenario.yaml"

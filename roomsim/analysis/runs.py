@@ -32,8 +32,8 @@ from roomsim.analysis.style import (
     styled,
 )
 from roomsim.errors import ScenarioError
-from roomsim.results import LatencyHistogram
-from roomsim.scenario import scenario_from_dict
+from roomsim.results.models import LatencyHistogram
+from roomsim.scenario.load import scenario_from_dict
 
 
 def usd(value: float) -> str:

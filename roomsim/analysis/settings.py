@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pydantic import NonNegativeFloat
 
-from roomsim.frozen import Frozen
-from roomsim.gate import QualityGate  # the one gate every command shares
+from roomsim.results.gate import QualityGate  # the one gate every command shares
+from roomsim.scenario.frozen import Frozen
 
 
 class Prices(Frozen):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from roomsim.results import Percentiles, Report, RunResult, participant_rows
+from roomsim.results.models import Percentiles, Report, RunResult, participant_rows
 from roomsim.sim.metrics import percentile_ms
 
 #: Column prefix of the run figures repeated on every sweep row.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from statistics import mean
 
-from roomsim.results import ParticipantResult, Report, RunResult
+from roomsim.results.models import ParticipantResult, Report, RunResult
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:

@@ -31,7 +31,7 @@ from roomsim.analysis.style import (  # noqa: E402
     new_figure,
     styled,
 )
-from roomsim.results import AgentTurnResult, RunResult, StageStats  # noqa: E402
+from roomsim.results.models import AgentTurnResult, RunResult, StageStats  # noqa: E402
 
 MEDIA_LABELS = {"capture_encode": "capture + encode", "uplink": "uplink", "node": "node processing",
                 "downlink": "downlink", "jitter_buffer": "jitter buffer", "decode": "decode"}

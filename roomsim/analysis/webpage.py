@@ -22,8 +22,9 @@ from roomsim.analysis.explain import explain, num
 from roomsim.analysis.plots import Chart, PlotSettings
 from roomsim.analysis.table import comparison_rows
 from roomsim.errors import ScenarioError
-from roomsim.results import write_atomic
-from roomsim.scenario import Scenario, scenario_from_dict
+from roomsim.results.models import write_atomic
+from roomsim.scenario.load import scenario_from_dict
+from roomsim.scenario.scenario import Scenario
 
 REPORT_HTML = "report.html"
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from roomsim.codecs.costs import RESOLUTIONS
+
 FloatArray = npt.NDArray[np.float64]
 
 MIN_VIDEO_BPS = 30_000.0
@@ -45,8 +47,6 @@ def ladder_pixels(rate_bps: FloatArray, source_pixels: FloatArray | float) -> Fl
 
 def resolution_pixels(resolution: str | None) -> float:
     """Pixels of a named resolution (0 for none)."""
-    from roomsim.codecs.costs import RESOLUTIONS
-
     width, height = RESOLUTIONS.get(resolution or "", (0, 0))
     return float(width * height)
 

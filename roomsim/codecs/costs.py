@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydantic import Field, PositiveFloat
 
-from roomsim.frozen import Frozen
+from roomsim.scenario.frozen import Frozen
 
 #: Resolution presets by name -> (width, height). Shared by codec profiles and costs.
 RESOLUTIONS: dict[str, tuple[int, int]] = {

@@ -13,6 +13,9 @@ shows in dB.
 The loop is synchronous and single-threaded: one event per 20 ms audio tick and per video
 frame, in time order. Files are written under temporary names and renamed at the end, so
 an interrupted run leaves no half-written media or JSON behind.
+
+The room and the run's records are roomsim.codecs.realmedia_room; the analysis after the
+run (quality, stage costs, latency) is roomsim.codecs.realmedia_quality.
 """
 
 from __future__ import annotations
@@ -21,14 +24,11 @@ import contextlib
 import functools
 import math
 import os
-import re
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
 
 import av
 import numpy as np
@@ -36,15 +36,13 @@ from av.audio.codeccontext import AudioCodecContext
 from av.container import OutputContainer
 from av.video.codeccontext import VideoCodecContext
 
-from roomsim.codecs import AUDIO_CODECS, VIDEO_CODECS, get_codec
+from roomsim.codecs import get_codec
 from roomsim.codecs.composite import (
     Tile,
     blank_canvas,
     composite,
     grid_tiles,
     mix,
-    planes,
-    scale_frame,
     speaker_tiles,
 )
 from roomsim.codecs.costs import RESOLUTIONS, CostProfile, load_profile
@@ -62,154 +60,24 @@ from roomsim.codecs.pyav_codecs import (
     make_audio_frame,
     make_video_frame,
 )
-from roomsim.codecs.quality import psnr, ssim
+from roomsim.codecs.realmedia_quality import analyse, latency_breakdown, stage_costs
 from roomsim.codecs.realmedia_result import (
     LatencyBreakdown,
     Media,
-    QualityFigures,
-    QualitySummary,
     RealMediaResult,
     SpeakerChange,
     Speed,
-    StageCost,
-    TileQuality,
+)
+from roomsim.codecs.realmedia_room import (
+    RESULT_FILE,
+    McuOutput,
+    RealMediaRoom,
+    Snapshot,
+    StageClock,
+    media_container,
 )
 from roomsim.codecs.speaker import ActiveSpeakerDetector, level_dbov
 from roomsim.codecs.synthetic import AudioSource, VideoSource
-from roomsim.codecs.video_presets import VIDEO_PRESETS
-
-Layout = Literal["grid", "speaker"]
-
-#: participant ids become file names: keep them to a safe, portable alphabet
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-RESULT_FILE = "result.json"
-
-
-def media_container(audio_codec: str) -> tuple[str, str]:
-    """(FFmpeg muxer, file suffix) for an output: Matroska, or NUT for G.711.
-
-    Matroska carries Opus with any of the video codecs; FFmpeg's Matroska muxer has no
-    mapping for mu-law PCM, and QuickTime, which has one, cannot carry VP8. NUT (FFmpeg's
-    own container, played by ffplay, mpv and VLC) carries every pair.
-    """
-    return ("nut", ".nut") if audio_codec == "g711" else ("matroska", ".mkv")
-
-
-@dataclass(frozen=True)
-class RealMediaRoom:
-    """One room for the real-media MCU: who is in it and how they publish.
-
-    `output_bitrate_bps` None takes the LiveKit preset bitrate of `output_resolution`.
-    `talk_turn_s` is how long each participant talks before the next one (round robin).
-    `quality_samples` output frames per viewer are compared with the camera.
-    """
-
-    participants: tuple[str, ...]
-    audio_codec: str = "opus"
-    audio_bitrate_bps: int = 32_000
-    video_codec: str = "vp8"
-    video_resolution: str = "360p"
-    fps: int = 30
-    video_bitrate_bps: int = 450_000
-    duration_s: float = 10.0
-    layout: Layout = "grid"
-    output_resolution: str = "360p"
-    output_bitrate_bps: int | None = None
-    seed: int = 0
-    talk_turn_s: float = 2.0
-    quality_samples: int = 30
-
-    def __post_init__(self) -> None:
-        if len(self.participants) < 2:
-            raise ValueError("an MCU room needs at least two participants")
-        if len(set(self.participants)) != len(self.participants):
-            raise ValueError(f"participant ids must be unique: {self.participants}")
-        for participant in self.participants:
-            if not _SAFE_ID.match(participant):
-                raise ValueError(f"participant id {participant!r} is not a safe file name")
-        if self.audio_codec not in AUDIO_CODECS:
-            raise ValueError(f"unknown audio codec {self.audio_codec!r}")
-        if self.video_codec not in VIDEO_CODECS:
-            raise ValueError(f"unknown video codec {self.video_codec!r}")
-        for resolution in (self.video_resolution, self.output_resolution):
-            if resolution not in RESOLUTIONS:
-                raise ValueError(f"unknown resolution {resolution!r}")
-        if self.layout not in ("grid", "speaker"):
-            raise ValueError(f"layout must be 'grid' or 'speaker', not {self.layout!r}")
-        if self.duration_s <= 0 or self.fps <= 0 or self.quality_samples < 1:
-            raise ValueError("duration_s, fps and quality_samples must be positive")
-
-    @property
-    def output_video_bitrate_bps(self) -> int:
-        """Bitrate of each participant's composite stream."""
-        if self.output_bitrate_bps is not None:
-            return self.output_bitrate_bps
-        return int(VIDEO_PRESETS[self.output_resolution][2] * 1000)
-
-    @property
-    def audio_ticks(self) -> int:
-        """20 ms audio frames in the run."""
-        return round(self.duration_s / AUDIO_FRAME_S)
-
-    @property
-    def video_ticks(self) -> int:
-        """Video frames in the run."""
-        return round(self.duration_s * self.fps)
-
-
-class _StageClock:
-    """Accumulates process-CPU nanoseconds per (stage, media) and per-tick blocks."""
-
-    def __init__(self) -> None:
-        self.total_ns: dict[tuple[str, str], int] = {}
-        self.ticks: dict[tuple[str, str], list[int]] = {}
-
-    @contextmanager
-    def measure(self, stage: str, media: str, per_tick: bool = False) -> Iterator[None]:
-        start = time.process_time_ns()
-        try:
-            yield
-        finally:
-            elapsed = time.process_time_ns() - start
-            key = (stage, media)
-            self.total_ns[key] = self.total_ns.get(key, 0) + elapsed
-            if per_tick:
-                self.ticks.setdefault(key, []).append(elapsed)
-
-    def seconds(self, stage: str, media: str) -> float:
-        return self.total_ns.get((stage, media), 0) / 1e9
-
-    def median_ms(self, stage: str, media: str) -> float:
-        samples = self.ticks.get((stage, media), [])
-        return float(np.median(samples)) / 1e6 if samples else 0.0
-
-
-@dataclass
-class _Output:
-    """One viewer's MCU output: the container being written and its two encoders."""
-
-    participant: str
-    temp_path: Path
-    final_path: Path
-    container: OutputContainer
-    audio: av.AudioStream
-    video: av.VideoStream
-    audio_bytes: int = 0
-    video_bytes: int = 0
-
-
-@dataclass
-class _Snapshot:
-    """What one sampled output frame showed, kept for the quality analysis after the run.
-
-    The decoded publisher frames are kept by reference (decoders hand out refcounted
-    buffers), so taking a snapshot costs the pipeline next to nothing.
-    """
-
-    frame_index: int
-    decoded: dict[str, av.VideoFrame]
-    layouts: dict[str, tuple[list[str], list[Tile]]]
 
 
 def run_mcu(room: RealMediaRoom, output_dir: Path,
@@ -217,7 +85,7 @@ def run_mcu(room: RealMediaRoom, output_dir: Path,
     """Run the room through a real MCU, write the media and `result.json` to `output_dir`."""
     profile = profile if profile is not None else load_profile()
     output_dir.mkdir(parents=True, exist_ok=True)
-    outputs: list[_Output] = []
+    outputs: list[McuOutput] = []
     try:
         result = _run(room, output_dir, profile, outputs)
         for output in outputs:
@@ -248,7 +116,7 @@ def _write_atomic(path: Path, text: str) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def _open_output(room: RealMediaRoom, participant: str, output_dir: Path) -> _Output:
+def _open_output(room: RealMediaRoom, participant: str, output_dir: Path) -> McuOutput:
     muxer, suffix = media_container(room.audio_codec)
     final_path = output_dir / f"{participant}{suffix}"
     fd, tmp = tempfile.mkstemp(dir=output_dir, prefix=f".{participant}.", suffix=".partial")
@@ -275,7 +143,7 @@ def _open_output(room: RealMediaRoom, participant: str, output_dir: Path) -> _Ou
         container.close()
         temp_path.unlink(missing_ok=True)
         raise
-    return _Output(participant, temp_path, final_path, container, audio, video)
+    return McuOutput(participant, temp_path, final_path, container, audio, video)
 
 
 def _sample_indices(room: RealMediaRoom) -> set[int]:
@@ -287,7 +155,7 @@ def _sample_indices(room: RealMediaRoom) -> set[int]:
 
 
 def _run(room: RealMediaRoom, output_dir: Path, profile: CostProfile,
-         outputs: list[_Output]) -> RealMediaResult:
+         outputs: list[McuOutput]) -> RealMediaResult:
     ids = list(room.participants)
     n = len(ids)
     in_w, in_h = RESOLUTIONS[room.video_resolution]
@@ -295,7 +163,7 @@ def _run(room: RealMediaRoom, output_dir: Path, profile: CostProfile,
     sample_rate = get_codec(room.audio_codec).sample_rate
     frame_samples = audio_frame_samples(room.audio_codec)
     fps = room.fps
-    clock = _StageClock()
+    clock = StageClock()
     sampled = _sample_indices(room)
 
     cameras = {p: VideoSource(p, i, in_w, in_h, fps, room.seed) for i, p in enumerate(ids)}
@@ -318,7 +186,7 @@ def _run(room: RealMediaRoom, output_dir: Path, profile: CostProfile,
     blank = make_video_frame(blank_canvas(in_w, in_h), 0, fps)
     publisher_video_bytes = dict.fromkeys(ids, 0)
     speaker_changes: list[SpeakerChange] = []
-    snapshots: list[_Snapshot] = []
+    snapshots: list[Snapshot] = []
     decoded_audio_samples = 0
 
     def audio_tick(j: int) -> None:
@@ -391,7 +259,7 @@ def _run(room: RealMediaRoom, output_dir: Path, profile: CostProfile,
                     o.video_bytes += packet.size
                 o.container.mux(out_packets)
         if i in sampled:
-            snapshots.append(_Snapshot(i, dict(latest), layouts))
+            snapshots.append(Snapshot(i, dict(latest), layouts))
 
     wall_start = time.perf_counter()
     cpu_start = time.process_time_ns()
@@ -404,10 +272,10 @@ def _run(room: RealMediaRoom, output_dir: Path, profile: CostProfile,
     pipeline_wall_s = time.perf_counter() - wall_start
 
     analysis_start = time.perf_counter()
-    tiles, summary = _analyse(room, outputs, snapshots, cameras)
+    tiles, summary = analyse(room, outputs, snapshots, cameras)
     analysis_wall_s = time.perf_counter() - analysis_start
 
-    stages = _stage_costs(room, profile, clock)
+    stages = stage_costs(room, profile, clock)
     timed_cpu_s = sum(s.measured_cpu_s for s in stages)
     mcu_cpu_s = sum(s.measured_cpu_s for s in stages if s.stage.startswith("mcu_"))
     codec_cpu_s = sum(s.measured_cpu_s for s in stages if s.stage in
@@ -430,9 +298,9 @@ def _run(room: RealMediaRoom, output_dir: Path, profile: CostProfile,
     # sample is delay.
     codec_delay_samples = max(0, room.audio_ticks * frame_samples - decoded_audio_samples)
     latency: dict[Media, LatencyBreakdown] = {
-        "audio": _latency(clock, "audio", AUDIO_FRAME_S, n,
+        "audio": latency_breakdown(clock, "audio", AUDIO_FRAME_S, n,
                           1000.0 * codec_delay_samples / sample_rate),
-        "video": _latency(clock, "video", 1.0 / fps, n, 0.0),
+        "video": latency_breakdown(clock, "video", 1.0 / fps, n, 0.0),
     }
     seconds = duration
     room_echo = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(room).items()}
@@ -486,8 +354,8 @@ _grid_tiles = functools.cache(grid_tiles)
 _speaker_tiles = functools.cache(speaker_tiles)
 
 
-def _flush(outputs: list[_Output], audio_encoders: dict[str, AudioCodecContext],
-           video_encoders: dict[str, VideoCodecContext], clock: _StageClock) -> None:
+def _flush(outputs: list[McuOutput], audio_encoders: dict[str, AudioCodecContext],
+           video_encoders: dict[str, VideoCodecContext], clock: StageClock) -> None:
     """Drain every encoder so libraries shut down cleanly and outputs end complete."""
     with clock.measure("publisher_encode", "audio"):
         for encoder in audio_encoders.values():
@@ -505,178 +373,3 @@ def _flush(outputs: list[_Output], audio_encoders: dict[str, AudioCodecContext],
             o.video_bytes += sum(p.size for p in video_packets)
             o.container.mux(audio_packets)
             o.container.mux(video_packets)
-
-
-def decode_video_frames(path: Path, fps: int) -> Iterator[tuple[int, np.ndarray]]:
-    """(frame index, packed I420) for every video frame of a written output file."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.codec_context.thread_count = 1
-        for frame in container.decode(stream):
-            assert frame.time_base is not None and frame.pts is not None
-            index = round(float(frame.pts * frame.time_base) * fps)
-            yield index, frame.to_ndarray(format="yuv420p")
-
-
-def decode_audio(path: Path) -> tuple[np.ndarray, int]:
-    """All audio samples of a written output file (mono int16) and their sample rate."""
-    chunks: list[np.ndarray] = []
-    with av.open(str(path)) as container:
-        stream = container.streams.audio[0]
-        for frame in container.decode(stream):
-            samples = frame.to_ndarray().reshape(-1)
-            if samples.dtype.kind == "f":  # FFmpeg's native Opus decoder gives float
-                samples = np.clip(np.round(samples * 32768.0), -32768, 32767)
-            chunks.append(samples.astype(np.int16))
-        rate = stream.codec_context.sample_rate
-    return (np.concatenate(chunks) if chunks else np.zeros(0, np.int16)), rate
-
-
-def _figures(pairs: list[tuple[float, float]]) -> QualityFigures:
-    psnrs = [p for p, _ in pairs]
-    ssims = [s for _, s in pairs]
-    return QualityFigures(psnr_db=float(np.mean(psnrs)), psnr_min_db=float(np.min(psnrs)),
-                          ssim=float(np.mean(ssims)), ssim_min=float(np.min(ssims)),
-                          samples=len(pairs))
-
-
-def _analyse(room: RealMediaRoom, outputs: list[_Output], snapshots: list[_Snapshot],
-             cameras: dict[str, VideoSource]) -> tuple[list[TileQuality], QualitySummary]:
-    """Decode every output and compare each sampled tile with the camera and the SFU.
-
-    The reference of a tile is the camera frame the tile shows (the decoded frame's pts),
-    scaled to the tile with the MCU's own scaler, so scaling is not counted as loss; the
-    SFU's view is the publisher's decoded frame scaled the same way (as a client would).
-    """
-    fps = room.fps
-    out_w, out_h = RESOLUTIONS[room.output_resolution]
-    mcu: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    sfu: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    full_res: list[tuple[float, float]] = []
-    by_index = {snapshot.frame_index: snapshot for snapshot in snapshots}
-    references: dict[tuple[int, str, int, int], tuple[np.ndarray, np.ndarray]] = {}
-
-    def reference(snapshot: _Snapshot, p: str, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
-        key = (snapshot.frame_index, p, tile.width, tile.height)
-        if key not in references:
-            decoded = snapshot.decoded[p]
-            shown = int(decoded.pts) if decoded.pts is not None else snapshot.frame_index
-            original = make_video_frame(cameras[p].frame(shown), shown, fps)
-            ref = scale_frame(original, tile.width, tile.height)
-            seen = scale_frame(decoded, tile.width, tile.height)
-            references[key] = (planes(ref, tile.width, tile.height)[0],
-                               planes(seen, tile.width, tile.height)[0])
-        return references[key]
-
-    for snapshot in snapshots:
-        for p, decoded in snapshot.decoded.items():
-            camera = cameras[p]
-            shown = int(decoded.pts) if decoded.pts is not None else snapshot.frame_index
-            original_y = planes(camera.frame(shown), camera.width, camera.height)[0]
-            decoded_y = planes(decoded.to_ndarray(), camera.width, camera.height)[0]
-            full_res.append((psnr(original_y, decoded_y), ssim(original_y, decoded_y)))
-    for o in outputs:
-        for index, packed in decode_video_frames(o.temp_path, fps):
-            sampled = by_index.get(index)
-            if sampled is None:
-                continue
-            order, tiles = sampled.layouts[o.participant]
-            received_y = planes(packed, out_w, out_h)[0]
-            for p, t in zip(order, tiles, strict=True):
-                if p not in sampled.decoded:
-                    continue
-                ref_y, sfu_y = reference(sampled, p, t)
-                received = received_y[t.y:t.y + t.height, t.x:t.x + t.width]
-                key = (o.participant, p)
-                mcu.setdefault(key, []).append((psnr(ref_y, received), ssim(ref_y, received)))
-                sfu.setdefault(key, []).append((psnr(ref_y, sfu_y), ssim(ref_y, sfu_y)))
-    if not mcu:
-        raise RuntimeError("no sampled output frame could be compared with its sources")
-    tiles_quality = []
-    for key in sorted(mcu):
-        mcu_figures, sfu_figures = _figures(mcu[key]), _figures(sfu[key])
-        tiles_quality.append(TileQuality(
-            viewer=key[0], publisher=key[1], mcu=mcu_figures, sfu=sfu_figures,
-            generation_loss_db=sfu_figures.psnr_db - mcu_figures.psnr_db))
-    all_mcu = _figures([pair for pairs in mcu.values() for pair in pairs])
-    all_sfu = _figures([pair for pairs in sfu.values() for pair in pairs])
-    full = _figures(full_res)
-    summary = QualitySummary(
-        mcu_psnr_db=all_mcu.psnr_db,
-        sfu_psnr_db=all_sfu.psnr_db,
-        generation_loss_db=all_sfu.psnr_db - all_mcu.psnr_db,
-        mcu_ssim=all_mcu.ssim,
-        sfu_ssim=all_sfu.ssim,
-        sfu_full_resolution_psnr_db=full.psnr_db,
-        sfu_full_resolution_ssim=full.ssim,
-    )
-    return tiles_quality, summary
-
-
-def _stage_costs(room: RealMediaRoom, profile: CostProfile,
-                 clock: _StageClock) -> list[StageCost]:
-    """Each stage's measured CPU beside the profile's charge for the same operations."""
-    n = len(room.participants)
-    audio_frames, video_frames = room.audio_ticks, room.video_ticks
-    audio_cost = profile.audio_cost(room.audio_codec)
-    publisher_video = profile.video_cost(room.video_codec, room.video_resolution)
-    output_video = profile.video_cost(room.video_codec, room.output_resolution)
-    composite_us = profile.composite_us_per_tile(room.output_resolution)
-
-    def row(stage: str, media: Media, operations: int, us: float | None) -> StageCost:
-        predicted = None if us is None else operations * us / 1e6
-        return StageCost(stage=stage, media=media, operations=operations,  # type: ignore[arg-type]
-                         measured_cpu_s=clock.seconds(stage, media), predicted_cpu_s=predicted)
-
-    return [
-        row("capture", "audio", n * audio_frames, None),
-        row("capture", "video", n * video_frames, None),
-        row("publisher_encode", "audio", n * audio_frames, audio_cost.encode_us),
-        row("publisher_encode", "video", n * video_frames, publisher_video.encode_us),
-        row("mcu_decode", "audio", n * audio_frames, audio_cost.decode_us),
-        row("mcu_decode", "video", n * video_frames, publisher_video.decode_us),
-        row("mcu_mix", "audio", n * (n - 1) * audio_frames, profile.audio_mix_us_per_input),
-        row("mcu_composite", "video", n * (n - 1) * video_frames, composite_us),
-        row("mcu_encode", "audio", n * audio_frames, audio_cost.encode_us),
-        row("mcu_encode", "video", n * video_frames, output_video.encode_us),
-        row("mux", "audio", n * audio_frames, None),
-        row("mux", "video", n * video_frames, None),
-    ]
-
-
-def _latency(clock: _StageClock, media: Media, tick_s: float, outputs: int,
-             codec_delay_ms: float) -> LatencyBreakdown:
-    """Added delay of one media path from the per-tick medians (see LatencyBreakdown)."""
-    mix_stage = "mcu_mix" if media == "audio" else "mcu_composite"
-    decode_ms = clock.median_ms("mcu_decode", media)
-    mix_ms = clock.median_ms(mix_stage, media) / outputs
-    encode_ms = clock.median_ms("mcu_encode", media) / outputs
-    tick_ms = tick_s * 1000.0
-    per_output = mix_ms + encode_ms
-    return LatencyBreakdown(
-        tick_ms=tick_ms,
-        buffering_mean_ms=tick_ms / 2,
-        buffering_max_ms=tick_ms,
-        decode_all_inputs_ms=decode_ms,
-        mix_per_output_ms=mix_ms,
-        encode_per_output_ms=encode_ms,
-        codec_delay_ms=codec_delay_ms,
-        total_mean_ms=tick_ms / 2 + decode_ms + per_output * (outputs + 1) / 2
-        + codec_delay_ms,
-        total_max_ms=tick_ms + decode_ms + per_output * outputs + codec_delay_ms,
-    )
-
-
-def load_result(output_dir: Path) -> RealMediaResult:
-    """Read back the `result.json` a run wrote."""
-    return RealMediaResult.model_validate_json((output_dir / RESULT_FILE).read_text())
-
-
-__all__: list[str] = [
-    "RealMediaRoom",
-    "decode_audio",
-    "decode_video_frames",
-    "load_result",
-    "run_mcu",
-]
-

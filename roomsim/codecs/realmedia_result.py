@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from roomsim.frozen import Frozen
+from roomsim.scenario.frozen import Frozen
 
 Stage = Literal[
     "capture", "publisher_encode", "mcu_decode", "mcu_mix", "mcu_composite", "mcu_encode",

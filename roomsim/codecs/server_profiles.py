@@ -44,7 +44,7 @@ from typing import Literal
 import yaml
 from pydantic import Field, NonNegativeFloat, ValidationError
 
-from roomsim.frozen import Frozen
+from roomsim.scenario.frozen import Frozen
 
 #: The profile a node gets when it names none: LiveKit's, fitted on its own published
 #: benchmark with a per-byte part (the realistic default; `legacy-17us` keeps the one

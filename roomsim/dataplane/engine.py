@@ -35,12 +35,12 @@ import numpy as np
 import simpy
 
 from roomsim.dataplane import wire
-from roomsim.results import DataPlaneResult, DataResult, Percentiles
+from roomsim.results.models import DataPlaneResult, DataResult, Percentiles
 from roomsim.sim.kernels import _uniform
 from roomsim.sim.metrics import NS
 from roomsim.sim.rng import generator, stream_key
 from roomsim.transport.tcp import TCP_ACK_BYTES
-from roomsim.world import World
+from roomsim.workload.world import World
 
 if TYPE_CHECKING:
     from roomsim.topologies.base import Topology

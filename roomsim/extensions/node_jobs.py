@@ -42,10 +42,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.extensions.spec import EgressSpec, IngressSpec
+from roomsim.scenario.extensions import EgressSpec, IngressSpec
 from roomsim.sim.metrics import NS
 from roomsim.sim.rng import generator
-from roomsim.world import AUDIO, VIDEO, World
+from roomsim.workload.rates import stream_rate
+from roomsim.workload.world import AUDIO, VIDEO, World
 
 if TYPE_CHECKING:
     from roomsim.topologies.servers import ServerSide
@@ -196,8 +197,6 @@ class NodeJobs:
         """Node cores of every member: per-frame decodes of what each composite egress
         receives, its output clocks, and each transcoding ingress's source decode and layer
         encodes (`receive`: (stream, receiver) entries; `encode`: streams still sent)."""
-        from roomsim.expected import stream_rate
-
         w = self.world
         st = w.streams
         cores = {i: 0.0 for i in self.members}

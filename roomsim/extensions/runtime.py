@@ -23,11 +23,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from roomsim.extensions.spec import EgressSpec, IngressSpec, SipSpec
-from roomsim.report_extras import received_streams
-from roomsim.results import ExtensionResult
+from roomsim.results.models import ExtensionResult
+from roomsim.scenario.extensions import EgressSpec, IngressSpec, SipSpec
 from roomsim.sim.metrics import NS
-from roomsim.world import AUDIO, VIDEO, World
+from roomsim.workload.world import AUDIO, VIDEO, World
 
 if TYPE_CHECKING:
     from roomsim.topologies.base import Topology
@@ -122,7 +121,7 @@ class Extensions:
     def _egress_cores(self, model: Topology, i: int, spec: EgressSpec) -> float:
         """Composite + output encode + audio mix + audio encode, cores on the egress host."""
         w = self.world
-        received = received_streams(model, i)
+        received = model.received_streams(i)
         tiles = sum(1 for s in received if w.streams.kind[s] == VIDEO)
         audio_inputs = sum(1 for s in received if w.streams.kind[s] == AUDIO)
         costs = w.costs

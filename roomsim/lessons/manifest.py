@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import Field, PositiveFloat
 
-from roomsim.frozen import Frozen
-from roomsim.loader import load_model
+from roomsim.scenario.frozen import Frozen
+from roomsim.scenario.loader import load_model
 
 MANIFEST = "lesson.yaml"
 

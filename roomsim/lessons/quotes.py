@@ -93,7 +93,7 @@ def _knee(stored: dict[str, Any], series_name: str, field: str) -> Any:
 
 
 def _default_gate() -> Any:
-    from roomsim.gate import QualityGate
+    from roomsim.scenario.gate import QualityGate
 
     return QualityGate()
 

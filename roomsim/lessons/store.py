@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from roomsim.analysis.experiment import Experiment, RunRecord, load_experiment
-from roomsim.gate import QualityGate
+from roomsim.scenario.gate import QualityGate
 
 #: Per-run fields dropped from a committed report: large, and no prose quotes them.
 BULKY = ("series", "latency_histogram", "links")

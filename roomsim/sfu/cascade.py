@@ -22,7 +22,7 @@ import networkx as nx
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.scenario import Regions
+from roomsim.scenario.network import Regions
 from roomsim.sim.metrics import NS
 from roomsim.sim.resources import LinkTable
 from roomsim.sim.rng import stream_key

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.scenario import SfuOptions, SpeakerOptions
+from roomsim.scenario.topology import SfuOptions, SpeakerOptions
 from roomsim.sfu.layers import OperatingPoints, build_points
 from roomsim.sfu.layouts import Layouts
 from roomsim.sfu.plan import INF, ForwardingPlan
@@ -31,7 +31,7 @@ from roomsim.sfu.speakers import Recency, SpeakerDetector
 from roomsim.sim.kernels_sfu import allocate_layers
 from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.transport.gcc import PADDING_WIRE_BYTES, GccEstimators, padding_times
-from roomsim.world import AUDIO, VIDEO, World
+from roomsim.workload.world import AUDIO, VIDEO, World
 
 IntArray = npt.NDArray[np.int64]
 

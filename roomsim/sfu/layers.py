@@ -15,8 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.codecs.video_presets import VIDEO_PRESETS
-from roomsim.expected import stream_rate
-from roomsim.world import AUDIO, World
+from roomsim.workload.rates import stream_rate
+from roomsim.workload.world import AUDIO, World
 
 IntArray = npt.NDArray[np.int64]
 

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from roomsim.codecs.video_presets import VIDEO_PRESETS
 from roomsim.sfu.layers import OperatingPoints
-from roomsim.world import World
+from roomsim.workload.world import World
 
 IntArray = npt.NDArray[np.int64]
 

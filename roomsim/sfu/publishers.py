@@ -23,9 +23,9 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.scenario import KeyframeOptions
+from roomsim.scenario.topology import KeyframeOptions
 from roomsim.sim.packets import rows
-from roomsim.world import VIDEO, World
+from roomsim.workload.world import VIDEO, World
 
 INF = np.iinfo(np.int64).max
 

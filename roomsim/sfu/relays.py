@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.scenario import RelayOptions
+from roomsim.scenario.deployment import RelayOptions
 from roomsim.sim import headers
 from roomsim.sim.metrics import NS
 from roomsim.sim.rng import generator
-from roomsim.world import World
+from roomsim.workload.world import World
 
 IntArray = npt.NDArray[np.int64]
 

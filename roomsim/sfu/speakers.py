@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.scenario import SpeakerOptions
+from roomsim.scenario.topology import SpeakerOptions
 
 
 class SpeakerDetector:

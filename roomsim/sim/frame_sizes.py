@@ -20,13 +20,31 @@ Audio keeps constant frames (Opus at a fixed bitrate: a model choice).
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 import numpy.typing as npt
 from numba import njit
 
 from roomsim.sim.kernels import _uniform
 from roomsim.sim.rng import stream_key
-from roomsim.transport.options import FrameOptions
+
+
+class FrameOptions(Protocol):
+    """The frame-size settings read here: the scenario's `wire.frames` block
+    (roomsim.scenario.transport.FrameOptions) is one; sim/ names what it reads instead of
+    importing the scenario."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def keyframe_interval_frames(self) -> int: ...
+    @property
+    def keyframe_factor(self) -> float | None: ...
+    @property
+    def payback_ms(self) -> float: ...
+    @property
+    def delta_spread(self) -> float: ...
 
 #: A stream that has sent no keyframe yet.
 NEVER = np.int64(-(1 << 62))

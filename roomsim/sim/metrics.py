@@ -80,7 +80,7 @@ class LatencyHistograms:
 
     def state(self) -> tuple[npt.NDArray[np.int64], int, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(cells flattened, kinds, bin thresholds, octave table) for compiled passes that
-        count samples themselves (`kernels_transport.play_frames`)."""
+        count samples themselves (`kernels_playout.play_frames`)."""
         return self.counts.reshape(-1), self.kinds, LATENCY_LOWER_NS, LATENCY_FIRST_BIN
 
     def add(self, owner: npt.NDArray[np.integer], kind: npt.NDArray[np.integer],

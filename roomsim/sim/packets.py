@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.sim.kernels import ordered_per_resource, resource_count
-from roomsim.sim.kernels_transport import order_by_resource
+from roomsim.sim.kernels_order import order_by_resource
 
 PACKET = np.dtype(
     [
@@ -81,7 +81,7 @@ class QueueOrder:
     emits in order), so the check is one pass and the sort is the rare case: several
     sources feeding one resource (e.g. mesh downlinks), or repaired packets arriving
     behind later ones. The sort groups items by resource, each group in time order
-    (`kernels_transport.order_by_resource`), which is all a FIFO needs. The check's
+    (`kernels_order.order_by_resource`), which is all a FIFO needs. The check's
     scratch (an entry per resource) is kept between calls.
     """
 

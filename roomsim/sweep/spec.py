@@ -28,9 +28,9 @@ import numpy as np
 from pydantic import ConfigDict, Field, StrictInt, ValidationError
 
 from roomsim.analysis.settings import Prices
-from roomsim.frozen import Frozen
-from roomsim.gate import QualityGate
-from roomsim.loader import located, parse_field_path
+from roomsim.scenario.frozen import Frozen
+from roomsim.scenario.gate import QualityGate
+from roomsim.scenario.loader import located, parse_field_path
 from roomsim.sweep.canonical import canonical_json
 from roomsim.sweep.errors import SweepError
 from roomsim.sweep.paths import PathNotFound, get_path, overlaps, parse_path
@@ -192,7 +192,7 @@ def _read_yaml(path: Path, what: str) -> tuple[str, Any]:
     limit, duplicate keys refused, nesting and alias budgets); every failure is one
     `SweepError` line."""
     from roomsim.errors import ScenarioError
-    from roomsim.loader import parse_yaml, read_limited
+    from roomsim.scenario.loader import parse_yaml, read_limited
 
     try:
         text = read_limited(path)

@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.breakdown import StageBreakdown, stage_durations
+from roomsim.codecs import get_codec
+from roomsim.sim.breakdown import StageBreakdown, stage_durations
 from roomsim.sim.frame_sizes import FrameSizes
 from roomsim.sim.kernels import capture_frames, receive_frames
 from roomsim.sim.packets import PACKET, Packets, empty_packets, packet_counts, rows, split_payloads
@@ -23,7 +24,7 @@ from roomsim.transport.control import ControlTraffic
 from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.transport.links import LinkTransports
 from roomsim.transport.playout import Playout
-from roomsim.world import AUDIO, VIDEO, World
+from roomsim.workload.world import AUDIO, VIDEO, World
 
 IntArray = npt.NDArray[np.int64]
 
@@ -125,6 +126,18 @@ class Topology(ABC):
             if not keep.all():
                 plan = Subscriptions(len(plan.indptr) - 1, plan.n_participants, plan.stream[keep], plan.sub[keep])
         self._subs = plan
+
+    def received_streams(self, i: int) -> list[int]:
+        """Streams participant i receives at the end of the run: from the plan of a topology
+        that keeps (stream, receiver) pairs, or the SFU's open forwarding entries."""
+        subs = getattr(self, "_subs", None)
+        if subs is not None:
+            return subs.stream[subs.sub == i].tolist()
+        table = getattr(self, "credit", None)
+        if table is not None:
+            open_now = (table.target == i) & (table.end == np.iinfo(np.int64).max)
+            return sorted(set(table.key[open_now].tolist()))
+        return []
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -248,8 +261,6 @@ class Topology(ABC):
     def _dtx_tables(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Per stream: comfort-noise cadence (in frames) and frame bytes (computed once)."""
         if not hasattr(self, "_dtx_every"):
-            from roomsim.codecs import get_codec
-
             st = self.world.streams
             every = np.ones(len(st), dtype=np.int64)
             size = np.zeros(len(st), dtype=np.int64)

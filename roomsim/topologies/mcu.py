@@ -23,16 +23,16 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.codecs.video_presets import VIDEO_PRESETS
-from roomsim.expected import closed_form
 from roomsim.sfu.cascade import RegionGraph
 from roomsim.sfu.speakers import Recency, SpeakerDetector
 from roomsim.sim.metrics import NS
 from roomsim.sim.packets import Packets, rows
 from roomsim.sim.rng import generator
 from roomsim.topologies.base import FRAME, Subscriptions, Topology
+from roomsim.topologies.expected import closed_form
 from roomsim.topologies.mcu_rates import DownlinkRates
 from roomsim.topologies.servers import ServerSide
-from roomsim.world import AUDIO, VIDEO, StreamSpec, World
+from roomsim.workload.world import AUDIO, VIDEO, StreamSpec, World
 
 AUDIO_MIX_FRAME_MS = 20.0  # the mixer's tick: one Opus frame
 SPEAKER_LAYOUT_TILES = 5  # speaker view: the speaker large + up to four thumbnails

@@ -35,13 +35,13 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.codecs.adaptation import ladder_pixels, resolution_pixels, video_rate
-from roomsim.expected import stream_rate
 from roomsim.sim.metrics import NS
 from roomsim.sim.pacer import pace
 from roomsim.sim.packets import Packets, rows
 from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.transport.gcc import GccEstimators
-from roomsim.world import AUDIO, VIDEO, World
+from roomsim.workload.rates import stream_rate
+from roomsim.workload.world import AUDIO, VIDEO, World
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]

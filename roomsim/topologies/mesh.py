@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.expected import closed_form
 from roomsim.sfu.cascade import RegionGraph
 from roomsim.sfu.relays import Relays
 from roomsim.sim.frame_sizes import NEVER
@@ -42,9 +41,10 @@ from roomsim.sim.packets import Packets, concat, rows
 from roomsim.sim.rng import stream_key
 from roomsim.sim.stage import Stage
 from roomsim.topologies.base import Subscriptions, Topology
+from roomsim.topologies.expected import closed_form
 from roomsim.topologies.peer_connections import PeerConnections, per_peer_encoders
 from roomsim.transport.feedback import FeedbackBuffer
-from roomsim.world import VIDEO, World
+from roomsim.workload.world import VIDEO, World
 
 
 class MeshTopology(Topology):

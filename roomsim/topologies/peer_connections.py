@@ -35,13 +35,13 @@ import numpy.typing as npt
 from numba import njit
 
 from roomsim.codecs.adaptation import CpuOveruse, ladder_pixels, resolution_pixels, video_rate
-from roomsim.scenario import MeshOptions
+from roomsim.scenario.topology import MeshOptions
 from roomsim.sim.pacer import pace
 from roomsim.sim.packets import PACKET, Packets, empty_packets
 from roomsim.sim.packets import rows as rows_of_array
 from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.transport.gcc import PADDING_WIRE_BYTES, GccEstimators, padding_times
-from roomsim.world import AUDIO, VIDEO, World
+from roomsim.workload.world import AUDIO, VIDEO, World
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]

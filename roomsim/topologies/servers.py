@@ -4,7 +4,7 @@ hosts each room, and which node each participant connects to.
 Without a `cluster` block a room lives on the node it names (or the first node), fixed for
 the whole run, and only nodes that host a room are built. With `cluster`, every node is
 built and a room is placed when its first participant joins, through the routing store
-(roomsim.cluster.placement). With SFU cascading, a room has one node per region its
+(roomsim.topologies.placement). With SFU cascading, a room has one node per region its
 participants are in, and each participant connects to its own region's node.
 
 A participant whose node is in another region reaches it over the backbone's shortest
@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.cluster.placement import NodeStats, RoutingStore, select_node
 from roomsim.codecs.server_profiles import ServerProfile, load_server_profile
 from roomsim.sim.rng import generator
-from roomsim.world import World
+from roomsim.topologies.placement import NodeStats, RoutingStore, select_node
+from roomsim.workload.world import World
 
 if TYPE_CHECKING:
     from roomsim.sfu.cascade import RegionGraph

@@ -5,7 +5,7 @@ The node never decodes media. It pays a per-packet cost on receive and per copy 
 receiver gets is decided by the control plane (roomsim.sfu.controller): per-subscriber
 bandwidth estimates from transport feedback, layouts and last-N from active-speaker
 detection, simulcast/SVC layer allocation, keyframe-gated switches and dynacast. Rooms
-live on nodes placed through a routing store (roomsim.cluster) and, with cascading, span
+live on nodes placed through a routing store (roomsim.topologies.placement) and, with cascading, span
 one node per region with one copy of each track per backbone hop (roomsim.sfu.cascade).
 Participants may reach their node through TURN relays (roomsim.sfu.relays).
 
@@ -13,38 +13,37 @@ Pipeline per tick: capture -> encode -> uplink [-> relay] -> node NIC in -> node
 out to local subscribers and relay segments; on-node egress/ingress jobs in the same FIFO,
 roomsim.extensions.node_jobs) -> node NIC out -> [backbone -> next node]
 [-> relay] -> downlink (recording transport feedback) -> client decode.
+
+The data plane (the tick) is here; the control plane that updates the forwarding tables
+between ticks is roomsim.topologies.sfu_control, the closed forms and result details
+roomsim.topologies.sfu_figures (base classes of SfuTopology).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.expected import closed_form
 from roomsim.extensions.node_jobs import NodeJobs, on_node
-from roomsim.sfu.cascade import RegionGraph, Segments, relay_tree
+from roomsim.sfu.cascade import RegionGraph, Segments
 from roomsim.sfu.controller import PADDING_WIRE_BYTES, SfuController
-from roomsim.sfu.plan import INF, ForwardingTable
 from roomsim.sfu.relays import Relays
 from roomsim.sim.kernels_sfu import address_copies
-from roomsim.sim.metrics import NS, LatencyHistograms, percentile_ms
+from roomsim.sim.metrics import NS, LatencyHistograms
 from roomsim.sim.packets import PACKET, Packets, concat, empty_packets, rows
 from roomsim.sim.stage import Stage
-from roomsim.topologies.base import FrameDamage, Topology
+from roomsim.topologies.base import FrameDamage
 from roomsim.topologies.servers import ServerSide
+from roomsim.topologies.sfu_control import IN_FLIGHT_GRACE_NS, SfuControlPlane
 from roomsim.transport.feedback import FeedbackBuffer
-from roomsim.world import AUDIO, World
+from roomsim.workload.traces import traced_links
+from roomsim.workload.world import AUDIO, World
 
 IntArray = npt.NDArray[np.int64]
 
-#: Bound on how long a packet can still be on its way to a node after its capture: the
-#: deepest access queue, RTT and node queue of the presets stay far below (modelling choice).
-IN_FLIGHT_GRACE_NS = 3 * NS
 
 
-class SfuTopology(Topology):
+class SfuTopology(SfuControlPlane):
     """Selective forwarding through the nodes hosting each room."""
 
     name = "sfu"
@@ -149,8 +148,6 @@ class SfuTopology(Topology):
 
     def _traced_participants(self) -> list[int]:
         """Participants whose access links a trace changes: their estimates are reported."""
-        from roomsim.traces import traced_links
-
         w = self.world
         links = set()
         for trace in w.scenario.traces:
@@ -164,102 +161,6 @@ class SfuTopology(Topology):
     def replan(self) -> None:
         """Mark the plan stale; it is rebuilt at the next tick (joins come in bursts)."""
         self._dirty = True
-
-    # -- control plane -------------------------------------------------------------------------
-    def _membership(self, now: int) -> None:
-        self.servers.place(now)
-        w = self.world
-        joined = [int(p) for p in np.flatnonzero(w.present & ~self.control.started)]
-        for p in joined:
-            self.participant_region[p] = self.region_index.get(
-                self.servers.participant_region(p), 0
-            )
-        self.control.join(now, joined)
-        if self.control.allocate(now):
-            self._tables(now)
-        w = self.world
-        pub = np.maximum(w.streams.pub, 0)
-        self.capture_streams = np.flatnonzero(self.control.candidates & w.present[pub])
-        self._dirty = False
-
-    def _control(self, now: int, capturing: bool) -> None:
-        c = self.control
-        if c.gcc:
-            c.feedback(now, self.feedback)
-        c.speakers(now)
-        changed = c.allocate(now) if c.wants_dirty or (c.gcc and c.adaptive.any()) else False
-        c.dynacast(now)
-        if capturing:  # no probing while the run drains (its end depends on the tick)
-            c.start_probes(now)
-        if changed or c.plan.purge(now) or (not self.credit.exact and not c.plan.unsettled(now)):
-            self._tables(now)
-        for i in self.traced:
-            self.estimate_series.setdefault(i, []).append(round(float(c.bwe.estimate[i]) / 1e3, 1))
-        if self.stats_ns and now >= self.next_stats:
-            self._report_stats(now)
-            self.next_stats = now + self.stats_ns
-
-    def _report_stats(self, now: int) -> None:
-        cpus = self.world.cpus
-        table = cpus.counters.get("total", "busy_ns")
-        busy = np.array([table[pools].sum() for pools in self.servers.node_pools], dtype=np.float64)
-        span = max(1, self.stats_ns if now >= self.stats_ns else now)
-        load = (busy - self._busy_at_report) / (span * np.array([n.cores for n in self.servers.nodes]))
-        self._busy_at_report = busy
-        self.servers.report_stats(now, load)
-
-    def _tables(self, now: int) -> None:
-        """Rebuild the credit table (by stream) and the fan-out table (by node, stream)."""
-        c = self.control
-        plan = c.plan
-        self.credit = plan.table(now)
-        m = self.n_streams
-        home = self.servers.home[plan.sub]
-        keys, targets, starts, ends = [home * m + plan.stream], [plan.sub], [plan.start], [plan.end]
-        if self.cascade:
-            extra = self._segment_entries(now)
-            for part, values in zip((keys, targets, starts, ends), extra, strict=True):
-                part.append(values)
-        self.fanout = ForwardingTable(
-            len(self.servers.nodes) * m,
-            np.concatenate(keys),
-            np.concatenate(targets),
-            np.concatenate(starts),
-            np.concatenate(ends),
-            now - IN_FLIGHT_GRACE_NS,
-        )
-
-    def _segment_entries(self, now: int) -> tuple[IntArray, IntArray, IntArray, IntArray]:
-        """Cascade: for every stream, the segments of its relay tree towards the nodes whose
-        subscribers want it (one entry per segment at the segment's start node)."""
-        assert self.regions is not None
-        plan = self.control.plan
-        srv = self.servers
-        m = self.n_streams
-        keys, targets = [], []
-        by_stream: dict[int, set[int]] = {}
-        for s, sub in zip(plan.stream.tolist(), plan.sub.tolist(), strict=True):
-            by_stream.setdefault(s, set()).add(int(srv.home[sub]))
-        for s, nodes in by_stream.items():
-            origin = int(srv._stream_node[s])
-            room = int(self.stream_room[s])
-            room_nodes = srv.room_region_node[room]
-            node_region = {k: srv.nodes[k].region for k in room_nodes.values()}
-            needed = sorted({node_region[k] for k in nodes if k != origin and k in node_region})
-            if not needed:
-                continue
-            origin_region = srv.nodes[origin].region
-            for start_region, path in relay_tree(self.regions, origin_region, needed, room_nodes):
-                first = self.segments.segment(self.regions, path, room_nodes[path[-1]])
-                keys.append(room_nodes[start_region] * m + s)
-                targets.append(-(first + 1))
-        k = np.array(keys, dtype=np.int64)
-        return (
-            k,
-            np.array(targets, dtype=np.int64),
-            np.full(len(k), np.iinfo(np.int64).min),
-            np.full(len(k), INF, dtype=np.int64),
-        )
 
     # -- the tick ------------------------------------------------------------------------------
     def step(self, t0: int, t1: int, capturing: bool) -> None:
@@ -519,9 +420,7 @@ class SfuTopology(Topology):
         """Streams each room-composite egress on a node receives now (its tiles and mix
         inputs)."""
         assert self.extension_jobs is not None
-        from roomsim.report_extras import received_streams
-
-        return {i: received_streams(self, i) for i in self.extension_jobs.composite}
+        return {i: self.received_streams(i) for i in self.extension_jobs.composite}
 
     def _packet_costs(self, node: IntArray, size: npt.NDArray[np.integer]
                       ) -> tuple[IntArray, IntArray]:
@@ -581,187 +480,3 @@ class SfuTopology(Topology):
             done["res"] = self.servers.nic_in[end_node[step[~onward]]]
             done["sub"] = -1
             self.node_in.push(done)
-
-    # -- latency per region pair -----------------------------------------------------------------
-    def observes_plays(self) -> bool:
-        return super().observes_plays() or self.pair_latency is not None
-
-    def observe_plays(
-        self, sub: IntArray, stream: npt.NDArray[np.integer], latency: IntArray, captured: IntArray,
-        source: IntArray | None = None,
-    ) -> None:
-        """Besides the play listeners: latency per (publisher region, receiver region)."""
-        super().observe_plays(sub, stream, latency, captured, source)
-        if self.pair_latency is None:
-            return
-        w = self.world
-        inside = (captured >= w.warmup_ns) & (captured < w.end_capture_ns)
-        pub = w.streams.pub[stream[inside]]
-        regions = len(self.region_index)
-        owner = self.participant_region[pub] * regions + self.participant_region[sub[inside]]
-        self.pair_latency.add(owner, w.streams.kind[stream[inside]], latency[inside])
-
-    # -- closed forms and details ---------------------------------------------------------------
-    def wire_plan(self) -> tuple[IntArray, IntArray]:
-        """Every layer still sent up; the settled (stream, receiver) entries down."""
-        if self._dirty:
-            self._membership(0)
-        receive, sending = self.control.closed_form_plan(as_arrays=True)
-        sent = np.asarray(sending, dtype=np.int64)
-        return np.stack([sent, np.ones_like(sent)], axis=1), np.asarray(receive, dtype=np.int64).reshape(-1, 2)
-
-    def take_plis(self) -> IntArray:
-        """Publishers the controller sent a PLI since the last call."""
-        return self.control.publishers.take_plis()
-
-    def expected(self) -> dict[str, Any]:
-        """Uplink = every layer still sent (dynacast pauses the unwanted ones); downlink = the
-        settled (stream, receiver) entries; node CPU = receive cost x ingress pps + send cost
-        x egress pps (see roomsim.expected for how DTX, last-N and dynacast enter)."""
-        if self._dirty:
-            self._membership(0)
-        w = self.world
-        receive, sending = self.control.closed_form_plan()
-        sent = [(s, 1) for s in sending]
-        figures = closed_form(
-            w,
-            uplink=sent,
-            receive=receive,
-            encode=sent,
-            server_cpu_cores={},
-            node_of_room=None if self.cascade else self.servers.node_ids_of_rooms(),
-            mesh=False,
-        )
-        if self.cascade:
-            figures["servers"] = self._cascade_servers(figures)
-        index = {node.id: k for k, node in enumerate(self.servers.nodes)}
-        for node_id, server in figures["servers"].items():
-            server["cpu_cores"] = self._closed_form_cpu(index[node_id], server)
-        if self.extension_jobs is not None:
-            self._closed_form_extensions(figures, receive, sending)
-        figures["totals"]["server_cpu_cores"] = sum(
-            v["cpu_cores"] for v in figures["servers"].values()
-        )
-        return figures
-
-    def _closed_form_extensions(self, figures: dict[str, Any], receive: list[tuple[int, int]],
-                                sending: list[int]) -> None:
-        """Add each on-node egress/ingress's jobs to its node's cores (and to its own row,
-        `extension_node_cpu_cores`, which its measured figure is checked against)."""
-        assert self.extension_jobs is not None
-        srv = self.servers
-        for i, node_cores in self.extension_jobs.expected_cores(receive, list(sending)).items():
-            cores = float(node_cores)
-            home = int(srv.home[i]) if srv.home[i] >= 0 else max(int(srv.room_node[self.room_of[i]]), 0)
-            figures["servers"][srv.nodes[home].id]["cpu_cores"] += cores
-            figures["participants"][self.world.participants[i].id]["extension_node_cpu_cores"] = cores
-
-    def _closed_form_cpu(self, k: int, server: dict[str, float]) -> float:
-        """Busy cores of node k: every received packet and every sent copy at the profile's
-        fixed + per-byte cost (wire bytes), plus the pipe copies of a piped room."""
-        receive, send = self.receive_ns[k], self.send_ns[k]
-        in_bytes, out_bytes = server["ingress_mbps"] * 1e6 / 8, server["egress_mbps"] * 1e6 / 8
-        ns = (receive[0] * server["ingress_pps"] + receive[1] * in_bytes
-              + send[0] * server["egress_pps"] + send[1] * out_bytes)
-        ns += self.extra_workers[k] * ((receive[0] + send[0]) * server["ingress_pps"]
-                                       + (receive[1] + send[1]) * in_bytes)
-        return float(ns / 1e9)
-
-    def _cascade_servers(self, figures: dict[str, Any]) -> dict[str, dict[str, float]]:
-        """Per node: its participants' up/down traffic plus one copy per relay segment."""
-        from roomsim.expected import stream_rate
-
-        w = self.world
-        out = {
-            node.id: {
-                "ingress_mbps": 0.0,
-                "egress_mbps": 0.0,
-                "ingress_pps": 0.0,
-                "egress_pps": 0.0,
-            }
-            for node in self.servers.nodes
-        }
-        for i, p in enumerate(w.participants):
-            home = self.servers.home[i]
-            if home < 0:
-                continue
-            f = figures["participants"][p.id]
-            node = out[self.servers.nodes[home].id]
-            node["ingress_mbps"] += f["uplink_kbps"] / 1e3
-            node["ingress_pps"] += f["uplink_pps"]
-            node["egress_mbps"] += f["downlink_kbps"] / 1e3
-            node["egress_pps"] += f["downlink_pps"]
-        _, _, end_node = self.segments.arrays()
-        table = self.fanout
-        m = self.n_streams
-        for key, target in zip(table.key.tolist(), table.target.tolist(), strict=True):
-            if target >= 0:
-                continue
-            rate = stream_rate(w, key % m)
-            start, end = (
-                self.servers.nodes[key // m].id,
-                self.servers.nodes[end_node[-target - 1]].id,
-            )
-            out[start]["egress_mbps"] += rate.bps / 1e6
-            out[start]["egress_pps"] += rate.pps
-            out[end]["ingress_mbps"] += rate.bps / 1e6
-            out[end]["ingress_pps"] += rate.pps
-        return out
-
-    def details(self) -> dict[str, Any]:
-        """SFU figures beyond the common result: adaptation, keyframes, speakers, placement,
-        relays and cascading."""
-        w = self.world
-        out = self.control.summary()
-        out["estimate_kbps_series"] = {
-            "interval_s": self.control_ns / NS,
-            "participants": {w.participants[i].id: v for i, v in self.estimate_series.items()},
-        }
-        out["placement"] = [
-            {"t_s": t, "room": room, "node": node} for t, room, node in self.servers.store.log
-        ]
-        seconds = (w.end_capture_ns - w.warmup_ns) / NS
-        bytes_measured = w.links.counters.get("measured", "bytes")
-        if self.relays is not None:
-            out["relays"] = self.relays.details(w)
-        if self.cascade and self.backbone_packets is not None:
-            out["backbone"] = self._backbone_details(bytes_measured, seconds)
-        if self.pair_latency is not None:
-            out["region_pair_latency_ms"] = self._pair_latency()
-        return out
-
-    def _backbone_details(self, measured: IntArray, seconds: float) -> dict[str, Any]:
-        """Per backbone link: measured rate, streams carried, and copies of each stream's
-        packets relative to the packets its origin node received (1.0 = one copy)."""
-        assert self.regions is not None and self.backbone_packets is not None
-        links: list[dict[str, Any]] = []
-        for (a, b), link in sorted(self.regions.link_of.items()):
-            per_stream = self.backbone_packets[link]
-            carried = np.flatnonzero(per_stream)
-            copies = per_stream[carried] / np.maximum(self.origin_packets[carried], 1)
-            links.append(
-                {
-                    "link": f"{a}>{b}",
-                    "mbps": round(float(measured[link]) * 8e-6 / seconds, 4),
-                    "streams": len(carried),
-                    "max_copies_per_stream": round(float(copies.max()), 4) if len(carried) else 0.0,
-                }
-            )
-        return {"links": links, "total_mbps": round(sum(float(x["mbps"]) for x in links), 4)}
-
-    def _pair_latency(self) -> dict[str, Any]:
-        assert self.pair_latency is not None
-        names = list(self.region_index)
-        regions = len(names)
-        out = {}
-        for owner in range(regions * regions):
-            hist = self.pair_latency.counts[owner].sum(axis=0)
-            if hist.sum() == 0:
-                continue
-            a, b = names[owner // regions], names[owner % regions]
-            out[f"{a}>{b}"] = {
-                "p50": round(percentile_ms(hist, 50) or 0.0, 3),
-                "p95": round(percentile_ms(hist, 95) or 0.0, 3),
-                "samples": int(hist.sum()),
-            }
-        return out

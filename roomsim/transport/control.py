@@ -59,14 +59,14 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from roomsim.expected import stream_rate
 from roomsim.sim import headers
 from roomsim.sim.kernels import BYTES, LINK_COUNTERS, PACKETS
 from roomsim.sim.rng import stream_key
-from roomsim.transport.wire import srtp_tag_bytes
+from roomsim.workload.rates import stream_rate
+from roomsim.workload.wire import srtp_tag_bytes
 
 if TYPE_CHECKING:
-    from roomsim.world import World
+    from roomsim.workload.world import World
 
 IntArray = npt.NDArray[np.int64]
 

@@ -4,7 +4,7 @@ Every link stage of every topology goes through `LinkTransports.transmit`:
 
 * links of `websocket` participants are TCP connections (`tcp.TcpConnections`): nothing
   is lost, late segments hold back everything behind them;
-* every other link is UDP: `kernels_transport.transmit_rtp` sends it, and repairs random
+* every other link is UDP: `kernels_rtp.transmit_rtp` sends it, and repairs random
   losses per stream (NACK/RTX for video of `webrtc` publishers with `nack`, RED for audio
   with `audio_redundancy: red`); everything else lost stays lost.
 
@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.scenario import ParticipantGroup
+from roomsim.scenario.participants import ParticipantGroup
 from roomsim.sim.kernels import LINK_COUNTERS, SENT
-from roomsim.sim.kernels_transport import (
+from roomsim.sim.kernels_rtp import (
     HOP_DOWN,
     HOP_OTHER,
     HOP_UP,
@@ -32,13 +32,13 @@ from roomsim.sim.kernels_transport import (
     ROLE_NIC_OUT,
     ROLE_UPLINK,
     split_sent,
-    stamp_crossings,
     transmit_rtp,
 )
+from roomsim.sim.kernels_stages import stamp_crossings
 from roomsim.sim.packets import Packets, concat, empty_packets, rows
 from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.transport.tcp import TcpConnections
-from roomsim.world import AUDIO, World
+from roomsim.workload.world import AUDIO, World
 
 #: `transmit(next_res=None)`: no next resource
 _NO_NEXT = np.zeros(0, dtype=np.int64)

@@ -1,6 +1,6 @@
 """Receiver playout: one adaptive jitter buffer per received audio flow, in-order video.
 
-The buffers' state lives in arrays (see `kernels_transport.play_frame` for the
+The buffers' state lives in arrays (see `kernels_playout.play_frames` for the
 algorithm, after libwebrtc's NetEq delay manager); `JitterBuffer` wraps one buffer for
 direct use, with `now` passed in as every algorithm here takes it.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.kernels_transport import NETEQ_BUCKETS, NETEQ_HISTORY_BLOCKS, NETEQ_START_DELAY_NS, play_frames
+from roomsim.sim.kernels_playout import NETEQ_BUCKETS, NETEQ_HISTORY_BLOCKS, NETEQ_START_DELAY_NS, play_frames
 from roomsim.sim.packets import PACKET, Packets
-from roomsim.world import AUDIO, World
+from roomsim.workload.world import AUDIO, World
 
 IntArray = npt.NDArray[np.int64]
 

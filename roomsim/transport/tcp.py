@@ -5,7 +5,7 @@ or, in a mesh, a relay: browsers cannot open TCP to each other; TURN over TCP/TL
 real-world equivalent); the downlink connection runs back. Every media frame is one
 WebSocket message in one TLS record; messages that queue together (behind a full
 congestion window, or behind a retransmission) share TCP segments up to the MSS, as a
-byte stream does. The per-packet work is `kernels_transport.tcp_advance`; this class keeps the
+byte stream does. The per-packet work is `kernels_tcp.tcp_advance`; this class keeps the
 segments a connection still needs (unacknowledged or not yet delivered) between ticks.
 
 Send and receive buffering: data waits in the sender while the congestion window is
@@ -22,9 +22,9 @@ import numpy.typing as npt
 
 from roomsim.sim import headers
 from roomsim.sim.kernels import LINK_COUNTERS
-from roomsim.sim.kernels_transport import tcp_advance
+from roomsim.sim.kernels_tcp import tcp_advance
 from roomsim.sim.packets import Packets, concat, empty_packets, rows
-from roomsim.world import World
+from roomsim.workload.world import World
 
 #: IPv4 + TCP with the timestamps option Linux sends by default (RFC 7323: 12 bytes with
 #: padding) + one TLS 1.3 record (roomsim.sim.headers).
