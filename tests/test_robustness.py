@@ -40,7 +40,7 @@ def write(tmp_path: Path, data: Any, name: str = "s.yaml") -> Path:
     return path
 
 
-def refused(tmp_path: Path, data: Any, *fragments: str, command: str = "validate",
+def check_refused(tmp_path: Path, data: Any, *fragments: str, command: str = "validate",
             extra: tuple[str, ...] = ()) -> str:
     """`roomsim COMMAND` refuses data: exit 2, one stderr line with every fragment."""
     path = write(tmp_path, data)
@@ -95,7 +95,7 @@ def test_numbers_out_of_range_are_one_line_with_the_unit(
     for part in path[:-1]:
         node = node[part]
     node[path[-1]] = value
-    refused(tmp_path, raw, *fragments)
+    check_refused(tmp_path, raw, *fragments)
 
 
 @pytest.mark.parametrize(("text", "fragments"), [
@@ -109,12 +109,12 @@ def test_strings_and_booleans_are_not_coerced(tmp_path: Path, text: str, fragmen
     key, value = text.split(": ")
     target = raw["nodes"][0] if key == "cores" else raw["rooms"][0]["participants"][0]
     target[key] = yaml.safe_load(value)
-    refused(tmp_path, raw, *fragments)
+    check_refused(tmp_path, raw, *fragments)
 
 
 def test_simulcast_yes_is_not_a_boolean(tmp_path: Path) -> None:
     raw = room(2, [{"kind": "video", "simulcast": "yes"}])
-    refused(tmp_path, raw, "simulcast", "valid boolean")
+    check_refused(tmp_path, raw, "simulcast", "valid boolean")
 
 
 def test_exponent_numbers_are_numbers(tmp_path: Path) -> None:
@@ -127,12 +127,12 @@ def test_exponent_numbers_are_numbers(tmp_path: Path) -> None:
 
 def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
     text = yaml.safe_dump(base())
-    refused(tmp_path, text + "seed: 3\nseed: 4\n", "duplicate key 'seed'")
+    check_refused(tmp_path, text + "seed: 3\nseed: 4\n", "duplicate key 'seed'")
 
 
 # -- references across fields ------------------------------------------------------------
 def test_an_sfu_room_needs_a_node(tmp_path: Path) -> None:
-    refused(tmp_path, base(nodes=[]), "nodes", "at least one node")
+    check_refused(tmp_path, base(nodes=[]), "nodes", "at least one node")
 
 
 def test_a_participant_region_must_reach_its_node(tmp_path: Path) -> None:
@@ -140,14 +140,14 @@ def test_a_participant_region_must_reach_its_node(tmp_path: Path) -> None:
                                   {"a": "mars", "b": "phobos", "latency_ms": 5}]})
     raw["nodes"][0]["region"] = "eu"
     raw["rooms"][0]["participants"][0]["region"] = "mars"
-    refused(tmp_path, raw, "rooms[0].participants[0].region", "no backbone path")
+    check_refused(tmp_path, raw, "rooms[0].participants[0].region", "no backbone path")
 
 
 def test_region_graphs_are_bounded(tmp_path: Path) -> None:
     chain = [{"a": f"r{i}", "b": f"r{i + 1}", "latency_ms": 1} for i in range(300)]
     raw = base(regions={"links": chain})
     raw["nodes"][0]["region"] = "r0"
-    refused(tmp_path, raw, "regions.links", "301 regions; at most 256")
+    check_refused(tmp_path, raw, "regions.links", "301 regions; at most 256")
 
 
 @pytest.mark.parametrize(("costs", "fragments"), [
@@ -157,18 +157,18 @@ def test_region_graphs_are_bounded(tmp_path: Path) -> None:
     ("nonesuch", ["costs", "no bundled cost profile"]),
 ])
 def test_cost_profiles_must_exist(tmp_path: Path, costs: str, fragments: list[str]) -> None:
-    refused(tmp_path, base(costs=costs), *fragments)
+    check_refused(tmp_path, base(costs=costs), *fragments)
 
 
 def test_a_cost_profile_must_be_one(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"nope": 1}')
-    refused(tmp_path, base(costs=str(bad)), "costs", "not a roomsim cost profile")
+    check_refused(tmp_path, base(costs=str(bad)), "costs", "not a roomsim cost profile")
 
 
 def test_a_trace_must_match_a_link(tmp_path: Path) -> None:
     raw = base(traces=[{"link": "nobody/*", "steps": [{"at_s": 1, "rate_kbps": 100}]}])
-    refused(tmp_path, raw, "traces[0].link", "no link matches")
+    check_refused(tmp_path, raw, "traces[0].link", "no link matches")
 
 
 # -- input files -------------------------------------------------------------------------
@@ -267,7 +267,7 @@ def test_subscriptions_follow_the_closed_form() -> None:
 
 
 def test_a_room_too_big_for_the_machine_is_refused_with_a_way_forward(tmp_path: Path) -> None:
-    line = refused(tmp_path, room(100_000, [{"kind": "audio"}]), "budget", "would need",
+    line = check_refused(tmp_path, room(100_000, [{"kind": "audio"}]), "budget", "would need",
                    "memory", "--force", command="validate")
     assert "TiB" in line
 
@@ -277,7 +277,7 @@ def test_a_data_flood_is_refused_by_the_budget(tmp_path: Path) -> None:
     raw = base()
     raw["rooms"][0]["participants"][0].update(
         grants={"publish_data": True}, data={"messages": [{"every_s": 0.001, "bytes": 1_000_000}]})
-    refused(tmp_path, raw, "budget", "packets per simulated second", "send less data")
+    check_refused(tmp_path, raw, "budget", "packets per simulated second", "send less data")
 
 
 def test_validate_prints_the_estimate(tmp_path: Path) -> None:

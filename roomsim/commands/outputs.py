@@ -4,7 +4,7 @@
 written, after the whole simulation ran. Here the directory is made (if needed) and a
 probe file is written and removed before anything runs. Results are written atomically
 (temp file + rename, roomsim.results.models.write_atomic); a run killed mid-write leaves its
-`.NAME.XXXX.tmp` temporaries behind, and the next run into the same directory removes
+`.NAME.<random>.tmp` temporaries behind, and the next run into the same directory removes
 them.
 """
 
