@@ -322,12 +322,20 @@ class Topology(ABC):
              feedback: FeedbackBuffer | None = None) -> Packets:
         """Release a link stage's due packets onto their links (arrived packets move on
         to `next_res[receiver]`, see `LinkTransports.transmit`; `feedback` records them for
-        a congestion controller); record drops."""
+        a congestion controller); media drops damage their frames."""
+        return self.send_with_drops(stage, t1, window, measuring, next_res, feedback)[0]
+
+    def send_with_drops(self, stage: Stage, t1: int, window: int, measuring: bool,
+                        next_res: IntArray | None = None, feedback: FeedbackBuffer | None = None
+                        ) -> tuple[Packets, Packets]:
+        """`send`, also returning what the links dropped. Probe padding (fseq < 0) has no
+        frame to damage."""
         batch = stage.take(t1)
         out, dropped = self.links.transmit(stage.name, batch, t1, window, measuring, next_res, feedback)
         if len(dropped):
-            self.damage.record_drops(dropped)
-        return out
+            media = dropped["fseq"] >= 0
+            self.damage.record_drops(dropped if media.all() else rows(dropped, media))
+        return out, dropped
 
     def to_receivers(self, packets: Packets, subs: Subscriptions) -> tuple[Packets, IntArray, IntArray]:
         """Copy each packet once per receiver of its stream (downstream flows);

@@ -39,11 +39,9 @@ from roomsim.sfu.relays import Relays
 from roomsim.sim.frame_sizes import NEVER
 from roomsim.sim.packets import Packets, concat, rows
 from roomsim.sim.rng import stream_key
-from roomsim.sim.stage import Stage
 from roomsim.topologies.base import Subscriptions, Topology
 from roomsim.topologies.expected import closed_form
 from roomsim.topologies.peer_connections import PeerConnections, per_peer_encoders
-from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.workload.world import VIDEO, World
 
 
@@ -166,12 +164,12 @@ class MeshTopology(Topology):
                 packets = cc.pace(packets)
                 self.uplinks.push(cc.padding(t0, t1))
             self.uplinks.push(packets)
-        up, dropped = self._send(self.uplinks, t1, window, measuring, w.downlink)
+        up, dropped = self.send_with_drops(self.uplinks, t1, window, measuring, w.downlink)
         if cc is not None:
             cc.lost_upstream(dropped)
         self.downlinks.push(self._between_peers(up, t1, window, measuring))
         feedback = cc.watch() if cc is not None else None
-        received, _ = self._send(self.downlinks, t1, window, measuring, self.links.receiver_res, feedback)
+        received, _ = self.send_with_drops(self.downlinks, t1, window, measuring, self.links.receiver_res, feedback)
         if cc is not None and len(received):
             media = received["fseq"] >= 0
             if not media.all():
@@ -253,16 +251,6 @@ class MeshTopology(Topology):
         if video.any():
             scaled = np.rint(frames["payload"] * ratio).astype(np.int64)
             frames["payload"] = np.where(video, np.maximum(scaled, 1), frames["payload"])
-
-    def _send(self, stage: Stage, t1: int, window: int, measuring: bool, next_res: np.ndarray,
-              feedback: FeedbackBuffer | None = None) -> tuple[Packets, Packets]:
-        """A link stage onto its links; media drops damage their frames (padding has none)."""
-        batch = stage.take(t1)
-        out, dropped = self.links.transmit(stage.name, batch, t1, window, measuring, next_res, feedback)
-        if len(dropped):
-            media = dropped["fseq"] >= 0
-            self.damage.record_drops(dropped if media.all() else rows(dropped, media))
-        return out, dropped
 
     def _keyframes_for_new_peers(self) -> None:
         """A new peer connection starts with a keyframe: a publisher already sending asks

@@ -31,7 +31,6 @@ from roomsim.sfu.relays import Relays
 from roomsim.sim.kernels_sfu import address_copies
 from roomsim.sim.metrics import NS, LatencyHistograms
 from roomsim.sim.packets import PACKET, Packets, concat, empty_packets, rows
-from roomsim.sim.stage import Stage
 from roomsim.topologies.base import FrameDamage
 from roomsim.topologies.servers import ServerSide
 from roomsim.topologies.sfu_control import IN_FLIGHT_GRACE_NS, SfuControlPlane
@@ -175,7 +174,7 @@ class SfuTopology(SfuControlPlane):
             self._capture(t0, t1, window, measuring)
             if self.extension_jobs is not None:
                 self.extension_jobs.clocked(t0, t1, self._composited())
-        arrived = self._send(self.uplinks, t1, window, measuring)
+        arrived = self.send(self.uplinks, t1, window, measuring)
         if self.relays is not None:
             relayed = self.relays.server[w.streams.pub[arrived["stream"]]] >= 0
             if relayed.any():
@@ -183,7 +182,7 @@ class SfuTopology(SfuControlPlane):
                 via["res"] = self.relays.to_node[self.relays.server[w.streams.pub[via["stream"]]]]
                 self.relay_up.push(via)
                 arrived = rows(arrived, ~relayed)
-            from_relay = self._send(self.relay_up, t1, window, measuring)
+            from_relay = self.send(self.relay_up, t1, window, measuring)
             # the relay strips the TURN framing: plain RTP/UDP again towards the node
             from_relay["size"] = (
                 from_relay["payload"] + w.streams.header_bytes[from_relay["stream"]]
@@ -191,14 +190,14 @@ class SfuTopology(SfuControlPlane):
             arrived = concat([arrived, from_relay]) if len(from_relay) else arrived
         arrived["res"] = self.servers.nic_in_of(arrived["stream"])
         self.node_in.push(arrived)
-        at_node = self._send(self.node_in, t1, window, measuring)
+        at_node = self.send(self.node_in, t1, window, measuring)
         at_node["res"] = self.servers.pool_for(
             self.node_of_link[at_node["res"]], self.servers.room_of_stream[at_node["stream"]])
         self.node_cpu.push(at_node)
         if capturing:
             self.node_cpu.push(self._padding(t0, t1))
         self.node_out.push(self._forward(self.node_cpu.take(t1), window, measuring))
-        out = self._send(self.node_out, t1, window, measuring, next_res=w.downlink)
+        out = self.send(self.node_out, t1, window, measuring, next_res=w.downlink)
         if self.cascade:
             hop = out["sub"] < 0
             if hop.any():
@@ -213,7 +212,7 @@ class SfuTopology(SfuControlPlane):
                 via["res"] = self.relays.to_client[self.relays.server[via["sub"]]]
                 self.relay_down.push(via)
                 out = rows(out, ~relayed)
-            from_relay = self._send(self.relay_down, t1, window, measuring, next_res=w.downlink)
+            from_relay = self.send(self.relay_down, t1, window, measuring, next_res=w.downlink)
             out = concat([out, from_relay]) if len(from_relay) else out
         self.downlinks.push(out)
         received = self._send_downlinks(t1, window, measuring)
@@ -276,16 +275,6 @@ class SfuTopology(SfuControlPlane):
         st = self.world.streams
         s = packets["stream"]
         return st.phase_ns[s] + np.floor(packets["fseq"] * st.period_ns[s]).astype(np.int64)
-
-    def _send(self, stage: Stage, t1: int, window: int, measuring: bool, next_res: IntArray | None = None
-              ) -> Packets:
-        """Release a stage onto its links (`next_res`: as `LinkTransports.transmit`); media
-        drops damage their frames (padding has no frame)."""
-        batch = stage.take(t1)
-        out, dropped = self.links.transmit(stage.name, batch, t1, window, measuring, next_res)
-        if len(dropped):
-            self.damage.record_drops(rows(dropped, dropped["fseq"] >= 0))
-        return out
 
     def _send_downlinks(self, t1: int, window: int, measuring: bool) -> Packets:
         """Downlinks, recording transport feedback for subscribers the SFU adapts to."""
@@ -462,7 +451,7 @@ class SfuTopology(SfuControlPlane):
 
     def _cross_backbone(self, t1: int, window: int, measuring: bool) -> None:
         """Move copies along their segment; at the segment's end they enter its node."""
-        crossed = self._send(self.backbone, t1, window, measuring)
+        crossed = self.send(self.backbone, t1, window, measuring)
         if len(crossed) == 0:
             return
         assert self.backbone_packets is not None
