@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from roomsim.codecs.adaptation import CpuOveruse, ladder_pixels, resolution_pixels, video_rate
 from roomsim.scenario.topology import MeshOptions
+from roomsim.sim.frame_sizes import scale_peer_frames
 from roomsim.sim.pacer import pace
 from roomsim.sim.packets import PACKET, Packets, empty_packets
 from roomsim.sim.packets import rows as rows_of_array
@@ -230,7 +230,7 @@ class PeerConnections:
         its stream's full-resolution work."""
         conn = np.empty(len(frames), dtype=np.int64)
         work = np.empty(len(frames))
-        _size_frames(frames, self.world.streams.pub, self.block, self.world.local_index, self.is_video,
+        scale_peer_frames(frames, self.world.streams.pub, self.block, self.world.local_index, self.is_video,
                      self.ratio, self.scale, self.slot, conn, work)
         return conn, work
 
@@ -382,19 +382,3 @@ class PeerConnections:
                 "connections": {name(r): v for r, v in self.series.items()},
             },
         }
-
-
-@njit(cache=True)
-def _size_frames(frames, stream_pub, block, local_index, is_video, ratio, scale, slot, conn, work):  # type: ignore[no-untyped-def]
-    """PeerConnections.size_frames' loop (the row, payload and work rules are those of
-    rows_of, the open-loop sizes x ratio and the per-slot scale)."""
-    for i in range(len(frames)):
-        f = frames[i]
-        s = f.stream
-        r = block[f.sub] + local_index[stream_pub[s]]
-        conn[i] = r
-        if is_video[s]:
-            f.payload = max(np.int64(np.rint(f.payload * ratio[r])), 1)
-            work[i] = scale[r, slot[s]]
-        else:
-            work[i] = 1.0
