@@ -24,8 +24,8 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
+from roomsim.sim.jit import njit
 from roomsim.sim.kernels import _uniform
 from roomsim.sim.rng import stream_key
 

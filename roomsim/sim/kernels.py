@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from roomsim.sim.jit import njit
 
 SENT, QUEUE_DROP, LOST = 0, 1, 2
 

@@ -5,8 +5,8 @@ and on the server NICs they cross, in one compiled pass per tick
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from roomsim.sim.jit import njit
 from roomsim.sim.kernels import BYTES, PACKETS
 
 

@@ -5,7 +5,8 @@ batch by (resource, time) that every FIFO stage needs (see roomsim.sim.packets).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from roomsim.sim.jit import njit
 
 
 @njit(cache=True)

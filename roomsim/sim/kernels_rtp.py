@@ -14,8 +14,8 @@ Fed in time order; state lives in arrays passed in (no clocks, no globals), in t
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from roomsim.sim.jit import njit
 from roomsim.sim.kernels import (
     BYTES,
     DROPPED_BYTES,

@@ -8,7 +8,8 @@ and both take their state as arrays: nothing here reads a clock (`now` is passed
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from roomsim.sim.jit import njit
 
 NORMAL, OVERUSING, UNDERUSING = 0, 1, 2
 

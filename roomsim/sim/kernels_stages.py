@@ -7,7 +7,8 @@ Read by roomsim.sim.breakdown; `kernels_playout.play_frames` fills them as it pl
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from roomsim.sim.jit import njit
 
 #: Stage histograms: bin 0 holds exact zeros; then 0.1 ms bins up to 100 ms, 1 ms bins up
 #: to 10 s, and one bin above. Linear bins need a division, not a logarithm, per value.

@@ -16,7 +16,8 @@ bytes still count against the budget.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from roomsim.sim.jit import njit
 
 #: PacingController::kDefaultPaceMultiplier
 PACE_MULTIPLIER = 2.5
