@@ -54,8 +54,10 @@ def measure(path: Path, duration: float | None, source: Path | None = None) -> d
     """Run one scenario in a child process (importing roomsim from `source`, default this
     tree); return its figures."""
     env = {**os.environ, "PYTHONPATH": str(source or HERE.parent)}
+    # cwd outside every tree: `python -c` puts the current folder first on sys.path, which
+    # would let the tree the script is run from shadow `source`
     out = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(duration or "-")],
-                         capture_output=True, text=True, check=True, env=env)
+                         capture_output=True, text=True, check=True, env=env, cwd=tempfile.gettempdir())
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
