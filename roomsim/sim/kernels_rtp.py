@@ -81,17 +81,17 @@ def _hidden(jitter_ns: float, r: float, slack: np.int64) -> bool:
 @njit(cache=True)
 def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy_until, last_out, sequence, recover,
                  period_ns, hop, role,
-                 next_res, via_res, frame_last, holds, ready_t, ready_fseq, max_retries, dropped, counts,
-                 repair, fb_row, fb_col, fb_paced, down_delay, up_delay, fb_sub, fb_send, fb_arrive, fb_size,
-                 fb_probe, fb_report, fb_n, flow_rtt):  # type: ignore[no-untyped-def]
+                 next_res, frame_last, holds, ready_t, ready_fseq, max_retries, dropped, counts, repair,
+                 fb_row, fb_col, fb_paced, down_delay, up_delay, fb_sub, fb_send, fb_arrive, fb_size, fb_probe,
+                 fb_report, fb_n, flow_rtt):  # type: ignore[no-untyped-def]
     """Send packets (in time order) over their links, repairing random losses per the
     stream's `recover` mode.
 
     `batch` holds PACKET rows, read and written as records (~40 % cheaper than one strided
     array per field). Each packet's fate is SENT, QUEUE_DROP or LOST; per-link counters are
-    added into `counts[res, column]`. Splits the batch in the same pass,
-    each part in batch order: the rows that crossed move up to the front of `batch`, the
-    others are copied, untouched, to `dropped` (room for the whole batch); returns
+    added into `counts[res, column]`. Splits the batch in the same pass, each part in
+    batch order: the rows that crossed move up to the front of `batch`, the others are
+    copied, untouched, to `dropped` (room for the whole batch); returns
     (feedback fill level, rows crossed, rows dropped). Splitting in place costs a record
     copy per row behind the first drop, while a split afterwards read the batch again and
     wrote two fresh arrays (their page faults alone cost as much). A packet that crossed
@@ -101,16 +101,6 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
     has a receiver, the next stage's resource `next_res[sub]` in `res`. One pass, instead of
     one numpy pass per field after the links (at ~700k copies a second those passes cost
     as much as the links). Dropped packets keep every field.
-
-    Two links in one pass: where `via_res` is not empty, a packet that crossed its link
-    goes on to link `via_res[sub]` at once, and `next_res` applies after that one (an SFU:
-    node NIC-out, then the receiver's downlink). Rows dropped on the first link are copied
-    to the back of `dropped`, in reverse order; the fourth figure returned counts them.
-    Exact where a stage between the two would pass the packets on in batch order: each
-    second link must see its packets in time order (true where the first links never
-    reorder, i.e. repair nothing, and each second link is fed by one of them), and every
-    packet must have a receiver. Either breach returns -1 rows crossed, and the state is
-    then spoilt.
 
     Transport-wide feedback: where `fb_row` is not empty, every packet to a watched
     receiver (`fb_row[sub]` >= 0) is appended to the feedback columns `fb_*` from row `fb_n`
@@ -122,8 +112,8 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
     arrived, `down_delay[row]` after sending, plus the return delay `up_delay[row]`);
     the fill level returned stays `fb_n` when nothing is watched.
 
-    (The body of one packet is a loop over its links left by `break` when it is dropped, so
-    that every fate reaches the common tail: a helper function per packet would pass ~30 arrays a call,
+    (The body of one packet is a one-pass inner loop left by `break`, so that every fate
+    reaches the common tail: a helper function per packet would pass ~30 arrays a call,
     ~13x slower.)
     Loss and jitter share one uniform u: lost if u < p, and otherwise (u - p) / (1 - p),
     uniform again and independent of the loss event, sets an exponential extra delay
@@ -150,23 +140,15 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
     receiver, whose video plays in order), and RTX packets do not occupy the FIFO.
     """
     record = len(fb_row) > 0
-    hops = 2 if len(via_res) > 0 else 1
-    entered = np.full(len(busy_until) if hops == 2 else 0, -_INF, dtype=np.int64)
     crossed = 0
     lost = 0
-    lost_first = 0
     for i in range(len(batch)):
         row = batch[i]
-        for leg in range(hops):
-            last = leg == hops - 1
+        sent_at = row.t
+        fate = LOST
+        arrive = np.int64(-1)
+        for _ in range(1):
             q = row.res
-            sent_at = row.t
-            fate = LOST
-            arrive = np.int64(-1)
-            if leg > 0:  # the second link must see its packets in time order
-                if sent_at < entered[q]:
-                    return fb_n, -1, lost, lost_first
-                entered[q] = sent_at
             a = row.t
             n = sequence[q]
             sequence[q] = n + 1
@@ -271,16 +253,8 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
                 row.out_us = since
             elif r == ROLE_NIC_OUT:
                 row.out_us = (arrive - row.capture) // 1000
-            if not last:
-                if row.sub < 0:
-                    return fb_n, -1, lost, lost_first
-                row.res = via_res[row.sub]
-            elif len(next_res) > 0 and row.sub >= 0:
+            if len(next_res) > 0 and row.sub >= 0:
                 row.res = next_res[row.sub]
-        if not last:  # dropped on the first of two links
-            lost_first += 1
-            dropped[len(dropped) - lost_first] = batch[i]
-            continue
         if record and row.sub >= 0 and fb_row[row.sub] >= 0:
             r = fb_row[row.sub] + fb_col[row.stream]
             if fb_paced:
@@ -299,4 +273,4 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
         else:
             dropped[lost] = batch[i]
             lost += 1
-    return fb_n, crossed, lost, lost_first
+    return fb_n, crossed, lost

@@ -197,9 +197,7 @@ class SfuTopology(SfuControlPlane):
         if capturing:
             self.node_cpu.push(self._padding(t0, t1))
         self.node_out.push(self._forward(self.node_cpu.take(t1), window, measuring))
-        # without backbone or relays in between, NIC-out and downlink are crossed in one pass
-        through = not self.cascade and self.relays is None and self.links.chainable(self.servers.nic_out)
-        out = empty_packets() if through else self.send(self.node_out, t1, window, measuring, next_res=w.downlink)
+        out = self.send(self.node_out, t1, window, measuring, next_res=w.downlink)
         if self.cascade:
             hop = out["sub"] < 0
             if hop.any():
@@ -217,7 +215,7 @@ class SfuTopology(SfuControlPlane):
             from_relay = self.send(self.relay_down, t1, window, measuring, next_res=w.downlink)
             out = concat([out, from_relay]) if len(from_relay) else out
         self.downlinks.push(out)
-        received = self._send_downlinks(t1, window, measuring, through)
+        received = self._send_downlinks(t1, window, measuring)
         self.clients.push(received)
         self.deliver(self.clients.take(t1), window, measuring)
 
@@ -278,25 +276,18 @@ class SfuTopology(SfuControlPlane):
         s = packets["stream"]
         return st.phase_ns[s] + np.floor(packets["fseq"] * st.period_ns[s]).astype(np.int64)
 
-    def _send_downlinks(self, t1: int, window: int, measuring: bool, through: bool = False) -> Packets:
-        """Downlinks, recording transport feedback for subscribers the SFU adapts to;
-        `through`: the NIC-out's packets, crossing it and then their downlinks."""
+    def _send_downlinks(self, t1: int, window: int, measuring: bool) -> Packets:
+        """Downlinks, recording transport feedback for subscribers the SFU adapts to."""
         w = self.world
-        batch = self.node_out.take(t1) if through else self.downlinks.take(t1)
+        batch = self.downlinks.take(t1)
         c = self.control
         feedback = None
         if c.gcc and c.adaptive.any() and len(batch) > 0:
             feedback = self.feedback
             delays = w.links.delay_ns
             feedback.watch(c.feedback_rows(), self.no_offset, delays[w.downlink], delays[w.uplink])
-        if through:
-            out, at_nic, dropped = self.links.transmit_through(batch, window, measuring, w.downlink,
-                                                               self.links.receiver_res, feedback)
-            if len(at_nic):
-                self.damage.record_drops(rows(at_nic, at_nic["fseq"] >= 0))
-        else:
-            out, dropped = self.links.transmit(self.downlinks.name, batch, t1, window, measuring,
-                                               self.links.receiver_res, feedback)
+        out, dropped = self.links.transmit(self.downlinks.name, batch, t1, window, measuring,
+                                           self.links.receiver_res, feedback)
         if len(dropped):
             self.damage.record_drops(rows(dropped, dropped["fseq"] >= 0))
         if not (self._forwarded_padding or self.relays is not None):

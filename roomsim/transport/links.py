@@ -119,15 +119,16 @@ class LinkTransports:
         deliveries, which may stem from earlier batches, follow). The batch is consumed: the
         arrived rows may be a view of it. Arrived rows carry their arrival in `t`, the
         breakdown stamps and, with `next_res` (indexed by receiver), the next stage's
-        resource in `res` (rows without a receiver keep theirs). With `feedback`, every UDP packet to a watched
-        receiver is recorded there as it is sent (transport-wide feedback)."""
+        resource in `res` (rows without a receiver keep theirs). With `feedback`, every UDP
+        packet to a watched receiver is recorded there as it is sent (transport-wide
+        feedback)."""
         if not self.any_tcp:
             if len(batch) == 0:
                 return batch, batch
-            return self._udp(batch, window, measuring, next_res, feedback)[:2]
+            return self._udp(batch, window, measuring, next_res, feedback)
         on_tcp = self.tcp_link[batch["res"]] if len(batch) else np.zeros(0, dtype=bool)
         udp = batch if not on_tcp.any() else rows(batch, ~on_tcp)
-        out, dropped = self._udp(udp, window, measuring, next_res, feedback)[:2] if len(udp) else (udp, udp)
+        out, dropped = self._udp(udp, window, measuring, next_res, feedback) if len(udp) else (udp, udp)
         tcp_out = self.tcp.advance(stage, rows(batch, on_tcp) if on_tcp.any() else empty_packets(), t1, window,
                                    measuring)
         if len(tcp_out):
@@ -139,30 +140,10 @@ class LinkTransports:
             out = concat([out, tcp_out]) if len(out) else tcp_out
         return out, dropped
 
-    def chainable(self, first: npt.NDArray[np.int64]) -> bool:
-        """Whether `transmit_through` may send packets over links `first` and then on to
-        their receivers' links: every link is UDP and none of `first` loses packets, so none
-        repairs (reorders) any, and a stage between them would pass their output on as is."""
-        return not self.any_tcp and not self.world.links.loss[first].any()
-
-    def transmit_through(self, batch: Packets, window: int, measuring: bool, via_res: npt.NDArray[np.int64],
-                         next_res: npt.NDArray[np.int64] | None = None, feedback: FeedbackBuffer | None = None
-                         ) -> tuple[Packets, Packets, Packets]:
-        """`transmit` over two links in one pass, each packet crossing its link and then link
-        `via_res[receiver]` (an SFU: NIC-out, then downlink); `feedback` watches the second.
-        Returns (arrived, dropped on the first link, dropped on the second). Only where
-        `chainable(first links)` and each second link is fed by one first link: a breach
-        is an error, as the links' state is then spoilt."""
-        if len(batch) == 0:
-            return batch, batch, batch
-        return self._udp(batch, window, measuring, next_res, feedback, via_res)
-
     def _udp(self, batch: Packets, window: int, measuring: bool, next_res: npt.NDArray[np.int64] | None,
-             feedback: FeedbackBuffer | None, via_res: npt.NDArray[np.int64] = _NO_NEXT
-             ) -> tuple[Packets, Packets, Packets]:
+             feedback: FeedbackBuffer | None) -> tuple[Packets, Packets]:
         """UDP links: FIFO, loss, jitter, RTP repair, stamps, next resource and the split
-        into (arrived, dropped, dropped on the first of two links) in one compiled pass;
-        arrived is the front of `batch`."""
+        into (arrived, dropped) in one compiled pass; arrived is the front of `batch`."""
         table = self.world.links
         n = len(batch)
         if len(self._dropped) < n:
@@ -172,18 +153,14 @@ class LinkTransports:
         if feedback is not None:
             feedback.reserve(n)
             fb = feedback
-        filled, crossed, lost, lost_first = transmit_rtp(  # type: ignore[call-arg]  # numba dispatcher stub
+        filled, crossed, lost = transmit_rtp(  # type: ignore[call-arg]  # numba dispatcher stub
             batch, table.rate_bps, table.delay_ns, table.jitter_ns, table.loss, table.queue_ns, table.key,
             table.busy_until, table.last_out, table.sequence, self.recover, self.world.streams.period_ns, self.hop,
-            self.role, _NO_NEXT if next_res is None else next_res, via_res, self.frame_last, self.holds,
+            self.role, _NO_NEXT if next_res is None else next_res, self.frame_last, self.holds,
             self.ready_t, self.ready_fseq, self.max_retries, self._dropped, counts, self.repair, fb.row, fb.col,
             fb.paced, fb.down_delay, fb.up_delay, *fb.pending(), fb.n, self.flow_rtt)
-        if crossed < 0:
-            raise RuntimeError("packets crossing two links in one pass reached the second out of time "
-                               "order, or without a receiver")
         if feedback is not None:
             feedback.n = filled
         if crossed == n:
-            return batch, batch[:0], batch[:0]
-        first = self._dropped[len(self._dropped) - lost_first:][::-1].copy()
-        return batch[:crossed], self._dropped[:lost].copy(), first
+            return batch, batch[:0]
+        return batch[:crossed], self._dropped[:lost].copy()
