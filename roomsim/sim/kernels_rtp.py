@@ -68,27 +68,34 @@ def _hidden(jitter_ns: float, r: float, slack: np.int64) -> bool:
     """Whether the jitter `_jitter(jitter_ns, r)` surely stays below `slack`, the time until
     the previous packet on the link arrives: the packet then arrives right behind that one
     whatever its jitter, and the logarithm can be skipped (on a busy link most packets are
-    held back so). Uses -ln(1 - r) <= r / (1 - r), with a margin for rounding."""
+    held back so). Uses -ln(1 - r) <= r / (1 - r), multiplied through by 1 - r (a division
+    costs more than the rest of the test), with a margin for rounding."""
     if slack <= 0:
         return False
     if r > 1.0 - 1e-16:
         r = 1.0 - 1e-16
-    return bool(jitter_ns * r / (1.0 - r) * (1.0 + 1e-9) + 1.0 < slack)
+    rest = 1.0 - r
+    return bool(jitter_ns * r * (1.0 + 1e-9) + rest < slack * rest)
 
 
 @njit(cache=True)
 def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy_until, last_out, sequence, recover,
                  period_ns, hop, role,
-                 next_res, frame_last, holds, ready_t, ready_fseq, max_retries, status, counts, repair, fb_row,
-                 fb_col, fb_paced, down_delay, up_delay, fb_sub, fb_send, fb_arrive, fb_size, fb_probe, fb_report,
-                 fb_n, flow_rtt):  # type: ignore[no-untyped-def]
+                 next_res, frame_last, holds, ready_t, ready_fseq, max_retries, dropped, counts, repair,
+                 fb_row, fb_col, fb_paced, down_delay, up_delay, fb_sub, fb_send, fb_arrive, fb_size, fb_probe,
+                 fb_report, fb_n, flow_rtt):  # type: ignore[no-untyped-def]
     """Send packets (in time order) over their links, repairing random losses per the
     stream's `recover` mode.
 
     `batch` holds PACKET rows, read and written as records (~40 % cheaper than one strided
-    array per field). Writes each packet's fate to `status` (SENT, QUEUE_DROP or LOST);
-    adds per-link counters into `counts[res, column]`. A packet that crossed gets, in
-    place: its arrival at the far end in `t`; the breakdown stamps of its link's `role`
+    array per field). Each packet's fate is SENT, QUEUE_DROP or LOST; per-link counters are
+    added into `counts[res, column]`. Splits the batch in the same pass, each part in
+    batch order: the rows that crossed move up to the front of `batch`, the others are
+    copied, untouched, to `dropped` (room for the whole batch); returns
+    (feedback fill level, rows crossed, rows dropped). Splitting in place costs a record
+    copy per row behind the first drop, while a split afterwards read the batch again and
+    wrote two fresh arrays (their page faults alone cost as much). A packet that crossed
+    gets: its arrival at the far end in `t`; the breakdown stamps of its link's `role`
     (crossing a client uplink sets `up_us` and `out_us`, crossing a server NIC-out sets
     `out_us`, in microseconds after `capture`); and, where `next_res` is not empty and it
     has a receiver, the next stage's resource `next_res[sub]` in `res`. One pass, instead of
@@ -102,8 +109,8 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
     within the receiver's block): its send time (this link's, or with `fb_paced` when it
     left the sender's pacer, the `enc_us` stamp), arrival (-1 if lost), size, whether it is
     probe padding, and when its report reaches the sender (arrival, or when it would have
-    arrived, `down_delay[row]` after sending, plus the return delay `up_delay[row]`).
-    Returns the new fill level (`fb_n` when nothing is watched).
+    arrived, `down_delay[row]` after sending, plus the return delay `up_delay[row]`);
+    the fill level returned stays `fb_n` when nothing is watched.
 
     (The body of one packet is a one-pass inner loop left by `break`, so that every fate
     reaches the common tail: a helper function per packet would pass ~30 arrays a call,
@@ -133,6 +140,8 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
     receiver, whose video plays in order), and RTX packets do not occupy the FIFO.
     """
     record = len(fb_row) > 0
+    crossed = 0
+    lost = 0
     for i in range(len(batch)):
         row = batch[i]
         sent_at = row.t
@@ -246,7 +255,6 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
                 row.out_us = (arrive - row.capture) // 1000
             if len(next_res) > 0 and row.sub >= 0:
                 row.res = next_res[row.sub]
-        status[i] = fate
         if record and row.sub >= 0 and fb_row[row.sub] >= 0:
             r = fb_row[row.sub] + fb_col[row.stream]
             if fb_paced:
@@ -258,21 +266,11 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
             fb_probe[fb_n] = row.fseq < 0
             fb_report[fb_n] = (arrive if fate == SENT else sent_at + down_delay[r]) + up_delay[r]
             fb_n += 1
-    return fb_n
-
-
-@njit(cache=True)
-def split_sent(batch, status, out, dropped):  # type: ignore[no-untyped-def]
-    """Split a batch (PACKET rows) after its links, in batch order: rows that crossed
-    (`status` SENT) to `out`, the others to `dropped`.
-    Two loops: with both record copies in one loop numba's copies run ~8x slower."""
-    n = 0
-    for i in range(len(batch)):
-        if status[i] == SENT:
-            out[n] = batch[i]
-            n += 1
-    m = 0
-    for i in range(len(batch)):
-        if status[i] != SENT:
-            dropped[m] = batch[i]
-            m += 1
+        if fate == SENT:
+            if crossed != i:
+                batch[crossed] = batch[i]
+            crossed += 1
+        else:
+            dropped[lost] = batch[i]
+            lost += 1
+    return fb_n, crossed, lost

@@ -86,8 +86,6 @@ class LinkTable:
     def __init__(self) -> None:
         self.names: list[str] = []
         self._rows: list[tuple[float, int, float, float, int, int]] = []
-        #: which rows of the last UDP batch crossed their link (the SFU's transport feedback)
-        self.last_sent = np.zeros(0, dtype=bool)
 
     def add(self, name: str, rate_bps: float, delay_ns: int, jitter_ns: float, loss: float,
             queue_ns: int, key: int) -> int:

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.scenario.participants import ParticipantGroup
-from roomsim.sim.kernels import LINK_COUNTERS, SENT
+from roomsim.sim.kernels import LINK_COUNTERS
 from roomsim.sim.kernels_rtp import (
     HOP_DOWN,
     HOP_OTHER,
@@ -31,7 +31,6 @@ from roomsim.sim.kernels_rtp import (
     ROLE_DOWNLINK,
     ROLE_NIC_OUT,
     ROLE_UPLINK,
-    split_sent,
     transmit_rtp,
 )
 from roomsim.sim.kernels_stages import stamp_crossings
@@ -105,6 +104,8 @@ class LinkTransports:
         self.flow_rtt = np.zeros(0, dtype=np.int64)
         #: a receiver's client resource (its decoder stage) is its own index
         self.receiver_res = np.arange(len(world.participants), dtype=np.int64)
+        #: room for the rows a batch drops, kept between calls (grown to the largest batch)
+        self._dropped = empty_packets()
 
     def in_flight(self) -> int:
         """Packets held inside TCP connections."""
@@ -114,25 +115,20 @@ class LinkTransports:
                  next_res: npt.NDArray[np.int64] | None = None, feedback: FeedbackBuffer | None = None
                  ) -> tuple[Packets, Packets]:
         """Send a stage's batch over its links; return (arrived, dropped).
-        `links.last_sent` tells which rows of the batch crossed a UDP link, and the arrived
-        rows start with those, in batch order (TCP deliveries, which may stem from earlier
-        batches, follow). Arrived rows carry their arrival in `t`, the breakdown stamps
-        and, with `next_res` (indexed by receiver), the next stage's resource in `res`
-        (rows without a receiver keep theirs). With `feedback`, every UDP packet to a watched
-        receiver is recorded there as it is sent (transport-wide feedback)."""
-        table = self.world.links
+        The arrived rows start with those that crossed a UDP link, in batch order (TCP
+        deliveries, which may stem from earlier batches, follow). The batch is consumed: the
+        arrived rows may be a view of it. Arrived rows carry their arrival in `t`, the
+        breakdown stamps and, with `next_res` (indexed by receiver), the next stage's
+        resource in `res` (rows without a receiver keep theirs). With `feedback`, every UDP
+        packet to a watched receiver is recorded there as it is sent (transport-wide
+        feedback)."""
         if not self.any_tcp:
             if len(batch) == 0:
-                table.last_sent = np.zeros(0, dtype=bool)
                 return batch, batch
             return self._udp(batch, window, measuring, next_res, feedback)
         on_tcp = self.tcp_link[batch["res"]] if len(batch) else np.zeros(0, dtype=bool)
         udp = batch if not on_tcp.any() else rows(batch, ~on_tcp)
         out, dropped = self._udp(udp, window, measuring, next_res, feedback) if len(udp) else (udp, udp)
-        crossed = np.zeros(len(batch), dtype=bool)
-        if len(udp):
-            crossed[~on_tcp] = table.last_sent
-        table.last_sent = crossed
         tcp_out = self.tcp.advance(stage, rows(batch, on_tcp) if on_tcp.any() else empty_packets(), t1, window,
                                    measuring)
         if len(tcp_out):
@@ -146,30 +142,25 @@ class LinkTransports:
 
     def _udp(self, batch: Packets, window: int, measuring: bool, next_res: npt.NDArray[np.int64] | None,
              feedback: FeedbackBuffer | None) -> tuple[Packets, Packets]:
-        """UDP links: FIFO, loss, jitter, RTP repair, stamps and next resource (one
-        compiled pass)."""
+        """UDP links: FIFO, loss, jitter, RTP repair, stamps, next resource and the split
+        into (arrived, dropped) in one compiled pass; arrived is the front of `batch`."""
         table = self.world.links
         n = len(batch)
-        status = np.empty(n, dtype=np.int8)
+        if len(self._dropped) < n:
+            self._dropped = empty_packets(max(n, 2 * len(self._dropped)))
         counts = table.counters.pending(LINK_COUNTERS, window, measuring)
         fb = _NO_FEEDBACK
         if feedback is not None:
             feedback.reserve(n)
             fb = feedback
-        filled = transmit_rtp(  # type: ignore[call-arg]  # numba dispatcher stub
+        filled, crossed, lost = transmit_rtp(  # type: ignore[call-arg]  # numba dispatcher stub
             batch, table.rate_bps, table.delay_ns, table.jitter_ns, table.loss, table.queue_ns, table.key,
             table.busy_until, table.last_out, table.sequence, self.recover, self.world.streams.period_ns, self.hop,
-            self.role, _NO_NEXT if next_res is None else next_res, self.frame_last, self.holds, self.ready_t,
-            self.ready_fseq, self.max_retries, status, counts, self.repair, fb.row, fb.col, fb.paced,
-            fb.down_delay, fb.up_delay,
-            *fb.pending(), fb.n, self.flow_rtt)
+            self.role, _NO_NEXT if next_res is None else next_res, self.frame_last, self.holds,
+            self.ready_t, self.ready_fseq, self.max_retries, self._dropped, counts, self.repair, fb.row, fb.col,
+            fb.paced, fb.down_delay, fb.up_delay, *fb.pending(), fb.n, self.flow_rtt)
         if feedback is not None:
             feedback.n = filled
-        sent = status == SENT
-        table.last_sent = sent
-        crossed = int(np.count_nonzero(sent))
         if crossed == n:
             return batch, batch[:0]
-        out, dropped = empty_packets(crossed), empty_packets(n - crossed)
-        split_sent(batch, status, out, dropped)
-        return out, dropped
+        return batch[:crossed], self._dropped[:lost].copy()
