@@ -35,10 +35,11 @@ import numpy.typing as npt
 
 from roomsim.codecs.adaptation import CpuOveruse, ladder_pixels, resolution_pixels, video_rate
 from roomsim.scenario.topology import MeshOptions
-from roomsim.sim.frame_sizes import scale_peer_frames
+from roomsim.sim.kernels_mesh import peer_frame_copies
 from roomsim.sim.pacer import pace
 from roomsim.sim.packets import PACKET, Packets, empty_packets
 from roomsim.sim.packets import rows as rows_of_array
+from roomsim.topologies.base import Subscriptions
 from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.transport.gcc import PADDING_WIRE_BYTES, GccEstimators, padding_times
 from roomsim.workload.world import AUDIO, VIDEO, World
@@ -223,19 +224,23 @@ class PeerConnections:
             count[has] += 1
         self.row_pixels[rows] = np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
-    def size_frames(self, frames: np.ndarray) -> tuple[IntArray, FloatArray]:
-        """Frame copies (`sub` set) for their connection's encoder, in one compiled pass:
-        video payloads resized in place to the connection's rate (round(payload x ratio),
-        at least one byte); returns each copy's connection row and its encode work over
-        its stream's full-resolution work."""
-        conn = np.empty(len(frames), dtype=np.int64)
-        work = np.empty(len(frames))
-        scale_peer_frames(frames, self.world.streams.pub, self.block, self.world.local_index, self.is_video,
-                     self.ratio, self.scale, self.slot, conn, work)
-        return conn, work
+    def copy_frames(self, frames: np.ndarray, subs: Subscriptions, salt: IntArray,
+                    rotating: bool) -> tuple[np.ndarray, IntArray, FloatArray]:
+        """Captured frames copied once per receiver of their stream (in rotating order if
+        asked; see roomsim.sim.kernels_mesh.peer_frame_copies) and sized for their
+        connection's encoder, in one compiled pass: video payloads become round(payload x
+        ratio), at least one byte. Returns the copies, each one's connection row, and its
+        encode work over its stream's full-resolution work."""
+        total = int(subs.count[frames["stream"]].sum()) if len(frames) else 0
+        copies = np.empty(total, dtype=frames.dtype)
+        conn = np.empty(total, dtype=np.int64)
+        work = np.empty(total)
+        peer_frame_copies(frames, subs.indptr, subs.sub, salt, rotating, self.world.streams.pub, self.block,
+                          self.world.local_index, self.is_video, self.ratio, self.scale, self.slot, copies, conn, work)
+        return copies, conn, work
 
     def observe_encodes(self, rows: IntArray, streams: IntArray, encode_ns: FloatArray,
-                        dropped_rows: IntArray, dropped_streams: IntArray) -> None:
+                        dropped_rows: IntArray | None = None, dropped_streams: IntArray | None = None) -> None:
         """Per-peer video encoders' usage: encoded frames' capture-to-encoded times, and a
         frame interval of work for each frame the encoder could not take."""
         if self.cpu is None:
@@ -243,6 +248,8 @@ class PeerConnections:
         period = self.world.streams.period_ns
         video = self.is_video[streams]
         self.cpu.observe(rows[video], encode_ns[video], period[streams[video]])
+        if dropped_rows is None or dropped_streams is None:
+            return
         video = self.is_video[dropped_streams]
         if video.any():
             lost = period[dropped_streams[video]]
@@ -294,13 +301,14 @@ class PeerConnections:
             return encoded
         return rows_of_array(encoded, np.argsort(encoded["t"], kind="stable"))
 
-    def pace(self, packets: Packets) -> Packets:
+    def pace(self, packets: Packets, in_ready_order: bool = False) -> Packets:
         """Packets (addressed, `t` = ready) through their connection's pacer: `t` and
-        `enc_us` become the release (the send time the feedback reports)."""
+        `enc_us` become the release (the send time the feedback reports).
+        `in_ready_order`: the caller built them sorted on `t` (skips the check)."""
         if len(packets) == 0 or not self.options.pacing:
             return packets
         ready = packets["t"]
-        if len(ready) > 1 and (ready[1:] < ready[:-1]).any():
+        if not in_ready_order and len(ready) > 1 and (ready[1:] < ready[:-1]).any():
             packets = rows_of_array(packets, np.argsort(ready, kind="stable"))
         pace(packets, self.block, self.col, self.is_audio, self.gcc.estimate, self.next_free)
         return packets  # the uplink stage puts each uplink's packets in release order
