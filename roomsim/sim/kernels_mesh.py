@@ -56,10 +56,10 @@ def peer_frame_copies(frames, indptr, receivers, salt, rotating, stream_pub, blo
 
 
 @njit(cache=True)
-def packetize_copies(frames, mtu_payload, header_bytes, trailer, flow_base, local_index, uplink, stream_pub,
+def packetize_copies(frames, order, mtu_payload, header_bytes, trailer, flow_base, local_index, uplink, stream_pub,
                      audio, sent_packets, sent_frames, sent_audio_frames, out):  # type: ignore[no-untyped-def]
-    """RTP packets (PACKET rows) of encoded frame copies (FRAME rows, `sub` set), in their
-    order, into `out`; returns how many, or minus the number needed when `out` is too
+    """RTP packets (PACKET rows) of encoded frame copies (FRAME rows, `sub` set) taken in
+    `order`, into `out`; returns how many, or minus the number needed when `out` is too
     small (then nothing is written). As roomsim.topologies.base.Topology.packetize: a
     frame's ceil(payload / MTU) packets (at least one) split its payload about equally
     (the first payload mod count one byte larger), all at the frame's `t`; the last is the
@@ -68,14 +68,14 @@ def packetize_copies(frames, mtu_payload, header_bytes, trailer, flow_base, loca
     + local_index[sub]) and its publisher's uplink; and counted per receiver as
     Topology.count_addressed counts (packets, frames, audio frames)."""
     needed = 0
-    for i in range(len(frames)):
-        f = frames[i]
+    for i in range(len(order)):
+        f = frames[order[i]]
         needed += max(1, -(-f.payload // mtu_payload[f.stream]))
     if needed > len(out):
         return -needed
     k = 0
-    for i in range(len(frames)):
-        f = frames[i]
+    for i in range(len(order)):
+        f = frames[order[i]]
         s = f.stream
         sub = f.sub
         count = max(1, -(-f.payload // mtu_payload[s]))

@@ -116,7 +116,8 @@ class PeerConnections:
         self.measured_s = np.zeros(rows)
         self.bps_s = np.zeros(rows)
         self.pixel_s = np.zeros(rows)
-        self.series: dict[int, list[float]] = {}
+        # the traced rows' video targets at each control instant (`series` reads them)
+        self._traced: list[tuple[IntArray, FloatArray]] = []
         self.cpu = CpuOveruse(rows) if options.cpu_adaptation else None
         # each publisher's top video streams as slots 0, 1, ...: per (row, slot) the share
         # of the source's pixels its encoder sends, refreshed when targets change
@@ -183,8 +184,7 @@ class PeerConnections:
             self.bps_s[live] += self.video_target[live] * measuring_s
             self.pixel_s[live] += self.row_pixels[live] * measuring_s
         traced = live[:MAX_TRACED_ROWS]
-        for r, v in zip(traced.tolist(), np.round(self.video_target[traced] / 1e3, 1).tolist(), strict=True):
-            self.series.setdefault(r, []).append(v)
+        self._traced.append((traced, self.video_target[traced]))
 
     def _targets(self, rows: IntArray) -> None:
         """Encoder targets: audio keeps its rate, video takes the rest within its bounds."""
@@ -292,14 +292,14 @@ class PeerConnections:
             self._start_probes(now, done[go], nxt[go])
 
     # -- sending ------------------------------------------------------------------------------
-    def ready_order(self, encoded: np.ndarray) -> np.ndarray:
-        """Encoded frame copies in encode-done order (stably) when they go through the
-        pacers, which take packets in ready order: a frame's packets are contiguous and
-        share its time, so sorting the frames here is sorting their packets, for far fewer
-        items (`pace` then finds them in order)."""
-        if not self.options.pacing or len(encoded) < 2:
-            return encoded
-        return rows_of_array(encoded, np.argsort(encoded["t"], kind="stable"))
+    def ready_order(self, encoded: np.ndarray) -> IntArray | None:
+        """The order (stable on encode-done time) encoded frame copies go through the
+        pacers in, which take packets in ready order: a frame's packets are contiguous and
+        share its time, so ordering the frames orders their packets, for far fewer items.
+        None: as they are (no pacing)."""
+        if not self.options.pacing:
+            return None
+        return np.argsort(encoded["t"], kind="stable")
 
     def pace(self, packets: Packets, in_ready_order: bool = False) -> Packets:
         """Packets (addressed, `t` = ready) through their connection's pacer: `t` and
@@ -361,6 +361,14 @@ class PeerConnections:
                              send + self.forward[rows] + self.back[rows])
 
     # -- report -------------------------------------------------------------------------------
+    def series(self) -> dict[int, list[float]]:
+        """Per traced row, its video target (kbps, 0.1 resolution) at each control instant."""
+        out: dict[int, list[float]] = {}
+        for traced, target in self._traced:
+            for r, v in zip(traced.tolist(), np.round(target / 1e3, 1).tolist(), strict=True):
+                out.setdefault(r, []).append(v)
+        return out
+
     def received_pixels(self, i: int) -> float | None:
         """Time-weighted mean pixels of the video participant i received (measured)."""
         rows = np.flatnonzero((self.row_sub == i) & (self.measured_s > 0) & (self.video_bps[self.row_pub] > 0))
@@ -387,6 +395,6 @@ class PeerConnections:
             "bwe": {"estimator": "gcc", "connections": per},
             "video_target_kbps_series": {
                 "interval_s": self.feedback_ns / 1e9,
-                "connections": {name(r): v for r, v in self.series.items()},
+                "connections": {name(r): v for r, v in self.series().items()},
             },
         }
