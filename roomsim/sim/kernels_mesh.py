@@ -18,7 +18,7 @@ from numba import njit
 
 @njit(cache=True)
 def peer_frame_copies(frames, indptr, receivers, salt, rotating, stream_pub, block, local_index, is_video, ratio,
-                      scale, slot, copies, conn, work):  # type: ignore[no-untyped-def]
+                      scale, slot, encode_ns, encoder, client_speed, copies, conn, pool, work_ns):  # type: ignore[no-untyped-def]
     """Each captured frame (FRAME rows) copied once per receiver of its stream into `copies`
     (sized by the caller to the total), `sub` set. Receivers of stream s are
     receivers[indptr[s]:indptr[s + 1]]; with `rotating` the copies of frame k of stream s
@@ -26,19 +26,22 @@ def peer_frame_copies(frames, indptr, receivers, salt, rotating, stream_pub, blo
     (j - k - salt[s]) mod copies, the order of sorting on (rank + k + salt) mod copies
     (roomsim.topologies.mesh copy_order). Each copy is then sized for its connection's
     encoder: its row block[sub] + local_index[publisher] in `conn`, a video payload
-    scaled to max(1, rint(payload x ratio[row])), and the encode work over the full-size
-    frame's in `work` (scale[row, slot[s]] for video, 1 for audio)."""
+    scaled to max(1, rint(payload x ratio[row])); and its encode job as
+    Topology.encode makes it: the publisher's encoder `pool`, and `work_ns` =
+    rint(encode_ns[s] x share / client_speed[publisher]), the share being
+    scale[row, slot[s]] for video (the pixels it sends) and 1 for audio."""
     k = 0
     for i in range(len(frames)):
         f = frames[i]
         s = f.stream
+        pub = stream_pub[s]
         lo = indptr[s]
         count = indptr[s + 1] - lo
         shift = (f.fseq + salt[s]) % count if rotating and count > 0 else 0
         for j in range(count):
             rank = (j + count - shift) % count
             sub = receivers[lo + rank]
-            r = block[sub] + local_index[stream_pub[s]]
+            r = block[sub] + local_index[pub]
             c = copies[k]
             c.t = f.t
             c.stream = s
@@ -46,13 +49,75 @@ def peer_frame_copies(frames, indptr, receivers, salt, rotating, stream_pub, blo
             c.sub = sub
             c.capture = f.capture
             conn[k] = r
+            pool[k] = encoder[pub]
             if is_video[s]:
                 c.payload = max(np.int64(np.rint(f.payload * ratio[r])), 1)
-                work[k] = scale[r, slot[s]]
+                share = scale[r, slot[s]]
             else:
                 c.payload = f.payload
-                work[k] = 1.0
+                share = 1.0
+            work_ns[k] = np.int64(np.rint(encode_ns[s] * share / client_speed[pub]))
             k += 1
+
+
+@njit(cache=True)
+def settle_encodes(copies, conn, done, accepted, stream_pub, dropped_cpu, is_video, period_ns, observe, busy_ns,
+                   frames_seen, row_period_ns):  # type: ignore[no-untyped-def]
+    """After the encoders served the copies: the accepted ones keep their order, packed at
+    the front of `copies` with `t` = encode done (returns how many); a refused one counts
+    in its publisher's `dropped_cpu`. With `observe`, each connection's video encoder
+    usage goes into roomsim.codecs.adaptation.CpuOveruse's sums (`busy_ns`, `frames_seen`,
+    `row_period_ns`): first the encoded frames' capture-to-encoded times, each row's summed
+    in frame order before it is added, then likewise a whole frame interval for each
+    refused frame."""
+    rows = len(busy_ns)
+    spent = np.zeros(rows)
+    seen = np.zeros(rows, dtype=np.int64)
+    refused_row = np.empty(len(copies), dtype=np.int64)
+    refused_period = np.empty(len(copies))
+    q = 0
+    m = 0
+    for i in range(len(copies)):
+        f = copies[i]
+        s = f.stream
+        if not accepted[i]:
+            dropped_cpu[stream_pub[s]] += 1
+            if observe and is_video[s]:
+                refused_row[q] = conn[i]
+                refused_period[q] = period_ns[s]
+                q += 1
+            continue
+        if observe and is_video[s]:
+            r = conn[i]
+            spent[r] += np.float64(done[i] - f.capture)
+            seen[r] += 1
+            row_period_ns[r] = period_ns[s]
+        g = copies[m]
+        g.t = done[i]
+        g.stream = s
+        g.fseq = f.fseq
+        g.payload = f.payload
+        g.sub = f.sub
+        g.capture = f.capture
+        m += 1
+    if not observe:
+        return m
+    for r in range(rows):
+        busy_ns[r] += spent[r]
+        frames_seen[r] += seen[r]
+    if q == 0:
+        return m
+    spent[:] = 0.0
+    seen[:] = 0
+    for j in range(q):
+        r = refused_row[j]
+        spent[r] += refused_period[j]
+        seen[r] += 1
+        row_period_ns[r] = refused_period[j]
+    for r in range(rows):
+        busy_ns[r] += spent[r]
+        frames_seen[r] += seen[r]
+    return m
 
 
 @njit(cache=True)

@@ -234,16 +234,11 @@ class MeshTopology(Topology):
             frames = rows(frames, item)
             frames["sub"] = sub
             return self.encode(frames, window, measuring), None
-        frames, conn, work = cc.copy_frames(frames, self.subs, self._salt(), self.rotating)
-        encoded = self.encode(frames, window, measuring, work)
-        done = encoded["stream"].astype(np.int64)
-        encode_ns = (encoded["t"] - encoded["capture"]).astype(np.float64)
-        if len(encoded) == len(frames):
-            cc.observe_encodes(conn, done, encode_ns)
-        else:  # which frames the encoders could not take
-            kept = np.isin(_frame_id(frames, len(w.streams)), _frame_id(encoded, len(w.streams)))
-            stream = frames["stream"].astype(np.int64)
-            cc.observe_encodes(conn[kept], done, encode_ns, conn[~kept], stream[~kept])
+        copies, conn, pool, work_ns = cc.copy_frames(frames, self.subs, self._salt(), self.rotating, self.encode_ns)
+        if len(copies) == 0:
+            return copies, None
+        done, accepted = w.cpus.serve(pool, copies["t"], work_ns, window, measuring)
+        encoded = cc.settle_encodes(copies, conn, done, accepted)
         return encoded, cc.ready_order(encoded)
 
     def _shared_copies(self, frames: np.ndarray, window: int, measuring: bool) -> Packets:
@@ -383,7 +378,3 @@ class MeshTopology(Topology):
         return closed_form(w, uplink=uplink, receive=receive, encode=encode,
                            server_cpu_cores={}, node_of_room=None)
 
-
-def _frame_id(frames: np.ndarray, streams: int) -> np.ndarray:
-    """A number per (receiver, stream, frame) copy."""
-    return (frames["sub"].astype(np.int64) * streams + frames["stream"]) * (1 << 32) + frames["fseq"]

@@ -35,7 +35,7 @@ import numpy.typing as npt
 
 from roomsim.codecs.adaptation import CpuOveruse, ladder_pixels, resolution_pixels, video_rate
 from roomsim.scenario.topology import MeshOptions
-from roomsim.sim.kernels_mesh import peer_frame_copies
+from roomsim.sim.kernels_mesh import peer_frame_copies, settle_encodes
 from roomsim.sim.pacer import pace
 from roomsim.sim.packets import PACKET, Packets, empty_packets
 from roomsim.sim.packets import rows as rows_of_array
@@ -54,6 +54,8 @@ UNSATURATED_RATIO, TARGET_UTILIZATION = 0.9, 0.95
 #: Connections whose estimate is kept as a series for the report (and charts).
 MAX_TRACED_ROWS = 64
 BROWSER_DEVICES = frozenset({"desktop", "laptop", "phone", "low-end-phone"})
+#: Stands in for the encoders' usage state when CPU adaptation is off (nothing is observed).
+_NO_CPU = CpuOveruse(0)
 
 
 def per_peer_encoders(world: World, options: MeshOptions) -> npt.NDArray[np.bool_]:
@@ -224,36 +226,33 @@ class PeerConnections:
             count[has] += 1
         self.row_pixels[rows] = np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
-    def copy_frames(self, frames: np.ndarray, subs: Subscriptions, salt: IntArray,
-                    rotating: bool) -> tuple[np.ndarray, IntArray, FloatArray]:
+    def copy_frames(self, frames: np.ndarray, subs: Subscriptions, salt: IntArray, rotating: bool,
+                    encode_ns: FloatArray) -> tuple[np.ndarray, IntArray, IntArray, IntArray]:
         """Captured frames copied once per receiver of their stream (in rotating order if
         asked; see roomsim.sim.kernels_mesh.peer_frame_copies) and sized for their
         connection's encoder, in one compiled pass: video payloads become round(payload x
-        ratio), at least one byte. Returns the copies, each one's connection row, and its
-        encode work over its stream's full-resolution work."""
+        ratio), at least one byte. Returns the copies, each one's connection row, encoder
+        pool and encode work (`encode_ns` of its stream, scaled by the pixels it sends)."""
+        w = self.world
         total = int(subs.count[frames["stream"]].sum()) if len(frames) else 0
         copies = np.empty(total, dtype=frames.dtype)
-        conn = np.empty(total, dtype=np.int64)
-        work = np.empty(total)
-        peer_frame_copies(frames, subs.indptr, subs.sub, salt, rotating, self.world.streams.pub, self.block,
-                          self.world.local_index, self.is_video, self.ratio, self.scale, self.slot, copies, conn, work)
-        return copies, conn, work
+        conn, pool, work_ns = (np.empty(total, dtype=np.int64) for _ in range(3))
+        peer_frame_copies(frames, subs.indptr, subs.sub, salt, rotating, w.streams.pub, self.block, w.local_index,
+                          self.is_video, self.ratio, self.scale, self.slot, encode_ns, w.encoder, w.client_speed,
+                          copies, conn, pool, work_ns)
+        return copies, conn, pool, work_ns
 
-    def observe_encodes(self, rows: IntArray, streams: IntArray, encode_ns: FloatArray,
-                        dropped_rows: IntArray | None = None, dropped_streams: IntArray | None = None) -> None:
-        """Per-peer video encoders' usage: encoded frames' capture-to-encoded times, and a
-        frame interval of work for each frame the encoder could not take."""
-        if self.cpu is None:
-            return
-        period = self.world.streams.period_ns
-        video = self.is_video[streams]
-        self.cpu.observe(rows[video], encode_ns[video], period[streams[video]])
-        if dropped_rows is None or dropped_streams is None:
-            return
-        video = self.is_video[dropped_streams]
-        if video.any():
-            lost = period[dropped_streams[video]]
-            self.cpu.observe(dropped_rows[video], lost, lost)
+    def settle_encodes(self, copies: np.ndarray, conn: IntArray, done: IntArray,
+                       accepted: npt.NDArray[np.bool_]) -> np.ndarray:
+        """The copies the encoders took, in order, with `t` = encode done (refused ones
+        count as dropped for CPU). With `cpu_adaptation`, each per-peer video encoder's
+        usage is observed: capture-to-encoded times, and a frame interval of work for each
+        frame it could not take (into roomsim.codecs.adaptation.CpuOveruse's sums)."""
+        w = self.world
+        cpu = self.cpu if self.cpu is not None else _NO_CPU
+        taken = settle_encodes(copies, conn, done, accepted, w.streams.pub, w.frames_dropped_cpu, self.is_video,
+                               w.streams.period_ns, self.cpu is not None, cpu.busy_ns, cpu.frames, cpu.period_ns)
+        return copies[:taken]
 
     def _start_probes(self, now: int, rows: IntArray, goal: FloatArray) -> None:
         self.gcc.begin_probe(rows)
