@@ -2,7 +2,8 @@
 the numpy steps it replaced give: copies expanded per receiver in the rotating order
 (sort on (rank + frame + salt) mod copies), sized and costed as Topology.encode costs them;
 packets split as sim.packets splits them and counted as Topology.count_addressed counts;
-encoder usage summed in CpuOveruse's order, refused frames included."""
+encoder usage summed in CpuOveruse's order, refused frames included; encoder targets as
+adaptation.video_rate sets them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roomsim.sim.kernels_mesh import packetize_copies, peer_frame_copies, settle_encodes
+from roomsim.codecs.adaptation import MIN_VIDEO_BPS, video_rate
+from roomsim.sim.kernels_mesh import connection_targets, packetize_copies, peer_frame_copies, settle_encodes
 from roomsim.sim.packets import PACKET, packet_counts, split_payloads
 from roomsim.topologies.base import FRAME, Subscriptions
 
@@ -157,3 +159,31 @@ def test_refused_frames_and_encoder_usage_as_cpu_overuse_sums_them(seed: int, n:
     assert busy_ref.tolist() == busy.tolist()
     assert seen_ref.tolist() == seen.tolist()
     assert period_ref.tolist() == period.tolist()
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_connection_targets_follow_video_rate(seed: int) -> None:
+    """The compiled targets equal roomsim.codecs.adaptation.video_rate's, bit for bit
+    (inf and NaN estimates and audio-only senders included), and name the rows whose
+    ratio or CPU steps moved."""
+    rng = np.random.default_rng(seed)
+    rows = PEOPLE * PEOPLE
+    estimate = rng.uniform(0, 3e6, rows)
+    estimate[rng.integers(0, rows, 3)] = [np.inf, np.nan, 10_000.0]
+    row_pub = np.arange(rows) // PEOPLE
+    audio = rng.choice([0.0, 32_000.0, 64_000.0], PEOPLE)
+    video = rng.choice([0.0, 20_000.0, 1.7e6], PEOPLE)
+    target, ratio = np.zeros(rows), rng.choice([1.0, 0.5], rows)
+    steps, scaled_steps = rng.integers(0, 2, rows), rng.integers(0, 2, rows)
+    scaled_ratio = np.where(rng.random(rows) < 0.5, np.nan, 1.0)
+    every = rng.permutation(rows)
+    stale = np.empty(rows, dtype=np.int64)
+    n = connection_targets(every, estimate, row_pub, audio, video, MIN_VIDEO_BPS, target, ratio, steps, scaled_ratio,
+                           scaled_steps, stale)
+    expected = video_rate(estimate, audio[row_pub], video[row_pub])
+    ceiling = video[row_pub]
+    assert np.array_equal(target, expected, equal_nan=True)
+    assert np.array_equal(ratio, np.where(ceiling > 0, expected / np.maximum(ceiling, 1.0), 1.0), equal_nan=True)
+    moved = (ratio[every] != scaled_ratio[every]) | (steps[every] != scaled_steps[every])
+    assert stale[:n].tolist() == every[moved].tolist()

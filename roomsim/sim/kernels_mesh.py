@@ -173,3 +173,31 @@ def packetize_copies(frames, order, mtu_payload, header_bytes, trailer, flow_bas
         if audio[s]:
             sent_audio_frames[sub] += 1
     return k
+
+
+@njit(cache=True)
+def connection_targets(rows, estimate, row_pub, audio_bps, video_bps, min_video_bps, video_target, ratio, steps,
+                       scaled_ratio, scaled_steps, stale):  # type: ignore[no-untyped-def]
+    """Encoder targets of peer connections `rows` from their estimates, by the rule of
+    roomsim.codecs.adaptation.video_rate (audio keeps its rate; video takes the rest,
+    within [min_video_bps, its configured rate], 0 without video), with the same float
+    operations: `video_target`, and `ratio` = video / configured (1 without video). Writes
+    into `stale` the rows whose ratio or CPU `steps` differ from those their pixel scale
+    was last computed from, and returns how many."""
+    n = 0
+    for i in range(len(rows)):
+        r = rows[i]
+        p = row_pub[r]
+        ceiling = video_bps[p]
+        video = estimate[r] - audio_bps[p]
+        if ceiling > 0:
+            if video == video:  # a NaN stays one, as through np.clip and np.minimum
+                video = min(max(video, min_video_bps), max(ceiling, min_video_bps), ceiling)
+        else:
+            video = 0.0
+        video_target[r] = video
+        ratio[r] = video / max(ceiling, 1.0) if ceiling > 0 else 1.0
+        if ratio[r] != scaled_ratio[r] or steps[r] != scaled_steps[r]:
+            stale[n] = r
+            n += 1
+    return n

@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.codecs.adaptation import CpuOveruse, ladder_pixels, resolution_pixels, video_rate
+from roomsim.codecs.adaptation import MIN_VIDEO_BPS, CpuOveruse, ladder_pixels, resolution_pixels
 from roomsim.scenario.topology import MeshOptions
-from roomsim.sim.kernels_mesh import peer_frame_copies, settle_encodes
+from roomsim.sim.kernels_mesh import connection_targets, peer_frame_copies, settle_encodes
 from roomsim.sim.pacer import pace
 from roomsim.sim.packets import PACKET, Packets, empty_packets
 from roomsim.sim.packets import rows as rows_of_array
@@ -137,6 +137,8 @@ class PeerConnections:
         # the ratio and CPU steps each row's scale was last computed from (NaN: never)
         self._scaled_ratio = np.full(rows, np.nan)
         self._scaled_steps = np.zeros(rows, dtype=np.int64)
+        self._no_steps = np.zeros(rows, dtype=np.int64)
+        self._stale = np.empty(rows, dtype=np.int64)
         self._delays()
 
     def _delays(self) -> None:
@@ -168,8 +170,7 @@ class PeerConnections:
         self.next_free[fresh] = now
         self.probe_stage[fresh] = 0
         self._start_probes(now, fresh, np.full(len(fresh), FIRST_PROBE_SCALE * start))
-        self._targets(fresh)
-        self._refresh(fresh)
+        self._refresh(self._targets(fresh))
 
     # -- control ------------------------------------------------------------------------------
     def control(self, now: int, capturing: bool, measuring_s: float) -> None:
@@ -179,8 +180,7 @@ class PeerConnections:
         overused = self.gcc.update(now, self.feedback, self.active)
         self._finish_probes(now, overused, capturing)
         live = np.flatnonzero(self.active)
-        self._targets(live)
-        self._refresh(live)
+        self._refresh(self._targets(live))
         if measuring_s > 0:
             self.measured_s[live] += measuring_s
             self.bps_s[live] += self.video_target[live] * measuring_s
@@ -188,25 +188,24 @@ class PeerConnections:
         traced = live[:MAX_TRACED_ROWS]
         self._traced.append((traced, self.video_target[traced]))
 
-    def _targets(self, rows: IntArray) -> None:
-        """Encoder targets: audio keeps its rate, video takes the rest within its bounds."""
-        pub = self.row_pub[rows]
-        ceiling = self.video_bps[pub]
-        video = video_rate(self.gcc.estimate[rows], self.audio_bps[pub], ceiling)
-        self.video_target[rows] = video
-        self.ratio[rows] = np.where(ceiling > 0, video / np.maximum(ceiling, 1.0), 1.0)
+    def _targets(self, rows: IntArray) -> IntArray:
+        """Encoder targets: audio keeps its rate, video takes the rest within its bounds
+        (roomsim.codecs.adaptation.video_rate, compiled per row). Returns the rows whose
+        pixel scale is stale (their ratio or CPU steps changed since it was computed)."""
+        steps = self.cpu.steps if self.cpu is not None else self._no_steps
+        n = connection_targets(rows, self.gcc.estimate, self.row_pub, self.audio_bps, self.video_bps, MIN_VIDEO_BPS,
+                               self.video_target, self.ratio, steps, self._scaled_ratio, self._scaled_steps,
+                               self._stale)
+        return self._stale[:n].copy()
 
     def _refresh(self, rows: IntArray) -> None:
-        """Per (row, video slot): pixels sent at the row's rate (libwebrtc's ladder, capped
-        by its encoder's CPU steps) as a share of the source's; per row, mean pixels.
-        Rows whose ratio and CPU steps are those of their last refresh are skipped (most
-        rows at most control instants, once the estimates have settled)."""
-        steps = self.cpu.steps[rows] if self.cpu is not None else np.zeros(len(rows), dtype=np.int64)
-        stale = (self.ratio[rows] != self._scaled_ratio[rows]) | (steps != self._scaled_steps[rows])
-        if not stale.all():
-            rows, steps = rows[stale], steps[stale]
-            if len(rows) == 0:
-                return
+        """Per (row, video slot) of the given stale rows: pixels sent at the row's rate
+        (libwebrtc's ladder, capped by its encoder's CPU steps) as a share of the source's;
+        per row, mean pixels. Rows not stale are skipped by `_targets` (most rows at most
+        control instants, once the estimates have settled)."""
+        if len(rows) == 0:
+            return
+        steps = self.cpu.steps[rows] if self.cpu is not None else self._no_steps[rows]
         self._scaled_ratio[rows] = self.ratio[rows]
         self._scaled_steps[rows] = steps
         total = np.zeros(len(rows))
