@@ -1,13 +1,14 @@
-"""The P2P mesh's per-tick send path, compiled: frame copies per peer connection and their
-packetization.
+"""The P2P mesh's per-tick send path, compiled: frame copies per peer connection, their
+encodes, their packetization, and the connections' encoder targets.
 
 A browser in a mesh encodes each captured frame once per peer connection
 (roomsim.topologies.peer_connections), so a tick's few captured frames become one copy per
 (frame, receiver) and then RTP packets per copy. Done as numpy steps (expand, rotate,
-gather, scale, split, fill a dozen fields, count per receiver) that is some forty calls a
-tick on a few hundred items; here it is two passes that write each copy and each packet
-once. The arithmetic is the numpy steps', field for field (see the docstrings), so results
-are byte-identical.
+gather, scale, cost, settle the encodes, split, fill a dozen fields, count per receiver)
+that was some fifty calls a tick on a few hundred items; here each copy and each packet
+is written once, in three passes around the CPU pools' own kernel. The arithmetic is the
+numpy steps', field for field and in the same order of float additions (see the
+docstrings; tests/test_kernels_mesh.py holds them to it), so results are byte-identical.
 """
 
 from __future__ import annotations
