@@ -67,7 +67,11 @@ STEP_DOWN = 3 / 5
 
 
 class CpuOveruse:
-    """Encode usage and CPU adaptation steps of a set of encoders (one per row)."""
+    """Encode usage and CPU adaptation steps of a set of encoders (one per row). Their
+    senders add each encoded frame's capture-to-encoded time to `busy_ns` and one to
+    `frames`, and set `period_ns` to its frame interval (a frame the encoder could not take
+    counts as a whole interval of work: it was overused); the mesh's per-peer encoders do
+    it in roomsim.sim.kernels_mesh.settle_encodes."""
 
     def __init__(self, rows: int) -> None:
         self.steps = np.zeros(rows, dtype=np.int64)  # resolution steps down for CPU
@@ -78,14 +82,6 @@ class CpuOveruse:
         self.last_down = np.full(rows, -RAMPUP_DELAY_NS, dtype=np.int64)
         self.adaptations = np.zeros(rows, dtype=np.int64)
         self.next_check = OVERUSE_CHECK_NS
-
-    def observe(self, rows: npt.NDArray[np.int64], encode_ns: FloatArray, period_ns: FloatArray) -> None:
-        """Encoded frames: their row, capture-to-encoded time and frame interval. A frame
-        the encoder could not take counts as a whole interval of work (it was overused)."""
-        size = len(self.frames)
-        self.busy_ns += np.bincount(rows, weights=encode_ns, minlength=size)
-        self.frames += np.bincount(rows, minlength=size)
-        self.period_ns[rows] = period_ns
 
     def check(self, now: int) -> bool:
         """At each check instant: step down overused encoders, up underused ones after the

@@ -128,19 +128,3 @@ class FrameSizes:
                 np.add.at(self.keyframes, frames["stream"][is_key], 1)
         return is_key
 
-
-@njit(cache=True)
-def scale_peer_frames(frames, stream_pub, block, local_index, is_video, ratio, scale, slot, conn, work):  # type: ignore[no-untyped-def]
-    """The loop of roomsim.topologies.peer_connections.PeerConnections.size_frames: each mesh
-    frame's peer connection row, its payload scaled by that connection's ratio to the
-    open-loop rate, and its encode work (the per-slot scale; audio is 1)."""
-    for i in range(len(frames)):
-        f = frames[i]
-        s = f.stream
-        r = block[f.sub] + local_index[stream_pub[s]]
-        conn[i] = r
-        if is_video[s]:
-            f.payload = max(np.int64(np.rint(f.payload * ratio[r])), 1)
-            work[i] = scale[r, slot[s]]
-        else:
-            work[i] = 1.0

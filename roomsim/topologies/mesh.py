@@ -37,12 +37,15 @@ import numpy.typing as npt
 from roomsim.sfu.cascade import RegionGraph
 from roomsim.sfu.relays import Relays
 from roomsim.sim.frame_sizes import NEVER
-from roomsim.sim.packets import Packets, concat, rows
+from roomsim.sim.kernels_mesh import packetize_copies
+from roomsim.sim.packets import PACKET, Packets, concat, empty_packets, rows
 from roomsim.sim.rng import stream_key
 from roomsim.topologies.base import Subscriptions, Topology
 from roomsim.topologies.expected import closed_form
 from roomsim.topologies.peer_connections import PeerConnections, per_peer_encoders
-from roomsim.workload.world import VIDEO, World
+from roomsim.workload.world import AUDIO, VIDEO, World
+
+_NO_PLIS = np.zeros(0, dtype=np.int64)
 
 
 class MeshTopology(Topology):
@@ -61,6 +64,7 @@ class MeshTopology(Topology):
         self.next_control = 0
         self._dirty = True
         self._plis: list[int] = []
+        self._packet_buffer = empty_packets()
         self._paths()
         options = world.scenario.relays
         wants = options is not None and (options.share > 0 or any(
@@ -74,6 +78,7 @@ class MeshTopology(Topology):
         the control packets' relay legs."""
         w = self.world
         self.per_peer = per_peer_encoders(w, self.options)
+        self._is_audio = w.streams.kind == AUDIO
         if self.options.bwe == "gcc":
             self.cc = PeerConnections(w, self.options)
         super().start()
@@ -115,6 +120,7 @@ class MeshTopology(Topology):
         w = self.world
         st = w.streams
         self.sent_streams = np.flatnonzero((st.pub >= 0) & st.top & w.present[np.maximum(st.pub, 0)])
+        self._all_per_peer = bool(self.per_peer[st.pub[self.sent_streams]].all())
         pairs_stream: list[int] = []
         pairs_sub: list[int] = []
         for s in self.sent_streams:
@@ -148,20 +154,13 @@ class MeshTopology(Topology):
             self.next_control = t0 + cc.feedback_ns
         if capturing:
             frames = self.capture(t0, t1, self.sent_streams)
-            own = self.per_peer[w.streams.pub[frames["stream"]]]
-            if own.all():
-                packets = self._per_peer_copies(frames, window, measuring)
-            elif not own.any():
-                packets = self._shared_copies(frames, window, measuring)
+            fast = self._all_per_peer and self.relays is None
+            if fast:
+                packets = self._per_peer_copies(frames, window, measuring, address=True)
             else:
-                packets = concat([self._per_peer_copies(rows(frames, own), window, measuring),
-                                  self._shared_copies(rows(frames, ~own), window, measuring)])
-            packets["res"] = w.uplink[w.streams.pub[packets["stream"]]]
-            if self.relays is not None:
-                self._frame_for_relays(packets)
-            self.count_addressed(packets)
+                packets = self._copies(frames, window, measuring)
             if cc is not None:
-                packets = cc.pace(packets)
+                packets = cc.pace(packets, in_ready_order=fast)
                 self.uplinks.push(cc.padding(t0, t1))
             self.uplinks.push(packets)
         up, dropped = self.send_with_drops(self.uplinks, t1, window, measuring, w.downlink)
@@ -177,36 +176,70 @@ class MeshTopology(Topology):
         self.clients.push(received)
         self.deliver(self.clients.take(t1), window, measuring)
 
-    def _per_peer_copies(self, frames: np.ndarray, window: int, measuring: bool) -> Packets:
-        """One encode per receiver (browser): frames copied per receiver, then encoded at
-        that connection's rate."""
+    def _copies(self, frames: np.ndarray, window: int, measuring: bool) -> Packets:
+        """Packets of every copy, addressed to their receivers and counted, when some
+        publishers encode once for all receivers or some pairs go through a TURN relay."""
         w = self.world
-        streams = frames["stream"].astype(np.int64)
-        item, sub, rank = self.subs.expand(streams)
-        if self.rotating and len(item):
-            key = self._copy_rank(streams[item], frames["fseq"][item], rank, self.subs.count[streams[item]])
-            order = np.lexsort((key, item))
-            item, sub = item[order], sub[order]
-        frames = rows(frames, item)
-        frames["sub"] = sub
-        cc = self.cc
-        if cc is None:
-            encoded = self.encode(frames, window, measuring)
+        own = self.per_peer[w.streams.pub[frames["stream"]]]
+        if own.all():
+            packets = self._per_peer_copies(frames, window, measuring)
+        elif not own.any():
+            packets = self._shared_copies(frames, window, measuring)
         else:
-            stream = frames["stream"].astype(np.int64)
-            conn, work = cc.size_frames(frames)
-            encoded = self.encode(frames, window, measuring, work)
-            done = encoded["stream"].astype(np.int64)
-            done_conn = cc.rows_of(w.streams.pub[done], encoded["sub"].astype(np.int64))
-            kept = np.ones(len(frames), dtype=bool)
-            if len(encoded) < len(frames):  # which frames the encoders could not take
-                kept = np.isin(_frame_id(frames, len(w.streams)), _frame_id(encoded, len(w.streams)))
-            cc.observe_encodes(done_conn, done, (encoded["t"] - encoded["capture"]).astype(np.float64),
-                               conn[~kept], stream[~kept])
-            encoded = cc.ready_order(encoded)
-        packets = self.packetize(encoded)
+            packets = concat([self._per_peer_copies(rows(frames, own), window, measuring),
+                              self._shared_copies(rows(frames, ~own), window, measuring)])
+        packets["res"] = w.uplink[w.streams.pub[packets["stream"]]]
+        if self.relays is not None:
+            self._frame_for_relays(packets)
+        self.count_addressed(packets)
+        return packets
+
+    def _per_peer_copies(self, frames: np.ndarray, window: int, measuring: bool, address: bool = False) -> Packets:
+        """One encode per receiver (browser): frames copied per receiver, then encoded at
+        that connection's rate. With `address`, the packets also get their uplink and are
+        counted for their receivers, in the compiled packetizer."""
+        w = self.world
+        encoded, order = self._encoded_copies(frames, window, measuring)
+        if address:
+            st = w.streams
+            if order is None:
+                order = np.arange(len(encoded))
+            while True:  # into a buffer kept between ticks (grown when short); returns a copy
+                n = packetize_copies(encoded, order, st.mtu_payload, st.header_bytes, w.stream_trailer,
+                                     w.down_flow_base, w.local_index, w.uplink, st.pub, self._is_audio,
+                                     w.expected_packets, w.expected_frames, w.audio_expected_frames,
+                                     self._packet_buffer)
+                if n >= 0:  # copied as plain bytes: a structured copy goes field by field, ~10x slower
+                    plain = self._packet_buffer[:n].view(f"V{PACKET.itemsize}")
+                    return plain.copy().view(PACKET)
+                self._packet_buffer = empty_packets(2 * -n)
+        packets = self.packetize(encoded if order is None else rows(encoded, order))
         packets["flow"] = w.down_flow_base[packets["stream"]] + w.local_index[packets["sub"]]
         return packets
+
+    def _encoded_copies(self, frames: np.ndarray, window: int, measuring: bool
+                        ) -> tuple[np.ndarray, npt.NDArray[np.int64] | None]:
+        """Frames copied per receiver and through their connection's encoder (with
+        congestion control: sized for it, its usage observed); returns them and the order
+        they reach the pacers in (None: as they are)."""
+        w = self.world
+        cc = self.cc
+        if cc is None:
+            streams = frames["stream"].astype(np.int64)
+            item, sub, rank = self.subs.expand(streams)
+            if self.rotating and len(item):
+                key = self._copy_rank(streams[item], frames["fseq"][item], rank, self.subs.count[streams[item]])
+                order = np.lexsort((key, item))
+                item, sub = item[order], sub[order]
+            frames = rows(frames, item)
+            frames["sub"] = sub
+            return self.encode(frames, window, measuring), None
+        copies, conn, pool, work_ns = cc.copy_frames(frames, self.subs, self._salt(), self.rotating, self.encode_ns)
+        if len(copies) == 0:
+            return copies, None
+        done, accepted = w.cpus.serve(pool, copies["t"], work_ns, window, measuring)
+        encoded = cc.settle_encodes(copies, conn, done, accepted)
+        return encoded, cc.ready_order(encoded)
 
     def _shared_copies(self, frames: np.ndarray, window: int, measuring: bool) -> Packets:
         """One encode for all receivers (a native app), at the lowest rate among its
@@ -271,6 +304,8 @@ class MeshTopology(Topology):
 
     def take_plis(self) -> npt.NDArray[np.int64]:
         """Publishers asked for a keyframe by a new peer since the last call."""
+        if not self._plis:
+            return _NO_PLIS
         out = np.array(self._plis, dtype=np.int64)
         self._plis = []
         return out
@@ -343,7 +378,3 @@ class MeshTopology(Topology):
         return closed_form(w, uplink=uplink, receive=receive, encode=encode,
                            server_cpu_cores={}, node_of_room=None)
 
-
-def _frame_id(frames: np.ndarray, streams: int) -> np.ndarray:
-    """A number per (receiver, stream, frame) copy."""
-    return (frames["sub"].astype(np.int64) * streams + frames["stream"]) * (1 << 32) + frames["fseq"]

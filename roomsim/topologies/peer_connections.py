@@ -33,12 +33,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.codecs.adaptation import CpuOveruse, ladder_pixels, resolution_pixels, video_rate
+from roomsim.codecs.adaptation import MIN_VIDEO_BPS, CpuOveruse, ladder_pixels, resolution_pixels
 from roomsim.scenario.topology import MeshOptions
-from roomsim.sim.frame_sizes import scale_peer_frames
+from roomsim.sim.kernels_mesh import connection_targets, peer_frame_copies, settle_encodes
 from roomsim.sim.pacer import pace
 from roomsim.sim.packets import PACKET, Packets, empty_packets
 from roomsim.sim.packets import rows as rows_of_array
+from roomsim.topologies.base import Subscriptions
 from roomsim.transport.feedback import FeedbackBuffer
 from roomsim.transport.gcc import PADDING_WIRE_BYTES, GccEstimators, padding_times
 from roomsim.workload.world import AUDIO, VIDEO, World
@@ -53,6 +54,8 @@ UNSATURATED_RATIO, TARGET_UTILIZATION = 0.9, 0.95
 #: Connections whose estimate is kept as a series for the report (and charts).
 MAX_TRACED_ROWS = 64
 BROWSER_DEVICES = frozenset({"desktop", "laptop", "phone", "low-end-phone"})
+#: Stands in for the encoders' usage state when CPU adaptation is off (nothing is observed).
+_NO_CPU = CpuOveruse(0)
 
 
 def per_peer_encoders(world: World, options: MeshOptions) -> npt.NDArray[np.bool_]:
@@ -115,7 +118,8 @@ class PeerConnections:
         self.measured_s = np.zeros(rows)
         self.bps_s = np.zeros(rows)
         self.pixel_s = np.zeros(rows)
-        self.series: dict[int, list[float]] = {}
+        # the traced rows' video targets at each control instant (`series` reads them)
+        self._traced: list[tuple[IntArray, FloatArray]] = []
         self.cpu = CpuOveruse(rows) if options.cpu_adaptation else None
         # each publisher's top video streams as slots 0, 1, ...: per (row, slot) the share
         # of the source's pixels its encoder sends, refreshed when targets change
@@ -133,6 +137,8 @@ class PeerConnections:
         # the ratio and CPU steps each row's scale was last computed from (NaN: never)
         self._scaled_ratio = np.full(rows, np.nan)
         self._scaled_steps = np.zeros(rows, dtype=np.int64)
+        self._no_steps = np.zeros(rows, dtype=np.int64)
+        self._stale = np.empty(rows, dtype=np.int64)
         self._delays()
 
     def _delays(self) -> None:
@@ -164,8 +170,7 @@ class PeerConnections:
         self.next_free[fresh] = now
         self.probe_stage[fresh] = 0
         self._start_probes(now, fresh, np.full(len(fresh), FIRST_PROBE_SCALE * start))
-        self._targets(fresh)
-        self._refresh(fresh)
+        self._refresh(self._targets(fresh))
 
     # -- control ------------------------------------------------------------------------------
     def control(self, now: int, capturing: bool, measuring_s: float) -> None:
@@ -175,35 +180,32 @@ class PeerConnections:
         overused = self.gcc.update(now, self.feedback, self.active)
         self._finish_probes(now, overused, capturing)
         live = np.flatnonzero(self.active)
-        self._targets(live)
-        self._refresh(live)
+        self._refresh(self._targets(live))
         if measuring_s > 0:
             self.measured_s[live] += measuring_s
             self.bps_s[live] += self.video_target[live] * measuring_s
             self.pixel_s[live] += self.row_pixels[live] * measuring_s
         traced = live[:MAX_TRACED_ROWS]
-        for r, v in zip(traced.tolist(), np.round(self.video_target[traced] / 1e3, 1).tolist(), strict=True):
-            self.series.setdefault(r, []).append(v)
+        self._traced.append((traced, self.video_target[traced]))
 
-    def _targets(self, rows: IntArray) -> None:
-        """Encoder targets: audio keeps its rate, video takes the rest within its bounds."""
-        pub = self.row_pub[rows]
-        ceiling = self.video_bps[pub]
-        video = video_rate(self.gcc.estimate[rows], self.audio_bps[pub], ceiling)
-        self.video_target[rows] = video
-        self.ratio[rows] = np.where(ceiling > 0, video / np.maximum(ceiling, 1.0), 1.0)
+    def _targets(self, rows: IntArray) -> IntArray:
+        """Encoder targets: audio keeps its rate, video takes the rest within its bounds
+        (roomsim.codecs.adaptation.video_rate, compiled per row). Returns the rows whose
+        pixel scale is stale (their ratio or CPU steps changed since it was computed)."""
+        steps = self.cpu.steps if self.cpu is not None else self._no_steps
+        n = connection_targets(rows, self.gcc.estimate, self.row_pub, self.audio_bps, self.video_bps, MIN_VIDEO_BPS,
+                               self.video_target, self.ratio, steps, self._scaled_ratio, self._scaled_steps,
+                               self._stale)
+        return self._stale[:n].copy()
 
     def _refresh(self, rows: IntArray) -> None:
-        """Per (row, video slot): pixels sent at the row's rate (libwebrtc's ladder, capped
-        by its encoder's CPU steps) as a share of the source's; per row, mean pixels.
-        Rows whose ratio and CPU steps are those of their last refresh are skipped (most
-        rows at most control instants, once the estimates have settled)."""
-        steps = self.cpu.steps[rows] if self.cpu is not None else np.zeros(len(rows), dtype=np.int64)
-        stale = (self.ratio[rows] != self._scaled_ratio[rows]) | (steps != self._scaled_steps[rows])
-        if not stale.all():
-            rows, steps = rows[stale], steps[stale]
-            if len(rows) == 0:
-                return
+        """Per (row, video slot) of the given stale rows: pixels sent at the row's rate
+        (libwebrtc's ladder, capped by its encoder's CPU steps) as a share of the source's;
+        per row, mean pixels. Rows not stale are skipped by `_targets` (most rows at most
+        control instants, once the estimates have settled)."""
+        if len(rows) == 0:
+            return
+        steps = self.cpu.steps[rows] if self.cpu is not None else self._no_steps[rows]
         self._scaled_ratio[rows] = self.ratio[rows]
         self._scaled_steps[rows] = steps
         total = np.zeros(len(rows))
@@ -223,30 +225,33 @@ class PeerConnections:
             count[has] += 1
         self.row_pixels[rows] = np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
-    def size_frames(self, frames: np.ndarray) -> tuple[IntArray, FloatArray]:
-        """Frame copies (`sub` set) for their connection's encoder, in one compiled pass:
-        video payloads resized in place to the connection's rate (round(payload x ratio),
-        at least one byte); returns each copy's connection row and its encode work over
-        its stream's full-resolution work."""
-        conn = np.empty(len(frames), dtype=np.int64)
-        work = np.empty(len(frames))
-        scale_peer_frames(frames, self.world.streams.pub, self.block, self.world.local_index, self.is_video,
-                     self.ratio, self.scale, self.slot, conn, work)
-        return conn, work
+    def copy_frames(self, frames: np.ndarray, subs: Subscriptions, salt: IntArray, rotating: bool,
+                    encode_ns: FloatArray) -> tuple[np.ndarray, IntArray, IntArray, IntArray]:
+        """Captured frames copied once per receiver of their stream (in rotating order if
+        asked; see roomsim.sim.kernels_mesh.peer_frame_copies) and sized for their
+        connection's encoder, in one compiled pass: video payloads become round(payload x
+        ratio), at least one byte. Returns the copies, each one's connection row, encoder
+        pool and encode work (`encode_ns` of its stream, scaled by the pixels it sends)."""
+        w = self.world
+        total = int(subs.count[frames["stream"]].sum()) if len(frames) else 0
+        copies = np.empty(total, dtype=frames.dtype)
+        conn, pool, work_ns = (np.empty(total, dtype=np.int64) for _ in range(3))
+        peer_frame_copies(frames, subs.indptr, subs.sub, salt, rotating, w.streams.pub, self.block, w.local_index,
+                          self.is_video, self.ratio, self.scale, self.slot, encode_ns, w.encoder, w.client_speed,
+                          copies, conn, pool, work_ns)
+        return copies, conn, pool, work_ns
 
-    def observe_encodes(self, rows: IntArray, streams: IntArray, encode_ns: FloatArray,
-                        dropped_rows: IntArray, dropped_streams: IntArray) -> None:
-        """Per-peer video encoders' usage: encoded frames' capture-to-encoded times, and a
-        frame interval of work for each frame the encoder could not take."""
-        if self.cpu is None:
-            return
-        period = self.world.streams.period_ns
-        video = self.is_video[streams]
-        self.cpu.observe(rows[video], encode_ns[video], period[streams[video]])
-        video = self.is_video[dropped_streams]
-        if video.any():
-            lost = period[dropped_streams[video]]
-            self.cpu.observe(dropped_rows[video], lost, lost)
+    def settle_encodes(self, copies: np.ndarray, conn: IntArray, done: IntArray,
+                       accepted: npt.NDArray[np.bool_]) -> np.ndarray:
+        """The copies the encoders took, in order, with `t` = encode done (refused ones
+        count as dropped for CPU). With `cpu_adaptation`, each per-peer video encoder's
+        usage is observed: capture-to-encoded times, and a frame interval of work for each
+        frame it could not take (into roomsim.codecs.adaptation.CpuOveruse's sums)."""
+        w = self.world
+        cpu = self.cpu if self.cpu is not None else _NO_CPU
+        taken = settle_encodes(copies, conn, done, accepted, w.streams.pub, w.frames_dropped_cpu, self.is_video,
+                               w.streams.period_ns, self.cpu is not None, cpu.busy_ns, cpu.frames, cpu.period_ns)
+        return copies[:taken]
 
     def _start_probes(self, now: int, rows: IntArray, goal: FloatArray) -> None:
         self.gcc.begin_probe(rows)
@@ -285,22 +290,23 @@ class PeerConnections:
             self._start_probes(now, done[go], nxt[go])
 
     # -- sending ------------------------------------------------------------------------------
-    def ready_order(self, encoded: np.ndarray) -> np.ndarray:
-        """Encoded frame copies in encode-done order (stably) when they go through the
-        pacers, which take packets in ready order: a frame's packets are contiguous and
-        share its time, so sorting the frames here is sorting their packets, for far fewer
-        items (`pace` then finds them in order)."""
-        if not self.options.pacing or len(encoded) < 2:
-            return encoded
-        return rows_of_array(encoded, np.argsort(encoded["t"], kind="stable"))
+    def ready_order(self, encoded: np.ndarray) -> IntArray | None:
+        """The order (stable on encode-done time) encoded frame copies go through the
+        pacers in, which take packets in ready order: a frame's packets are contiguous and
+        share its time, so ordering the frames orders their packets, for far fewer items.
+        None: as they are (no pacing)."""
+        if not self.options.pacing:
+            return None
+        return np.argsort(encoded["t"], kind="stable")
 
-    def pace(self, packets: Packets) -> Packets:
+    def pace(self, packets: Packets, in_ready_order: bool = False) -> Packets:
         """Packets (addressed, `t` = ready) through their connection's pacer: `t` and
-        `enc_us` become the release (the send time the feedback reports)."""
+        `enc_us` become the release (the send time the feedback reports).
+        `in_ready_order`: the caller built them sorted on `t` (skips the check)."""
         if len(packets) == 0 or not self.options.pacing:
             return packets
         ready = packets["t"]
-        if len(ready) > 1 and (ready[1:] < ready[:-1]).any():
+        if not in_ready_order and len(ready) > 1 and (ready[1:] < ready[:-1]).any():
             packets = rows_of_array(packets, np.argsort(ready, kind="stable"))
         pace(packets, self.block, self.col, self.is_audio, self.gcc.estimate, self.next_free)
         return packets  # the uplink stage puts each uplink's packets in release order
@@ -353,6 +359,14 @@ class PeerConnections:
                              send + self.forward[rows] + self.back[rows])
 
     # -- report -------------------------------------------------------------------------------
+    def series(self) -> dict[int, list[float]]:
+        """Per traced row, its video target (kbps, 0.1 resolution) at each control instant."""
+        out: dict[int, list[float]] = {}
+        for traced, target in self._traced:
+            for r, v in zip(traced.tolist(), np.round(target / 1e3, 1).tolist(), strict=True):
+                out.setdefault(r, []).append(v)
+        return out
+
     def received_pixels(self, i: int) -> float | None:
         """Time-weighted mean pixels of the video participant i received (measured)."""
         rows = np.flatnonzero((self.row_sub == i) & (self.measured_s > 0) & (self.video_bps[self.row_pub] > 0))
@@ -379,6 +393,6 @@ class PeerConnections:
             "bwe": {"estimator": "gcc", "connections": per},
             "video_target_kbps_series": {
                 "interval_s": self.feedback_ns / 1e9,
-                "connections": {name(r): v for r, v in self.series.items()},
+                "connections": {name(r): v for r, v in self.series().items()},
             },
         }
