@@ -77,8 +77,8 @@ class FeedbackBuffer:
 
     def reserve(self, more: int) -> None:
         """Room for `more` records after `n`: the pending window slides back to the front,
-        and the columns double when it would fill more than half of them (so each slide
-        moves at most as many records as were appended since the last one)."""
+        and the columns double when it would fill more than half of them (so at least
+        half the columns' worth of records is appended between two slides)."""
         if self.n + more <= len(self.sub):
             return
         head, pending = self.head, self.n - self.head
