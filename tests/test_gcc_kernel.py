@@ -24,26 +24,42 @@ def _records(rows: int, count: int, seed: int) -> tuple[np.ndarray, ...]:
     return sub, send, arrive, size, report
 
 
-def _feed(rows: int, records: tuple[np.ndarray, ...], capacity: int, chunk: int) -> GccEstimators:
-    """Append the records `chunk` at a time, as a link would, updating every 100 ms."""
+def _feed(rows: int, records: tuple[np.ndarray, ...], capacity: int, chunk: int,
+          only_due: bool = False) -> GccEstimators:
+    """Append the records `chunk` at a time, as a link would, updating every 100 ms. With
+    `only_due`, each update instead gets a fresh buffer holding exactly the records due
+    by then and not yet given (in append order): what the window must amount to."""
     sub, send, arrive, size, report = records
     gcc = GccEstimators(rows, 100_000_000)
     gcc.start(np.arange(rows), np.full(rows, 1e6), np.full(rows, 50.0))
     buffer = FeedbackBuffer(capacity)
     active = np.ones(rows, dtype=bool)
+    given = np.zeros(len(sub), dtype=bool)
     now = 0
     for lo in range(0, len(sub), chunk):
         part = slice(lo, lo + chunk)
-        m = len(sub[part])
-        buffer.reserve(m)
-        window = slice(buffer.n, buffer.n + m)
-        buffer.sub[window], buffer.send[window], buffer.arrive[window] = sub[part], send[part], arrive[part]
-        buffer.size[window], buffer.report[window], buffer.probe[window] = size[part], report[part], False
-        buffer.n += m
+        if not only_due:
+            _append(buffer, sub[part], send[part], arrive[part], size[part], report[part])
         while now + 100_000_000 <= send[part][-1]:
             now += 100_000_000
+            if only_due:
+                due = np.flatnonzero(~given[: lo + chunk] & (report[: lo + chunk] <= now))
+                given[due] = True
+                buffer = FeedbackBuffer(capacity)
+                _append(buffer, sub[due], send[due], arrive[due], size[due], report[due])
             gcc.update(now, buffer, active)
     return gcc
+
+
+def _append(buffer: FeedbackBuffer, *columns: np.ndarray) -> None:
+    """Records appended as the link kernel writes them (at `n`, after `reserve`)."""
+    m = len(columns[0])
+    buffer.reserve(m)
+    window = slice(buffer.n, buffer.n + m)
+    for name, values in zip(("sub", "send", "arrive", "size", "report"), columns, strict=True):
+        getattr(buffer, name)[window] = values
+    buffer.probe[window] = False
+    buffer.n += m
 
 
 def _reference_trendline(groups: list[tuple[float, float, float]]) -> tuple[list[float], list[int]]:
@@ -146,13 +162,16 @@ def test_batched_trendline_matches_the_one_at_a_time_estimator() -> None:
 
 
 def test_estimates_do_not_depend_on_where_the_feedback_window_sits() -> None:
-    """A tiny buffer slides and grows many times; a big one never does: same estimates,
-    detector state and acknowledged rates, to the bit."""
+    """A tiny buffer slides and grows many times, a big one never does, and a fresh buffer
+    of exactly the due records each time: same estimates, detector state and
+    acknowledged rates, to the bit."""
     rows = 12
     records = _records(rows, 20_000, seed=5)
     small = _feed(rows, records, capacity=64, chunk=700)
     big = _feed(rows, records, capacity=1 << 16, chunk=700)
+    exact = _feed(rows, records, capacity=64, chunk=700, only_due=True)
     for name in ("estimate", "delay_based", "loss_based", "acked", "trend", "hist", "hot"):
-        assert np.array_equal(getattr(small, name), getattr(big, name), equal_nan=True), name
+        assert np.array_equal(getattr(small, name), getattr(exact, name), equal_nan=True), name
+        assert np.array_equal(getattr(big, name), getattr(exact, name), equal_nan=True), name
     assert np.isfinite(small.estimate).all() and (small.acked > 0).all()
     assert (small.trend[:, k.T_HIST_N] > k.TRENDLINE_WINDOW).all()  # every ring was regressed
