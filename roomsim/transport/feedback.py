@@ -17,7 +17,12 @@ IntArray = npt.NDArray[np.int64]
 
 
 class FeedbackBuffer:
-    """Growable columns of pending feedback records."""
+    """Growable columns of feedback records; records [head, n) are pending.
+
+    New records go at `n`; the estimators consume from `head` (see
+    kernels_gcc.gcc_feedback), so the pending window moves up through the columns and is
+    slid back to the front only when the columns fill.
+    """
 
     sub: npt.NDArray[np.int64]
     send: npt.NDArray[np.int64]
@@ -27,6 +32,7 @@ class FeedbackBuffer:
     report: npt.NDArray[np.int64]
 
     def __init__(self, capacity: int = 1 << 16) -> None:
+        self.head = 0
         self.n = 0
         self._alloc(capacity)
         none = np.zeros(0, dtype=np.int64)
@@ -70,12 +76,22 @@ class FeedbackBuffer:
         self.n += k
 
     def reserve(self, more: int) -> None:
-        """Room for `more` records."""
-        need = self.n + more
-        if need > len(self.sub):
+        """Room for `more` records after `n`: the pending window slides back to the front,
+        and the columns double when it would fill more than half of them (so at least
+        half the columns' worth of records is appended between two slides)."""
+        if self.n + more <= len(self.sub):
+            return
+        head, pending = self.head, self.n - self.head
+        if head > 0:
+            for name in ("sub", "send", "arrive", "size", "probe", "report"):
+                column = getattr(self, name)
+                column[:pending] = column[head : self.n]
+            self.head, self.n = 0, pending
+        need = pending + more
+        if 2 * need > len(self.sub):
             self._alloc(max(need, 2 * len(self.sub)))
 
     def pending(self) -> tuple[npt.NDArray[np.generic], ...]:
-        """The buffer's columns (sub, send, arrive, size, probe, report) and fill level are
-        consumed in place by the estimators (`GccEstimators.update`)."""
+        """The buffer's columns (sub, send, arrive, size, probe, report); their window
+        [head, n) is consumed in place by the estimators (`GccEstimators.update`)."""
         return self.sub, self.send, self.arrive, self.size, self.probe, self.report

@@ -5,7 +5,7 @@ feedback, when each arrived (or that it was lost). Every feedback interval the e
 bank takes the feedback that has reached the SFU by `now` and updates, per subscriber:
 
 * a delay-based estimate: inter-group delay variation -> trendline slope -> overuse /
-  normal / underuse (kernels_sfu.gcc_feedback), driving an AIMD rate controller
+  normal / underuse (kernels_gcc.gcc_feedback), driving an AIMD rate controller
   (libwebrtc AimdRateControl, modules/remote_bitrate_estimator/aimd_rate_control.cc:
   decrease to 0.85 x acknowledged rate; increase x1.08 a second while the link capacity
   is unknown, additively near it; never above 1.5 x acknowledged + 10 kbps);
@@ -16,7 +16,7 @@ bank takes the feedback that has reached the SFU by `now` and updates, per subsc
   libwebrtc's ProbeBitrateEstimator does, raises the estimate when higher).
 
 The estimate is min(delay-based, loss-based). The state is numpy columns over all rows,
-updated row by row in one compiled pass per feedback instant (kernels_sfu.gcc_update);
+updated row by row in one compiled pass per feedback instant (kernels_gcc.gcc_update);
 `now` is passed in (aiortc's rate.py habit), so the bank runs unchanged at simulated time.
 """
 
@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.sim import headers
-from roomsim.sim.kernels_sfu import (
+from roomsim.sim.kernels_gcc import (
     H_BYTES,
     H_COLUMNS,
     H_LOST,
@@ -45,7 +45,7 @@ from roomsim.transport.feedback import FeedbackBuffer
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-# The rate controllers' constants live with their kernel (kernels_sfu.gcc_update):
+# The rate controllers' constants live with their kernel (kernels_gcc.gcc_update):
 # BETA = AimdRateControl kDefaultBackoffFactor; LOW_LOSS / HIGH_LOSS =
 # kDefaultLowLossThreshold / kDefaultHighLossThreshold; LOSS_MIN_PACKETS = kLimitNumPackets;
 # MIN_BITRATE_BPS = kCongestionControllerMinBitrate.
@@ -104,10 +104,10 @@ class GccEstimators:
     ) -> npt.NDArray[np.bool_]:
         """Consume the feedback records that reached the sender by `now` (in send order per
         row; `arrive` < 0 = lost) and update the estimates of `active` rows, in one compiled
-        pass (kernels_sfu.gcc_update). Returns which rows saw overuse in this batch."""
+        pass (kernels_gcc.gcc_update). Returns which rows saw overuse in this batch."""
         window = self._bytes_ring.shape[1]
-        feedback.n = gcc_update(  # type: ignore[call-arg]  # numba dispatcher stub
-            now_ns, feedback.n, *feedback.pending(), self.hot, self.trend, self.hist, active,
+        feedback.head = gcc_update(  # type: ignore[call-arg]  # numba dispatcher stub
+            now_ns, feedback.head, feedback.n, *feedback.pending(), self.hot, self.trend, self.hist, active,
             self._bytes_ring, self._ring_pos, window * self.feedback_ns, self.rtt_ms,
             self.state, self.last_change, self.link_capacity, self.link_deviation, self.acked,
             self.delay_based, self.loss_based, self.estimate, self._loss_expected,
