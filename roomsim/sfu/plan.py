@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.kernels_sfu import credit_entries, expand_entries
+from roomsim.sim.kernels_fanout import credit_entries, expand_entries
 
 IntArray = npt.NDArray[np.int64]
 INF = np.iinfo(np.int64).max

@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.kernels import ordered_per_resource, resource_count
-from roomsim.sim.kernels_order import order_by_resource
+from roomsim.sim.kernels_order import queue_order
 
 PACKET = np.dtype(
     [
@@ -35,18 +34,33 @@ PACKET = np.dtype(
 Packets = npt.NDArray[np.void]
 
 
+#: Plain fixed-size void types by item size (for `rows` and `concat`).
+_PLAIN: dict[int, np.dtype[np.void]] = {}
+
+
+def _plain(records: npt.NDArray[np.void]) -> npt.NDArray[np.void]:
+    """The same memory as plain void items (a contiguous batch without numpy's view checks)."""
+    size = records.dtype.itemsize
+    plain = _PLAIN.get(size)
+    if plain is None:
+        plain = _PLAIN[size] = np.dtype(f"V{size}")
+    if records.flags.c_contiguous:
+        return np.ndarray(records.shape, plain, records)
+    return records.view(plain)
+
+
 def rows(records: npt.NDArray[np.void], index: npt.NDArray[np.integer] | npt.NDArray[np.bool_] | slice
          ) -> npt.NDArray[np.void]:
     """records[index] for structured arrays, ~25x faster: numpy copies plain fixed-size
     void items with a memcpy loop, but structured items field by field."""
-    plain = records.view(f"V{records.dtype.itemsize}")
-    return plain[index].view(records.dtype)
+    picked = _plain(records)[index]
+    return np.ndarray(picked.shape, records.dtype, picked) if picked.flags.c_contiguous else picked.view(records.dtype)
 
 
 def concat(parts: list[npt.NDArray[np.void]]) -> npt.NDArray[np.void]:
     """np.concatenate for structured arrays, through the same fast void view."""
-    dtype = parts[0].dtype
-    return np.concatenate([p.view(f"V{dtype.itemsize}") for p in parts]).view(dtype)
+    joined = np.concatenate([_plain(p) for p in parts])
+    return np.ndarray(joined.shape, parts[0].dtype, joined)
 
 
 def empty_packets(n: int = 0) -> Packets:
@@ -91,11 +105,5 @@ class QueueOrder:
     def __call__(self, batch: Packets) -> Packets:
         if len(batch) < 2:
             return batch
-        ordered = ordered_per_resource(batch, self._last)
-        res = batch["res"]
-        if ordered < 0:
-            self._last = np.empty(resource_count(res), dtype=np.int64)
-            ordered = ordered_per_resource(batch, self._last)
-        if ordered:
-            return batch
-        return rows(batch, order_by_resource(res, batch["t"], resource_count(res)))
+        order, self._last = queue_order(batch, self._last)
+        return rows(batch, order) if len(order) else batch
