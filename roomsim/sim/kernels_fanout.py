@@ -55,14 +55,17 @@ def forward_work(batch, pool_node, n_streams, indptr, start, end, exact, phase_n
 
 @njit(cache=True)
 def address_copies(batch, ok, pool_node, n_streams, indptr, target, start, end, exact, phase_ns, period_ns,
-                   served_from, cores, receive, send, nic_out, down_flow_base, local_index,
-                   copies):  # type: ignore[no-untyped-def]
+                   served_from, cores, receive, send, nic_out, down_flow_base, local_index, copies,
+                   last_t):  # type: ignore[no-untyped-def]
     """Write the copies of the media packets the node's CPU accepted (`ok`), packet by
     packet, each on its entries in table order: copy j of a packet leaves after receive +
     (j+1) sends at `cores[pool]` x one core's speed from when the pool began serving it
     (`served_from`), and no sooner than one receive + one send after it arrived. A local copy
     gets its receiver's flow, a relay-segment copy (target < 0) flow -1 (set by the
-    caller); every copy leaves through its node's NIC-out. Returns how many were written."""
+    caller); every copy leaves through its node's NIC-out. Returns whether each NIC-out's
+    copies are in time order (`last_t`: scratch, an entry per node)."""
+    last_t[:] = np.iinfo(np.int64).min
+    in_order = True
     c = 0
     for i in range(len(batch)):
         row = batch[i]
@@ -85,9 +88,12 @@ def address_copies(batch, ok, pool_node, n_streams, indptr, target, start, end, 
             out.sub = r
             out.flow = down_flow_base[row.stream] + local_index[r] if r >= 0 else -1
             out.res = nic_out[node]
+            if out.t < last_t[node]:
+                in_order = False
+            last_t[node] = out.t
             rank += 1
             c += 1
-    return c
+    return in_order
 
 
 @njit(cache=True)

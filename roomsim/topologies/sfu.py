@@ -137,6 +137,7 @@ class SfuTopology(SfuControlPlane):
             [w.participants[max(int(p), 0)].room for p in st.pub], dtype=np.int64
         )
         self.relay_fan = np.zeros(0, dtype=np.int64)
+        self._node_scratch = np.empty(len(self.servers.nodes), dtype=np.int64)
         self._tables(0)
 
     def regions_list(self) -> list[str]:
@@ -196,7 +197,7 @@ class SfuTopology(SfuControlPlane):
         self.node_cpu.push(at_node)
         if capturing:
             self.node_cpu.push(self._padding(t0, t1))
-        self.node_out.push(self._forward(self.node_cpu.take(t1), window, measuring))
+        self.node_out.push(*self._forward(self.node_cpu.take(t1), window, measuring))
         out = self.send(self.node_out, t1, window, measuring, next_res=w.downlink)
         if self.cascade:
             hop = out["sub"] < 0
@@ -295,20 +296,21 @@ class SfuTopology(SfuControlPlane):
         padding = out["fseq"] < 0
         return rows(out, ~padding) if padding.any() else out
 
-    def _forward(self, batch: Packets, window: int, measuring: bool) -> Packets:
+    def _forward(self, batch: Packets, window: int, measuring: bool) -> tuple[Packets, bool]:
         """CPU work at the node, one job per received packet: receive it, then send one
         copy per receiver (local subscriber or relay segment). The pool works through a job
         at `cores` times one core's speed (receivers are served in parallel), so copy j
         leaves after receive + (j+1) sends. Probe padding (fseq -1, already addressed) costs
         one send. The per-packet work is two compiled passes over the batch and the table
-        (roomsim.sim.kernels_fanout)."""
+        (roomsim.sim.kernels_fanout). Returns the copies and whether each NIC-out's are in
+        time order."""
         w = self.world
         self._forwarded_padding = False
         if len(batch) == 0:
             if self.extension_jobs is not None:
                 none = np.zeros(0, dtype=np.int64)
                 self._serve_node(none, none, none, window, measuring)
-            return batch
+            return batch, True
         padding = batch["fseq"] < 0
         any_padding = bool(padding.any())
         self._forwarded_padding = any_padding
@@ -331,9 +333,9 @@ class SfuTopology(SfuControlPlane):
         if len(markers):
             batch["damaged"][markers] = self.damage.settle(rows(batch, markers))
         copies = empty_packets(int(fanned.sum() if all_ok else fanned[ok].sum()))
-        address_copies(batch, ok, self.node_of_cpu, self.n_streams, table.indptr, table.target, *entries[2:], start,
-                       w.cpus.cores, receive_ns, send_ns, self.servers.nic_out, w.down_flow_base, w.local_index,
-                       copies)
+        in_order = address_copies(batch, ok, self.node_of_cpu, self.n_streams, table.indptr, table.target,
+                                  *entries[2:], start, w.cpus.cores, receive_ns, send_ns, self.servers.nic_out,
+                                  w.down_flow_base, w.local_index, copies, self._node_scratch)
         relay = copies["sub"] < 0
         if relay.any():
             step = -copies["sub"][relay].astype(np.int64) - 1
@@ -344,10 +346,10 @@ class SfuTopology(SfuControlPlane):
                 + regions
             )
         if not any_padding:
-            return copies
+            return copies, in_order
         sent_padding = np.flatnonzero(padding & ok)
         if len(sent_padding) == 0:
-            return copies
+            return copies, in_order
         pad = rows(batch, sent_padding)
         pad["t"] = np.maximum(
             start[sent_padding]
@@ -356,7 +358,7 @@ class SfuTopology(SfuControlPlane):
         )
         pad["res"] = self.servers.nic_out[self.node_of_cpu[pool[sent_padding]]]
         merged = concat([copies, pad])
-        return rows(merged, np.argsort(merged["t"], kind="stable"))
+        return rows(merged, np.argsort(merged["t"], kind="stable")), True  # in time order: per NIC too
 
     def _decode_on_node(self, batch: Packets, padding: npt.NDArray[np.bool_]) -> None:
         """The frames a composite recorder on the node decodes: every copy of a frame's last
