@@ -14,6 +14,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+#: What `address_copies` found of its copies' order.
+IN_NIC_ORDER, IN_TIME_ORDER = 1, 2
+
 
 @njit(cache=True, inline="always")
 def _captured(row, phase_ns, period_ns):  # type: ignore[no-untyped-def]
@@ -62,10 +65,12 @@ def address_copies(batch, ok, pool_node, n_streams, indptr, target, start, end, 
     (j+1) sends at `cores[pool]` x one core's speed from when the pool began serving it
     (`served_from`), and no sooner than one receive + one send after it arrived. A local copy
     gets its receiver's flow, a relay-segment copy (target < 0) flow -1 (set by the
-    caller); every copy leaves through its node's NIC-out. Returns whether each NIC-out's
-    copies are in time order (`last_t`: scratch, an entry per node)."""
+    caller); every copy leaves through its node's NIC-out. Returns IN_TIME_ORDER when the
+    copies are in time order, IN_NIC_ORDER when only each NIC-out's are (`last_t`: scratch,
+    an entry per node), else 0."""
     last_t[:] = np.iinfo(np.int64).min
-    in_order = True
+    latest = np.iinfo(np.int64).min
+    in_order = IN_TIME_ORDER
     c = 0
     for i in range(len(batch)):
         row = batch[i]
@@ -89,11 +94,41 @@ def address_copies(batch, ok, pool_node, n_streams, indptr, target, start, end, 
             out.flow = down_flow_base[row.stream] + local_index[r] if r >= 0 else -1
             out.res = nic_out[node]
             if out.t < last_t[node]:
-                in_order = False
+                in_order = 0
+            elif out.t < latest and in_order:
+                in_order = IN_NIC_ORDER
             last_t[node] = out.t
+            latest = max(latest, out.t)
             rank += 1
             c += 1
     return in_order
+
+
+@njit(cache=True)
+def merge_in_time(copies, padding, out):  # type: ignore[no-untyped-def]
+    """Merge two batches that are each in time order into `out` by time, `copies` first on
+    equal times (the order a stable sort of the two, concatenated, gives)."""
+    i = 0
+    j = 0
+    for k in range(len(out)):
+        if j < len(padding) and (i >= len(copies) or padding[j].t < copies[i].t):
+            out[k] = padding[j]
+            j += 1
+        else:
+            out[k] = copies[i]
+            i += 1
+
+
+@njit(cache=True)
+def drop_padding(batch):  # type: ignore[no-untyped-def]
+    """Move the media packets (fseq >= 0) of a batch to its front, in order; returns how many."""
+    kept = 0
+    for i in range(len(batch)):
+        if batch[i].fseq >= 0:
+            if kept != i:
+                batch[kept] = batch[i]
+            kept += 1
+    return kept
 
 
 @njit(cache=True)

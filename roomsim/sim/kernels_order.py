@@ -107,16 +107,20 @@ def order_by_resource(res, t, resources):  # type: ignore[no-untyped-def]
     permutation is the stable sort by (resource, time), whatever the method."""
     n = len(res)
     start = np.zeros(resources + 1, dtype=np.int64)
-    for i in range(n):
-        start[res[i] + 1] += 1
-    for r in range(resources):
-        start[r + 1] += start[r]
-    fill = start.copy()
-    order = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        r = res[i]
-        order[fill[r]] = i
-        fill[r] += 1
+    if resources == 1:  # one queue (a server's NIC): nothing to group
+        start[1] = n
+        order = np.arange(n)
+    else:
+        for i in range(n):
+            start[res[i] + 1] += 1
+        for r in range(resources):
+            start[r + 1] += start[r]
+        fill = start.copy()
+        order = np.empty(n, dtype=np.int64)
+        for i in range(n):
+            r = res[i]
+            order[fill[r]] = i
+            fill[r] += 1
     key = np.empty(n, dtype=np.int64)
     perm = np.empty(n, dtype=np.int64)
     key_spare = np.empty(n, dtype=np.int64)
@@ -130,7 +134,7 @@ def order_by_resource(res, t, resources):  # type: ignore[no-untyped-def]
                 descents += 1
         if descents == 0:
             continue
-        if (descents <= 16 or 32 * descents <= hi - lo) and _insertion_sorted(order, lo, hi, t, 4 * (hi - lo) + 64):
+        if (descents <= 16 or 32 * descents <= hi - lo) and _insertion_sorted(order, lo, hi, t, hi - lo + 64):
             continue
         m = hi - lo
         runs = 1

@@ -28,7 +28,14 @@ from roomsim.extensions.node_jobs import NodeJobs, on_node
 from roomsim.sfu.cascade import RegionGraph, Segments
 from roomsim.sfu.controller import PADDING_WIRE_BYTES, SfuController
 from roomsim.sfu.relays import Relays
-from roomsim.sim.kernels_fanout import address_copies, forward_work
+from roomsim.sim.kernels_fanout import (
+    IN_NIC_ORDER,
+    IN_TIME_ORDER,
+    address_copies,
+    drop_padding,
+    forward_work,
+    merge_in_time,
+)
 from roomsim.sim.metrics import NS, LatencyHistograms
 from roomsim.sim.packets import PACKET, Packets, concat, empty_packets, rows
 from roomsim.topologies.base import FrameDamage
@@ -293,8 +300,7 @@ class SfuTopology(SfuControlPlane):
             self.damage.record_drops(rows(dropped, dropped["fseq"] >= 0))
         if not (self._forwarded_padding or self.relays is not None):
             return out  # no probe padding left the node this tick, none waits at a relay
-        padding = out["fseq"] < 0
-        return rows(out, ~padding) if padding.any() else out
+        return out[:drop_padding(out)]  # probe padding ends at the client's NIC
 
     def _forward(self, batch: Packets, window: int, measuring: bool) -> tuple[Packets, bool]:
         """CPU work at the node, one job per received packet: receive it, then send one
@@ -333,9 +339,9 @@ class SfuTopology(SfuControlPlane):
         if len(markers):
             batch["damaged"][markers] = self.damage.settle(rows(batch, markers))
         copies = empty_packets(int(fanned.sum() if all_ok else fanned[ok].sum()))
-        in_order = address_copies(batch, ok, self.node_of_cpu, self.n_streams, table.indptr, table.target,
-                                  *entries[2:], start, w.cpus.cores, receive_ns, send_ns, self.servers.nic_out,
-                                  w.down_flow_base, w.local_index, copies, self._node_scratch)
+        order = address_copies(batch, ok, self.node_of_cpu, self.n_streams, table.indptr, table.target,
+                               *entries[2:], start, w.cpus.cores, receive_ns, send_ns, self.servers.nic_out,
+                               w.down_flow_base, w.local_index, copies, self._node_scratch)
         relay = copies["sub"] < 0
         if relay.any():
             step = -copies["sub"][relay].astype(np.int64) - 1
@@ -345,11 +351,9 @@ class SfuTopology(SfuControlPlane):
                 + copies["stream"][relay].astype(np.int64) * len(self.region_index)
                 + regions
             )
-        if not any_padding:
-            return copies, in_order
-        sent_padding = np.flatnonzero(padding & ok)
+        sent_padding = np.flatnonzero(padding & ok) if any_padding else pool[:0]
         if len(sent_padding) == 0:
-            return copies, in_order
+            return copies, order >= IN_NIC_ORDER
         pad = rows(batch, sent_padding)
         pad["t"] = np.maximum(
             start[sent_padding]
@@ -357,8 +361,14 @@ class SfuTopology(SfuControlPlane):
             pad["t"] + send_ns[sent_padding],
         )
         pad["res"] = self.servers.nic_out[self.node_of_cpu[pool[sent_padding]]]
+        # all in time order (so per NIC too): a stable sort of copies then padding
+        if order == IN_TIME_ORDER:
+            pad = rows(pad, np.argsort(pad["t"], kind="stable"))
+            merged = empty_packets(len(copies) + len(pad))
+            merge_in_time(copies, pad, merged)
+            return merged, True
         merged = concat([copies, pad])
-        return rows(merged, np.argsort(merged["t"], kind="stable")), True  # in time order: per NIC too
+        return rows(merged, np.argsort(merged["t"], kind="stable")), True
 
     def _decode_on_node(self, batch: Packets, padding: npt.NDArray[np.bool_]) -> None:
         """The frames a composite recorder on the node decodes: every copy of a frame's last
