@@ -76,31 +76,38 @@ def address_copies(batch, ok, pool_node, n_streams, indptr, target, start, end, 
         row = batch[i]
         if not ok[i] or row.fseq < 0:
             continue
+        # what all copies of the packet share, read once (~2x faster than per copy)
         node = pool_node[row.res]
         key = node * n_streams + row.stream
         capture = row.t if exact else _captured(row, phase_ns, period_ns)
+        ingress, egress, speed = receive[i], send[i], cores[row.res]
+        earliest = row.t + ingress + egress
+        began = served_from[i]
+        flow_base = down_flow_base[row.stream]
+        nic = nic_out[node]
+        last = last_t[node]
         rank = 0
         for j in range(indptr[key], indptr[key + 1]):
             if not (exact or (start[j] <= capture and capture < end[j])):
                 continue
             copies[c] = row
             out = copies[c]
-            spread = np.int64(np.rint((receive[i] + (rank + 1) * send[i]) / cores[row.res]))
-            earliest = row.t + receive[i] + send[i]
-            leave = served_from[i] + spread
-            out.t = leave if leave > earliest else earliest
+            leave = began + np.int64(np.rint((ingress + (rank + 1) * egress) / speed))
+            t = leave if leave > earliest else earliest
+            out.t = t
             r = target[j]
             out.sub = r
-            out.flow = down_flow_base[row.stream] + local_index[r] if r >= 0 else -1
-            out.res = nic_out[node]
-            if out.t < last_t[node]:
+            out.flow = flow_base + local_index[r] if r >= 0 else -1
+            out.res = nic
+            if t < last:
                 in_order = 0
-            elif out.t < latest and in_order:
+            elif t < latest and in_order == IN_TIME_ORDER:
                 in_order = IN_NIC_ORDER
-            last_t[node] = out.t
-            latest = max(latest, out.t)
+            last = t
+            latest = max(latest, t)
             rank += 1
             c += 1
+        last_t[node] = last
     return in_order
 
 
