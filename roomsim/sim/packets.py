@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 from roomsim.sim.kernels_order import queue_order
 
@@ -73,19 +74,39 @@ def packet_counts(payload: npt.NDArray[np.int64], mtu_payload: npt.NDArray[np.in
     return np.maximum(1, -(-payload // mtu_payload))
 
 
-def split_payloads(payload: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]) -> tuple[
-    npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]
-]:
-    """Split each frame's payload about equally over its packets, as libwebrtc's
-    packetizers do; return (frame index per packet, payload per packet, marker)."""
-    frame = np.repeat(np.arange(len(payload)), counts)
-    first = np.cumsum(counts) - counts
-    position = np.arange(len(frame)) - first[frame]
-    base = payload // counts
-    remainder = payload - base * counts
-    sizes = base[frame] + (position < remainder[frame])
-    marker = position == counts[frame] - 1
-    return frame, sizes, marker
+@njit(cache=True)
+def packetize_frames(frames, capture, counts, header_bytes, trailer, packets):  # type: ignore[no-untyped-def]
+    """Split frames into RTP packets, written into `packets` (PACKET rows, `counts[f]` for
+    frame f, all leaving at the frame's `t`). A frame's payload is split about equally,
+    the first `payload % count` packets one byte longer, as libwebrtc's packetizers do; the
+    last carries the marker bit and the frame's trailer bytes (e2ee tag, RED). `res` is
+    left to the caller."""
+    n = 0
+    for f in range(len(frames)):
+        frame = frames[f]
+        s = frame.stream
+        count = counts[f]
+        base = frame.payload // count
+        longer = frame.payload - base * count
+        since = np.int32((frame.t - capture[f]) // 1000)
+        for position in range(count):
+            out = packets[n]
+            out.t = frame.t
+            out.capture = capture[f]
+            out.stream = s
+            out.sub = frame.sub
+            out.fseq = frame.fseq
+            payload = base + 1 if position < longer else base
+            marker = position == count - 1
+            out.payload = payload
+            out.size = payload + header_bytes[s] + (trailer[s] if marker else 0)
+            out.marker = marker
+            out.damaged = False
+            out.flow = s
+            out.enc_us = since
+            out.up_us = since
+            out.out_us = since
+            n += 1
 
 
 class QueueOrder:
