@@ -167,35 +167,49 @@ def credit_entries(keys, capture, marker, audio, indptr, target, start, end, exa
                    audio_frames):  # type: ignore[no-untyped-def]
     """Credit the targets of the entries each item is forwarded on (windows as
     `expand_entries`): one packet each, and at a frame's last packet (`marker`) one frame,
-    counted apart for audio too. Targets below 0 (relay segments) are not receivers. With
-    an `exact` table the items are first counted per key, so each entry is visited once."""
-    if exact:
-        n_keys = len(indptr) - 1
-        per_key = np.zeros((n_keys, 3), dtype=np.int64)
-        for i in range(len(keys)):
-            per_key[keys[i], 0] += 1
-            if marker[i]:
-                per_key[keys[i], 1] += 1
-                if audio[i]:
-                    per_key[keys[i], 2] += 1
-        for k in range(n_keys):
-            if per_key[k, 0] == 0:
-                continue
-            for j in range(indptr[k], indptr[k + 1]):
-                r = target[j]
-                if r >= 0:
-                    packets[r] += per_key[k, 0]
-                    frames[r] += per_key[k, 1]
-                    audio_frames[r] += per_key[k, 2]
-        return
+    counted apart for audio too. Targets below 0 (relay segments) are not receivers.
+
+    Items are first counted per key; an entry whose window holds every capture time of
+    the batch (all of them when `exact`) takes its key's counts at once, and only the
+    others (a switch in progress) check their key's items one by one."""
+    n_keys = len(indptr) - 1
+    per_key = np.zeros((n_keys, 3), dtype=np.int64)
+    first = np.zeros(n_keys + 1, dtype=np.int64)  # the items of each key, grouped
+    earliest, latest = np.iinfo(np.int64).max, np.iinfo(np.int64).min
     for i in range(len(keys)):
-        c = capture[i]
-        for j in range(indptr[keys[i]], indptr[keys[i] + 1]):
+        k = keys[i]
+        first[k + 1] += 1
+        per_key[k, 0] += 1
+        if marker[i]:
+            per_key[k, 1] += 1
+            if audio[i]:
+                per_key[k, 2] += 1
+        earliest = min(earliest, capture[i])
+        latest = max(latest, capture[i])
+    for k in range(n_keys):
+        first[k + 1] += first[k]
+    fill = first.copy()
+    grouped = np.empty(len(keys), dtype=np.int64)
+    for i in range(len(keys)):
+        grouped[fill[keys[i]]] = i
+        fill[keys[i]] += 1
+    for k in range(n_keys):
+        if per_key[k, 0] == 0:
+            continue
+        for j in range(indptr[k], indptr[k + 1]):
             r = target[j]
-            if r < 0 or not (start[j] <= c and c < end[j]):
+            if r < 0:
                 continue
-            packets[r] += 1
-            if marker[i]:
-                frames[r] += 1
-                if audio[i]:
-                    audio_frames[r] += 1
+            if exact or (start[j] <= earliest and latest < end[j]):
+                packets[r] += per_key[k, 0]
+                frames[r] += per_key[k, 1]
+                audio_frames[r] += per_key[k, 2]
+                continue
+            for g in range(first[k], first[k + 1]):
+                i = grouped[g]
+                if start[j] <= capture[i] and capture[i] < end[j]:
+                    packets[r] += 1
+                    if marker[i]:
+                        frames[r] += 1
+                        if audio[i]:
+                            audio_frames[r] += 1
