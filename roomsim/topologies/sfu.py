@@ -325,12 +325,13 @@ class SfuTopology(SfuControlPlane):
             first_hop = ~padding & (batch["flow"] == batch["stream"])
             self.origin_packets += np.bincount(batch["stream"][first_hop], minlength=self.n_streams)
         table, st = self.fanout, w.streams
-        entries = (self.n_streams, table.indptr, table.start, table.end, table.exact, st.phase_ns, st.period_ns)
+        # entry windows, checked in capture time (frame k of a stream at phase + k x period)
+        windows = (table.start, table.end, table.exact, st.phase_ns, st.period_ns)
         if self.extension_jobs is not None:  # a composite recorder decodes what it gets
             self._decode_on_node(batch, padding)
         receive_ns, send_ns, work, fanned = (np.empty(len(batch), dtype=np.int64) for _ in range(4))
-        forward_work(batch, self.node_of_cpu, *entries, self.receive_ns, self.send_ns, self.extra_workers,
-                     receive_ns, send_ns, work, fanned)
+        forward_work(batch, self.node_of_cpu, self.n_streams, table.indptr, *windows, self.receive_ns, self.send_ns,
+                     self.extra_workers, receive_ns, send_ns, work, fanned)
         start, ok = self._serve_node(pool, batch["t"], work, window, measuring)
         all_ok = bool(ok.all())
         if not all_ok:
@@ -339,9 +340,9 @@ class SfuTopology(SfuControlPlane):
         if len(markers):
             batch["damaged"][markers] = self.damage.settle(rows(batch, markers))
         copies = empty_packets(int(fanned.sum() if all_ok else fanned[ok].sum()))
-        order = address_copies(batch, ok, self.node_of_cpu, self.n_streams, table.indptr, table.target,
-                               *entries[2:], start, w.cpus.cores, receive_ns, send_ns, self.servers.nic_out,
-                               w.down_flow_base, w.local_index, copies, self._node_scratch)
+        order = address_copies(batch, ok, self.node_of_cpu, self.n_streams, table.indptr, table.target, *windows,
+                               start, w.cpus.cores, receive_ns, send_ns, self.servers.nic_out, w.down_flow_base,
+                               w.local_index, copies, self._node_scratch)
         relay = copies["sub"] < 0
         if relay.any():
             step = -copies["sub"][relay].astype(np.int64) - 1
@@ -361,7 +362,8 @@ class SfuTopology(SfuControlPlane):
             pad["t"] + send_ns[sent_padding],
         )
         pad["res"] = self.servers.nic_out[self.node_of_cpu[pool[sent_padding]]]
-        # all in time order (so per NIC too): a stable sort of copies then padding
+        # the result is in time order (so per NIC too): the stable sort of copies + padding,
+        # which is one merge when the copies already are in time order
         if order == IN_TIME_ORDER:
             pad = rows(pad, np.argsort(pad["t"], kind="stable"))
             merged = empty_packets(len(copies) + len(pad))
