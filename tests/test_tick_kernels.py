@@ -35,7 +35,8 @@ def test_stage_order_is_the_stable_sort_by_resource_then_time(items: list[tuple[
     order, last = queue_order(_batch(res.tolist(), t.tolist()), np.empty(1, dtype=np.int64))
     in_order = all(np.all(np.diff(t[res == r]) >= 0) for r in np.unique(res))
     assert order.tolist() == ([] if in_order else expected.tolist())
-    assert len(last) >= (int(res.max()) + 1 if len(res) else 0)
+    if in_order:  # the check saw every row: its scratch now fits every resource
+        assert len(last) >= (int(res.max()) + 1 if len(res) else 0)
 
 
 def test_interleaved_sources_on_one_queue_sort_stably() -> None:
