@@ -53,9 +53,12 @@ print(json.dumps({"wall_s": wall, "cpu_s": cpu, "sim_s": duration,
 def measure(path: Path, duration: float | None, source: Path | None = None) -> dict[str, float]:
     """Run one scenario in a child process (importing roomsim from `source`, default this
     tree); return its figures."""
-    env = {**os.environ, "PYTHONPATH": str(source or HERE.parent)}
+    tree = str(source or HERE.parent)
+    env = {**os.environ, "PYTHONPATH": tree}
+    # run from the tree measured: `python -c` puts the working directory first on sys.path,
+    # ahead of PYTHONPATH, so from another tree's root the child would import that tree
     out = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(duration or "-")],
-                         capture_output=True, text=True, check=True, env=env)
+                         capture_output=True, text=True, check=True, env=env, cwd=tree)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
