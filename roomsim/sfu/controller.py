@@ -205,12 +205,14 @@ class SfuController:
         prev_key, prev_level = self.pair_key, self.pair_level
         order = np.argsort(prev_key)
         old = np.full(len(key), -1, dtype=np.int64)
+        kept = np.zeros(len(prev_key), dtype=bool)  # previous pairs still wanted (keys are unique)
         if len(prev_key):
             sorted_keys = prev_key[order]
             where = np.minimum(np.searchsorted(sorted_keys, key), len(sorted_keys) - 1)
             found = sorted_keys[where] == key
             old[found] = prev_level[order][where][found]
-        gone = ~np.isin(prev_key, key) & (prev_level >= 0)
+            kept[order[where[found]]] = True
+        gone = ~kept & (prev_level >= 0)
         changed = np.flatnonzero(old != level)
         self.pair_key, self.pair_level = key, level
         gone_keys = prev_key[gone]
@@ -249,20 +251,20 @@ class SfuController:
         showing = new >= 0
         key_stream = np.where(showing, p.key_stream[p.track_ptr[track] + np.maximum(new, 0)], 0)
         video = showing & (w.streams.kind[key_stream] == VIDEO)
-        need_key = video & ~self.plan.forwarding_now(key_stream, sub, now_ns)
-        asked: dict[int, int] = {}
-        for i in np.flatnonzero(need_key):
-            s = int(key_stream[i])
-            if s not in asked:
-                asked[s] = self.publishers.request_keyframe(s, now_ns)
-            switch[i] = asked[s]
-        streams, owners = [], []
-        for i in np.flatnonzero(showing):
-            chosen = p.streams_of(int(track[i]), int(new[i]))
-            streams.append(chosen)
-            owners.append(np.full(len(chosen), i, dtype=np.int64))
-        cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)  # noqa: E731
-        self.plan.retarget(now_ns, sub, track, switch, cat(streams), cat(owners))
+        need_key = np.flatnonzero(video & ~self.plan.forwarding_now(key_stream, sub, now_ns))
+        if len(need_key):  # one keyframe request per stream, in the order the pairs name them
+            wanted = key_stream[need_key]
+            streams, first, which = np.unique(wanted, return_index=True, return_inverse=True)
+            at = np.zeros(len(streams), dtype=np.int64)
+            for k in np.argsort(first, kind="stable"):
+                at[k] = self.publishers.request_keyframe(int(streams[k]), now_ns)
+            switch[need_key] = at[which]
+        shown = np.flatnonzero(showing)
+        point = p.track_ptr[track[shown]] + new[shown]
+        lo, count = p.stream_ptr[point], p.stream_ptr[point + 1] - p.stream_ptr[point]
+        owners = np.repeat(shown, count)  # every stream of each shown pair's point
+        rank = np.arange(len(owners)) - np.repeat(np.cumsum(count) - count, count)
+        self.plan.retarget(now_ns, sub, track, switch, p.streams[np.repeat(lo, count) + rank], owners)
         moved = (old >= 0) & showing & (self.track_kind[track] == VIDEO)
         np.add.at(self.switches, sub[moved], 1)
         for i in np.flatnonzero(moved)[: max(0, MAX_SWITCH_EVENTS - len(self.switch_events))]:

@@ -35,11 +35,6 @@ class OperatingPoints:
     streams: IntArray
     track_audio: npt.NDArray[np.bool_]
 
-    def streams_of(self, track: int, point: int) -> IntArray:
-        """Streams making up one point of a track."""
-        p = self.track_ptr[track] + point
-        return self.streams[self.stream_ptr[p] : self.stream_ptr[p + 1]]
-
     def count(self, track: int) -> int:
         """Number of points of a track."""
         return int(self.track_ptr[track + 1] - self.track_ptr[track])

@@ -78,7 +78,10 @@ class Layouts:
             self.spatial_heights.append(heights)
         self._cap_cache: dict[tuple[int, int], int] = {}
         self._table: dict[int, IntArray] = {}
-        self._rooms: dict[int, tuple[tuple[bytes, bytes], IntArray, IntArray, IntArray]] = {}
+        self.room_of = room_of
+        #: per room, its last pairs (sub, track, cap); and the presence and ranks they follow
+        self._rooms: dict[int, tuple[IntArray, IntArray, IntArray]] = {}
+        self._seen: tuple[npt.NDArray[np.bool_], IntArray] | None = None
 
     def cap(self, track: int, height: int) -> int:
         """Highest spatial layer a tile of `height` needs (NO_LIMIT: any)."""
@@ -131,18 +134,23 @@ class Layouts:
         w = self.world
         subs_out, tracks_out, caps_out = [], [], []
         track_room = self.track_room
+        if self._seen is None or len(self._seen[1]) != len(rank):
+            redo = set(range(len(w.room_members)))
+        else:  # rooms where someone came, left or moved in the speaker order
+            moved = (present != self._seen[0]) | (rank != self._seen[1])
+            redo = set(self.room_of[moved].tolist())
+        self._seen = (present.copy(), rank.copy())
         for r, members in enumerate(w.room_members):
-            key = (present[members].tobytes(), rank[members].tobytes())
             cached = self._rooms.get(r)
-            if cached is not None and cached[0] == key:
-                subs_out.append(cached[1])
-                tracks_out.append(cached[2])
-                caps_out.append(cached[3])
+            if cached is not None and r not in redo:
+                subs_out.append(cached[0])
+                tracks_out.append(cached[1])
+                caps_out.append(cached[2])
                 continue
             subs_out.append(np.zeros(0, dtype=np.int64))
             tracks_out.append(np.zeros(0, dtype=np.int64))
             caps_out.append(np.zeros(0, dtype=np.int64))
-            self._rooms[r] = (key, subs_out[-1], tracks_out[-1], caps_out[-1])
+            self._rooms[r] = (subs_out[-1], tracks_out[-1], caps_out[-1])
             subs = np.array(
                 [p for p in members if present[p] and self.subscribes[p]], dtype=np.int64
             )
@@ -169,7 +177,7 @@ class Layouts:
             subs_out[-1] = np.broadcast_to(subs[:, None], own.shape)[keep]
             tracks_out[-1] = np.broadcast_to(tracks, own.shape)[keep]
             caps_out[-1] = caps[keep]
-            self._rooms[r] = (key, subs_out[-1], tracks_out[-1], caps_out[-1])
+            self._rooms[r] = (subs_out[-1], tracks_out[-1], caps_out[-1])
         cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)  # noqa: E731
         sub, track, cap = cat(subs_out), cat(tracks_out), cat(caps_out)
         sub_ptr = np.searchsorted(sub, np.arange(len(w.participants) + 1))

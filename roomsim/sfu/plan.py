@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from roomsim.sim.kernels_sfu import credit_entries, expand_entries
+from roomsim.sim.kernels_fanout import credit_entries, expand_entries
 
 IntArray = npt.NDArray[np.int64]
 INF = np.iinfo(np.int64).max
@@ -79,8 +79,11 @@ class ForwardingPlan:
     def forwarding_now(self, stream: IntArray, sub: IntArray, now_ns: int) -> npt.NDArray[np.bool_]:
         """Whether each (stream, sub) has an entry covering frames captured at `now`."""
         live = (self.start <= now_ns) & (now_ns < self.end)
-        have = self.stream[live] * self.n + self.sub[live]
-        return np.isin(stream * self.n + sub, have)
+        have = np.sort(self.stream[live] * self.n + self.sub[live])
+        want = stream * self.n + sub
+        if len(have) == 0:
+            return np.zeros(len(want), dtype=bool)
+        return have[np.minimum(np.searchsorted(have, want), len(have) - 1)] == want  # np.isin, one sort
 
     def retarget(
         self,

@@ -77,35 +77,6 @@ def serve_pools(pool, t, work_ns, cores, queue_ns, busy_until, start, accepted, 
 
 
 @njit(cache=True)
-def ordered_per_resource(batch, last):  # type: ignore[no-untyped-def]
-    """Whether each resource's packets (PACKET rows) already appear in time order (all a
-    FIFO needs), in one pass: 1 if so, 0 if not, -1 if a resource index does not fit the
-    scratch `last` (one entry per resource, overwritten). A pass over a batch of copies
-    streams it from memory, so this check reads each row once."""
-    last[:] = np.iinfo(np.int64).min
-    room = len(last)
-    for i in range(len(batch)):
-        row = batch[i]
-        q = row.res
-        if q >= room:
-            return -1
-        if row.t < last[q]:
-            return 0
-        last[q] = row.t
-    return 1
-
-
-@njit(cache=True)
-def resource_count(res):  # type: ignore[no-untyped-def]
-    """The largest resource index + 1."""
-    resources = 0
-    for i in range(len(res)):
-        if res[i] >= resources:
-            resources = res[i] + 1
-    return resources
-
-
-@njit(cache=True)
 def log_latency_bin(latency_ns, bins, bins_per_decade, min_ms):  # type: ignore[no-untyped-def]
     """The latency histogram's definition: bin 1 + floor(log10(ms / min_ms) x bins a decade),
     0 = underflow, bins - 1 = overflow. Only used to derive `latency_bin_tables`."""

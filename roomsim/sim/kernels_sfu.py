@@ -1,14 +1,10 @@
-"""Compiled inner loops of the SFU's control plane and forwarding: layer allocation (at
-the SFU's control instants) and the forwarding tables' fan-out and credit, and the
-addressing of a node's copies (per tick). The delay-based congestion detector they once
-shared this module with is `kernels_gcc`.
+"""Compiled inner loop of the SFU's control plane: layer allocation at the SFU's control
+instants. The node's per-tick forwarding (fan-out, credit, addressing of copies) is
+`kernels_fanout`; the delay-based congestion detector is `kernels_gcc`.
 
-All take their state as arrays: nothing here reads a clock (`now` is passed in).
-"""
+Takes its state as arrays: nothing here reads a clock."""
 
 from __future__ import annotations
-
-import numpy as np
 
 from roomsim.sim.jit import njit
 
@@ -73,77 +69,3 @@ def allocate_layers(
                     level[p] = nxt - base
                     used += step
                     upgraded = True
-
-
-@njit(cache=True)
-def expand_entries(keys, capture, indptr, target, start, end, exact):  # type: ignore[no-untyped-def]
-    """Fan items out to the entries of their key whose [start, end) holds the item's
-    capture time (every entry when `exact`): returns (item index, target) per copy, and
-    the number of copies of each item."""
-    total = 0
-    for i in range(len(keys)):
-        total += indptr[keys[i] + 1] - indptr[keys[i]]
-    item_out = np.empty(total, dtype=np.int64)
-    target_out = np.empty(total, dtype=np.int64)
-    copies = np.zeros(len(keys), dtype=np.int64)
-    n = 0
-    for i in range(len(keys)):
-        c = capture[i]
-        first = n
-        for j in range(indptr[keys[i]], indptr[keys[i] + 1]):
-            if exact or (start[j] <= c and c < end[j]):
-                item_out[n] = i
-                target_out[n] = target[j]
-                n += 1
-        copies[i] = n - first
-    return item_out[:n], target_out[:n], copies
-
-
-@njit(cache=True)
-def credit_entries(keys, capture, marker, audio, indptr, target, start, end, exact, packets, frames,
-                   audio_frames):  # type: ignore[no-untyped-def]
-    """Credit the targets of the entries each item is forwarded on (windows as
-    `expand_entries`): one packet each, and at a frame's last packet (`marker`) one frame,
-    counted apart for audio too. Targets below 0 (relay segments) are not receivers."""
-    for i in range(len(keys)):
-        c = capture[i]
-        for j in range(indptr[keys[i]], indptr[keys[i] + 1]):
-            r = target[j]
-            if r < 0 or not (exact or (start[j] <= c and c < end[j])):
-                continue
-            packets[r] += 1
-            if marker[i]:
-                frames[r] += 1
-                if audio[i]:
-                    audio_frames[r] += 1
-
-
-@njit(cache=True)
-def address_copies(batch, item, target, start, cores, ingress_ns, egress_ns, nic_out, down_flow_base, local_index,
-                   copies):  # type: ignore[no-untyped-def]
-    """Write a node's copies (items sorted): copy c is packet `item[c]` of the batch (PACKET
-    rows) sent to `target[c]` through the node's NIC-out `nic_out[item]`; `ingress_ns[i]` and
-    `egress_ns[i]` are the receive and per-copy send costs of packet i. Copy j of a packet
-    leaves after receive + (j+1) sends at `cores[item]` x one core's speed, and no sooner
-    than one receive + one send after the packet arrived (`start`: when the node began
-    serving it). Local copies get their receiver's flow; relay copies get -1 (set by the
-    caller). Only the fields that change are computed; the rest is one record copy."""
-    previous = -1
-    rank = 0
-    for c in range(len(item)):
-        i = item[c]
-        if i != previous:
-            rank = 0
-            previous = i
-        else:
-            rank += 1
-        copies[c] = batch[i]
-        out = copies[c]
-        spread = np.int64(np.rint((ingress_ns[i] + (rank + 1) * egress_ns[i]) / cores[i]))
-        earliest = out.t + ingress_ns[i] + egress_ns[i]
-        leave = start[i] + spread
-        out.t = leave if leave > earliest else earliest
-        r = target[c]
-        out.sub = r
-        out.flow = down_flow_base[out.stream] + local_index[r] if r >= 0 else -1
-        out.res = nic_out[i]

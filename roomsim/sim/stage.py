@@ -26,29 +26,34 @@ class Stage:
         self._parts: list[Packets] = []
         self._held = 0
         self._order = QueueOrder()
+        #: the only pending part came with its producer's word that it is in order
+        self._vouched = False
 
-    def push(self, batch: Packets) -> None:
-        """Queue packets that will reach this stage (at their `t`)."""
+    def push(self, batch: Packets, in_order: bool = False) -> None:
+        """Queue packets that will reach this stage (at their `t`). `in_order`: the caller
+        knows each resource's packets are in time order (so the check can be skipped)."""
         if len(batch):
+            self._vouched = in_order and not self._parts
             self._parts.append(batch)
             self._held += len(batch)
 
     def take(self, t_end: int) -> Packets:
         """Release what this tick must process: everything for a pass-through stage; for
-        a merging stage, the packets arriving before t_end, each resource's in time order."""
+        a merging stage, the packets arriving before t_end, each resource's in time order
+        (a vouched batch, and so any subsequence of it, is not checked again)."""
         if not self._parts:
             return empty_packets()
         batch = self._parts[0] if len(self._parts) == 1 else concat(self._parts)
-        if not self.merging:
-            self._parts, self._held = [], 0
-            return self._order(batch)  # a cheap check; sorts only if a feeder misbehaved
-        due = batch["t"] < t_end
-        if due.all():
-            self._parts, self._held = [], 0
-            return self._order(batch)
-        later = rows(batch, ~due)
-        self._parts, self._held = [later], len(later)
-        return self._order(rows(batch, due))
+        vouched, self._vouched = self._vouched, False
+        if self.merging:
+            due = batch["t"] < t_end
+            if not due.all():
+                later = rows(batch, ~due)
+                self._parts, self._held = [later], len(later)
+                batch = rows(batch, due)
+                return batch if vouched else self._order(batch)
+        self._parts, self._held = [], 0
+        return batch if vouched else self._order(batch)  # a cheap check; sorts only if a feeder misbehaved
 
     def __len__(self) -> int:
         return self._held

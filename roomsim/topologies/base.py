@@ -18,7 +18,7 @@ from roomsim.codecs import get_codec
 from roomsim.sim.breakdown import StageBreakdown, stage_durations
 from roomsim.sim.frame_sizes import FrameSizes
 from roomsim.sim.kernels import capture_frames, receive_frames
-from roomsim.sim.packets import PACKET, Packets, empty_packets, packet_counts, rows, split_payloads
+from roomsim.sim.packets import PACKET, Packets, empty_packets, packet_counts, packetize_frames, rows
 from roomsim.sim.stage import Stage
 from roomsim.transport.control import ControlTraffic
 from roomsim.transport.feedback import FeedbackBuffer
@@ -295,27 +295,10 @@ class Topology(ABC):
         st = self.world.streams
         if len(frames) == 0:
             return empty_packets()
-        s = frames["stream"]
-        counts = packet_counts(frames["payload"], st.mtu_payload[s])
-        frame, payload, marker = split_payloads(frames["payload"], counts)
-        packets = np.empty(len(frame), dtype=PACKET)
-        packets["t"] = frames["t"][frame]
-        packets["capture"] = (capture if capture is not None else frames["capture"])[frame]
-        packets["stream"] = s[frame]
-        packets["sub"] = frames["sub"][frame]
-        packets["fseq"] = frames["fseq"][frame]
-        packets["payload"] = payload
-        packets["size"] = payload + st.header_bytes[s[frame]]
-        packets["marker"] = marker
-        packets["damaged"] = False
-        packets["flow"] = s[frame]
-        trailer = self.world.stream_trailer[s[frame]]
-        if trailer.any():
-            packets["size"] += trailer * marker
-        since = ((packets["t"] - packets["capture"]) // 1000).astype(np.int32)
-        packets["enc_us"] = since
-        packets["up_us"] = since
-        packets["out_us"] = since
+        counts = packet_counts(frames["payload"], st.mtu_payload[frames["stream"]])
+        packets = np.empty(int(counts.sum()), dtype=PACKET)
+        packetize_frames(frames, frames["capture"] if capture is None else capture, counts, st.header_bytes,
+                         self.world.stream_trailer, packets)
         return packets
 
     def send(self, stage: Stage, t1: int, window: int, measuring: bool, next_res: IntArray | None = None,

@@ -28,7 +28,14 @@ from roomsim.extensions.node_jobs import NodeJobs, on_node
 from roomsim.sfu.cascade import RegionGraph, Segments
 from roomsim.sfu.controller import PADDING_WIRE_BYTES, SfuController
 from roomsim.sfu.relays import Relays
-from roomsim.sim.kernels_sfu import address_copies
+from roomsim.sim.kernels_fanout import (
+    IN_NIC_ORDER,
+    IN_TIME_ORDER,
+    address_copies,
+    drop_padding,
+    forward_work,
+    merge_in_time,
+)
 from roomsim.sim.metrics import NS, LatencyHistograms
 from roomsim.sim.packets import PACKET, Packets, concat, empty_packets, rows
 from roomsim.topologies.base import FrameDamage
@@ -137,6 +144,7 @@ class SfuTopology(SfuControlPlane):
             [w.participants[max(int(p), 0)].room for p in st.pub], dtype=np.int64
         )
         self.relay_fan = np.zeros(0, dtype=np.int64)
+        self._node_scratch = np.empty(len(self.servers.nodes), dtype=np.int64)
         self._tables(0)
 
     def regions_list(self) -> list[str]:
@@ -196,7 +204,7 @@ class SfuTopology(SfuControlPlane):
         self.node_cpu.push(at_node)
         if capturing:
             self.node_cpu.push(self._padding(t0, t1))
-        self.node_out.push(self._forward(self.node_cpu.take(t1), window, measuring))
+        self.node_out.push(*self._forward(self.node_cpu.take(t1), window, measuring))
         out = self.send(self.node_out, t1, window, measuring, next_res=w.downlink)
         if self.cascade:
             hop = out["sub"] < 0
@@ -292,49 +300,38 @@ class SfuTopology(SfuControlPlane):
             self.damage.record_drops(rows(dropped, dropped["fseq"] >= 0))
         if not (self._forwarded_padding or self.relays is not None):
             return out  # no probe padding left the node this tick, none waits at a relay
-        padding = out["fseq"] < 0
-        return rows(out, ~padding) if padding.any() else out
+        return out[:drop_padding(out)]  # probe padding ends at the client's NIC
 
-    def _forward(self, batch: Packets, window: int, measuring: bool) -> Packets:
+    def _forward(self, batch: Packets, window: int, measuring: bool) -> tuple[Packets, bool]:
         """CPU work at the node, one job per received packet: receive it, then send one
         copy per receiver (local subscriber or relay segment). The pool works through a job
         at `cores` times one core's speed (receivers are served in parallel), so copy j
         leaves after receive + (j+1) sends. Probe padding (fseq -1, already addressed) costs
-        one send."""
+        one send. The per-packet work is two compiled passes over the batch and the table
+        (roomsim.sim.kernels_fanout). Returns the copies and whether each NIC-out's are in
+        time order."""
         w = self.world
         self._forwarded_padding = False
         if len(batch) == 0:
             if self.extension_jobs is not None:
                 none = np.zeros(0, dtype=np.int64)
                 self._serve_node(none, none, none, window, measuring)
-            return batch
+            return batch, True
         padding = batch["fseq"] < 0
         any_padding = bool(padding.any())
         self._forwarded_padding = any_padding
-        node = self.node_of_cpu[batch["res"]]
+        pool = batch["res"].astype(np.int64)
         if self.cascade:
             first_hop = ~padding & (batch["flow"] == batch["stream"])
             self.origin_packets += np.bincount(batch["stream"][first_hop], minlength=self.n_streams)
-        keys = node * self.n_streams + batch["stream"]
-        if any_padding:
-            keys[padding] = 0
-        # windows are checked in capture time; an exact table needs no capture times
-        capture = batch["t"] if self.fanout.exact else self._captured(batch)
-        item, target, copies_per_packet = self.fanout.expand(keys, capture)
-        if any_padding:  # padding has no copies: its work is one send (below)
-            media = ~padding[item]
-            item, target = item[media], target[media]
+        table, st = self.fanout, w.streams
+        # entry windows, checked in capture time (frame k of a stream at phase + k x period)
+        windows = (table.start, table.end, table.exact, st.phase_ns, st.period_ns)
         if self.extension_jobs is not None:  # a composite recorder decodes what it gets
-            whole = batch["marker"][item]
-            self.extension_jobs.decodes(batch["t"][item[whole]], batch["stream"][item[whole]].astype(np.int64),
-                                        target[whole].astype(np.int64))
-        pool = batch["res"].astype(np.int64)
-        receive_ns, send_ns = self._packet_costs(node, batch["size"])
-        work = receive_ns + copies_per_packet * send_ns
-        if self.extra_workers.any():  # pipe transports: one send + receive per other worker
-            work += self.extra_workers[node] * (receive_ns + send_ns)
-        if any_padding:
-            work[padding] = send_ns[padding]
+            self._decode_on_node(batch, padding)
+        receive_ns, send_ns, work, fanned = (np.empty(len(batch), dtype=np.int64) for _ in range(4))
+        forward_work(batch, self.node_of_cpu, self.n_streams, table.indptr, *windows, self.receive_ns, self.send_ns,
+                     self.extra_workers, receive_ns, send_ns, work, fanned)
         start, ok = self._serve_node(pool, batch["t"], work, window, measuring)
         all_ok = bool(ok.all())
         if not all_ok:
@@ -342,46 +339,51 @@ class SfuTopology(SfuControlPlane):
         markers = np.flatnonzero(batch["marker"] & ok)
         if len(markers):
             batch["damaged"][markers] = self.damage.settle(rows(batch, markers))
-        if not all_ok:
-            served = ok[item]
-            item, target = item[served], target[served]
-        copies = empty_packets(len(item))
-        address_copies(
-            batch,
-            item,
-            target,
-            start,
-            w.cpus.cores[pool],
-            receive_ns,
-            send_ns,
-            self.servers.nic_out[node],
-            w.down_flow_base,
-            w.local_index,
-            copies,
-        )
-        relay = target < 0
+        copies = empty_packets(int(fanned.sum() if all_ok else fanned[ok].sum()))
+        order = address_copies(batch, ok, self.node_of_cpu, self.n_streams, table.indptr, table.target, *windows,
+                               start, w.cpus.cores, receive_ns, send_ns, self.servers.nic_out, w.down_flow_base,
+                               w.local_index, copies, self._node_scratch)
+        relay = copies["sub"] < 0
         if relay.any():
-            step = -target[relay] - 1
+            step = -copies["sub"][relay].astype(np.int64) - 1
             regions = self.segment_region()[step]
             copies["flow"][relay] = (
                 self.segment_flow_base
                 + copies["stream"][relay].astype(np.int64) * len(self.region_index)
                 + regions
             )
-        if not any_padding:
-            return copies
-        sent_padding = np.flatnonzero(padding & ok)
+        sent_padding = np.flatnonzero(padding & ok) if any_padding else pool[:0]
         if len(sent_padding) == 0:
-            return copies
+            return copies, order >= IN_NIC_ORDER
         pad = rows(batch, sent_padding)
         pad["t"] = np.maximum(
             start[sent_padding]
             + np.rint(send_ns[sent_padding] / w.cpus.cores[pool[sent_padding]]).astype(np.int64),
             pad["t"] + send_ns[sent_padding],
         )
-        pad["res"] = self.servers.nic_out[node[sent_padding]]
+        pad["res"] = self.servers.nic_out[self.node_of_cpu[pool[sent_padding]]]
+        # the result is in time order (so per NIC too): the stable sort of copies + padding,
+        # which is one merge when the copies already are in time order
+        if order == IN_TIME_ORDER:
+            pad = rows(pad, np.argsort(pad["t"], kind="stable"))
+            merged = empty_packets(len(copies) + len(pad))
+            merge_in_time(copies, pad, merged)
+            return merged, True
         merged = concat([copies, pad])
-        return rows(merged, np.argsort(merged["t"], kind="stable"))
+        return rows(merged, np.argsort(merged["t"], kind="stable")), True
+
+    def _decode_on_node(self, batch: Packets, padding: npt.NDArray[np.bool_]) -> None:
+        """The frames a composite recorder on the node decodes: every copy of a frame's last
+        packet the table forwards to it (whether or not the node's CPU then takes it)."""
+        assert self.extension_jobs is not None
+        keys = self.node_of_cpu[batch["res"]] * self.n_streams + batch["stream"]
+        keys[padding] = 0
+        capture = batch["t"] if self.fanout.exact else self._captured(batch)
+        item, target, _ = self.fanout.expand(keys, capture)
+        item, target = item[~padding[item]], target[~padding[item]]
+        whole = batch["marker"][item]
+        self.extension_jobs.decodes(batch["t"][item[whole]], batch["stream"][item[whole]].astype(np.int64),
+                                    target[whole].astype(np.int64))
 
     def _serve_node(self, pool: IntArray, arrival: IntArray, work: IntArray, window: int,
                     measuring: bool) -> tuple[IntArray, npt.NDArray[np.bool_]]:
@@ -410,15 +412,6 @@ class SfuTopology(SfuControlPlane):
         inputs)."""
         assert self.extension_jobs is not None
         return {i: self.received_streams(i) for i in self.extension_jobs.composite}
-
-    def _packet_costs(self, node: IntArray, size: npt.NDArray[np.integer]
-                      ) -> tuple[IntArray, IntArray]:
-        """ns of core time to receive one packet and to send one copy of it, from the
-        node's server profile: fixed + per wire byte."""
-        size = size.astype(np.float64)
-        receive = np.rint(self.receive_ns[node, 0] + self.receive_ns[node, 1] * size)
-        send = np.rint(self.send_ns[node, 0] + self.send_ns[node, 1] * size)
-        return receive.astype(np.int64), send.astype(np.int64)
 
     def segment_region(self) -> IntArray:
         """Index of the end region of every relay step."""

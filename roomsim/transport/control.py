@@ -60,7 +60,7 @@ import numpy.typing as npt
 
 from roomsim.sim import headers
 from roomsim.sim.kernels import LINK_COUNTERS
-from roomsim.sim.kernels_control import put_control
+from roomsim.sim.kernels_control import lay_out_control, put_control
 from roomsim.sim.rng import stream_key
 from roomsim.workload.rates import stream_rate
 from roomsim.workload.wire import srtp_tag_bytes
@@ -300,27 +300,16 @@ class ControlTraffic:
         ident = (items.kind.astype(np.uint64) << np.uint64(56)) ^ (items.ident.astype(np.uint64) << np.uint64(28)) \
             ^ (src + (1 << 20)).astype(np.uint64) ^ ((dst + (1 << 20)).astype(np.uint64) << np.uint64(40))
         phase = (_mix(ident ^ self.key) % items.interval_ns.astype(np.uint64)).astype(np.int64)
-        # occurrences phase + m x interval inside [t_start, t_end), per item
-        first = -((phase - t_start) // items.interval_ns)
-        count = np.maximum(0, (t_end - 1 - phase) // items.interval_ns - first + 1)
-        item = np.repeat(np.arange(len(phase)), count)
-        m = first[item] + np.arange(len(item)) - np.repeat(np.cumsum(count) - count, count)
-        tick = (phase[item] + m * items.interval_ns[item] - t_start) // tick_ns
         n_links = len(w.links.rate_bps)
         self.t_start, self.tick_ns = t_start, tick_ns
         n_ticks = int(-(-(t_end - t_start) // tick_ns))
         hops = [link_a, link_b]
         if self.relay_link is not None:  # a relayed connection's packets also cross the relay
             hops.append(self.relay_link(src, dst))
-        cells, sizes = [], []
-        for hop in hops:
-            on = hop[item] >= 0
-            cells.append(tick[on] * n_links + hop[item][on])
-            sizes.append(items.size[item][on])
-        cell = np.concatenate(cells)
-        packets = np.bincount(cell, minlength=n_ticks * n_links).reshape(n_ticks, n_links)
-        nbytes = np.bincount(cell, weights=np.concatenate(sizes).astype(np.float64),
-                             minlength=n_ticks * n_links).astype(np.int64).reshape(n_ticks, n_links)
+        packets = np.zeros((n_ticks, n_links), dtype=np.int64)
+        nbytes = np.zeros((n_ticks, n_links), dtype=np.int64)
+        lay_out_control(phase, items.interval_ns.astype(np.int64), items.size.astype(np.int64),
+                        np.stack(hops).astype(np.int64), t_start, t_end, tick_ns, packets, nbytes)
         #: the schedule repeats when the span is a whole number of ticks and of every interval
         self.periodic = (t_end - t_start) % tick_ns == 0 and bool(np.all((t_end - t_start) % items.interval_ns == 0))
         self.n_rows = n_ticks

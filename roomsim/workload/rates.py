@@ -29,7 +29,21 @@ class StreamRate:
 
 
 def stream_rate(world: World, s: int) -> StreamRate:
-    """Closed-form mean rates of stream s, DTX and voice activity included."""
+    """Closed-form mean rates of stream s, DTX and voice activity included (computed once
+    per stream of a frozen world: the SFU's layers, the control traffic and the closed
+    forms each ask for every stream)."""
+    cached: tuple[object, dict[int, StreamRate]] | None = getattr(world, "_stream_rates", None)
+    if cached is None or cached[0] is not world.streams:
+        cached = (world.streams, {})
+        world._stream_rates = cached  # type: ignore[attr-defined]
+    s = int(s)
+    rate = cached[1].get(s)
+    if rate is None:
+        rate = cached[1][s] = _stream_rate(world, s)
+    return rate
+
+
+def _stream_rate(world: World, s: int) -> StreamRate:
     st = world.streams
     fps = NS / st.period_ns[s]
     payload = st.frame_bytes[s]
