@@ -144,7 +144,12 @@ class World:
             if (g.kind == "egress" and g.egress is not None and g.egress.type == "track") or \
                     (g.kind == "ingress" and g.ingress is not None and not g.ingress.transcoding):
                 self.client_speed[i] = np.inf
-        self.networks = [self.scenario.network_of(p.group) for p in self.participants]
+        of_group: dict[int, Any] = {}  # a group's members share its network (thousands of viewers)
+        self.networks = []
+        for p in self.participants:
+            if id(p.group) not in of_group:
+                of_group[id(p.group)] = self.scenario.network_of(p.group)
+            self.networks.append(of_group[id(p.group)])
         encode_demand = self._encode_demand()
         for i, p in enumerate(self.participants):
             net = self.networks[i]
