@@ -119,10 +119,6 @@ def _round_all(values: list[Any], digits: int) -> list[float]:
     return [float(round(v, digits)) for v in values]
 
 
-#: Participants whose latency histograms are read at once (bounds the temporaries).
-_BLOCK = 512
-
-
 def _participants(world: World, model: Topology, seconds: float, expected: dict[str, Any]
                   ) -> Iterator[dict[str, Any]]:
     """Every participant's result fields, computed column by column over all participants
@@ -143,17 +139,11 @@ def _participants(world: World, model: Topology, seconds: float, expected: dict[
     busy = cpus.get("measured", "busy_ns")
     cpu = (busy[world.encoder] + busy[world.decoder]) / NS / seconds
     columns["client_cpu_cores"] = [round(x, 5) for x in cpu.tolist()]
-    audio: list[list[float | None]] = []
-    for field in ("latency_ms", "audio_latency_ms", "video_latency_ms"):
-        columns[field] = []
     counts = world.latency.counts
-    for first in range(0, len(counts), _BLOCK):  # a block at a time: small temporaries
-        block = counts[first:first + _BLOCK]
-        audio_block = percentiles_rows_ms(block[:, AUDIO], (50, 95, 99))
-        audio.extend(audio_block)
-        columns["latency_ms"].extend(_percentiles_of(block.sum(axis=1)))
-        columns["audio_latency_ms"].extend(_percentiles_of(block[:, AUDIO], audio_block))
-        columns["video_latency_ms"].extend(_percentiles_of(block[:, VIDEO]))
+    audio = percentiles_rows_ms(counts[:, AUDIO], (50, 95, 99))
+    columns["latency_ms"] = _percentiles_of(counts.sum(axis=1))
+    columns["audio_latency_ms"] = _percentiles_of(counts[:, AUDIO], audio)
+    columns["video_latency_ms"] = _percentiles_of(counts[:, VIDEO])
     columns["loss_pct"] = _pct_rows(world.expected_packets - world.received_packets, world.expected_packets)
     columns["frame_loss_pct"] = _pct_rows(world.expected_frames - world.frames_decoded, world.expected_frames)
     total = links.get("total", "packets")
