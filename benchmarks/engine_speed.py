@@ -61,9 +61,12 @@ print(json.dumps({"wall_s": wall, "cpu_s": cpu, "sim_s": duration,
 def measure(path: Path, duration: float | None, source: Path | None = None) -> dict[str, float]:
     """Run one scenario in a child process (importing roomsim from `source`, default this
     tree); return its figures."""
-    env = {**os.environ, "PYTHONPATH": str(source or HERE.parent)}
+    tree = str(source or HERE.parent)
+    env = {**os.environ, "PYTHONPATH": tree}
+    # run in the tree itself: `python -c` puts the working directory first on sys.path,
+    # ahead of PYTHONPATH, so started from another checkout it would import that one
     out = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(duration or "-")],
-                         capture_output=True, text=True, check=True, env=env)
+                         capture_output=True, text=True, check=True, env=env, cwd=tree)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -73,7 +76,8 @@ def measure_process(path: Path, duration: float | None, source: Path | None = No
     import resource
     import time
 
-    env = {**os.environ, "PYTHONPATH": str(source or HERE.parent),
+    tree = str(source or HERE.parent)
+    env = {**os.environ, "PYTHONPATH": tree,
            "PYTHONPYCACHEPREFIX": str(Path(tempfile.gettempdir()) / "roomsim-bench-pycache")}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     command = [sys.executable, "-m", "roomsim.cli", "run", str(path)]
@@ -81,7 +85,7 @@ def measure_process(path: Path, duration: float | None, source: Path | None = No
         command += ["--duration", str(duration)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, capture_output=True, check=True, env=env,
+    subprocess.run(command, capture_output=True, check=True, env=env, cwd=tree,  # -m: cwd first, as -c
                    preexec_fn=lambda: os.sched_setaffinity(0, {0}))
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
