@@ -11,6 +11,12 @@ least 5x.
     python benchmarks/engine_speed.py --duration 20   # shorter runs
     python benchmarks/engine_speed.py --against f599330 --repeat 3 --duration 20
 
+sfu-50 is also timed as a whole `roomsim run` process (`--process`, on by default when
+sfu-50 is among the scenarios): wall and CPU seconds from exec to exit, start-up included
+(imports, loading the kernels from numba's cache, building the world, printing the
+tables), after one warm-up process. The child may write bytecode into a temporary cache
+(PYTHONPYCACHEPREFIX), as an installed package has its bytecode compiled already.
+
 `--against REV` checks REV out into a temporary git worktree and times both builds in
 turn (A B A B ...: this tree, then REV, each on its own benchmark files), printing the
 per-pair ratio of CPU seconds (this tree / REV): the VM's speed drifts by up to ~25 % over
@@ -30,6 +36,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCENARIOS = ["sfu-50", "mesh-8", "mcu-20", "webinar-1000", "livestream-3000", "cluster-100"]
+#: The scenario also timed as a whole `roomsim run` process (issue #12: >= 20x real time).
+PROCESS_SCENARIO = "sfu-50"
 
 _CHILD = r"""
 import json, os, resource, sys, time
@@ -53,15 +61,62 @@ print(json.dumps({"wall_s": wall, "cpu_s": cpu, "sim_s": duration,
 def measure(path: Path, duration: float | None, source: Path | None = None) -> dict[str, float]:
     """Run one scenario in a child process (importing roomsim from `source`, default this
     tree); return its figures."""
-    env = {**os.environ, "PYTHONPATH": str(source or HERE.parent)}
-    # cwd outside every tree: `python -c` puts the current folder first on sys.path, which
-    # would let the tree the script is run from shadow `source`
+    tree = str(source or HERE.parent)
+    env = {**os.environ, "PYTHONPATH": tree}
+    # run in the tree itself: `python -c` puts the working directory first on sys.path,
+    # ahead of PYTHONPATH, so started from another checkout it would import that one
     out = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(duration or "-")],
-                         capture_output=True, text=True, check=True, env=env, cwd=tempfile.gettempdir())
+                         capture_output=True, text=True, check=True, env=env, cwd=tree)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def against(rev: str, names: list[str], duration: float | None, repeat: int) -> None:
+def measure_process(path: Path, duration: float | None, source: Path | None = None) -> dict[str, float]:
+    """One `python -m roomsim.cli run PATH` process pinned to one core (importing roomsim
+    from `source`, default this tree): its wall and CPU seconds, start-up included."""
+    import resource
+    import time
+
+    tree = str(source or HERE.parent)
+    env = {**os.environ, "PYTHONPATH": tree,
+           "PYTHONPYCACHEPREFIX": str(Path(tempfile.gettempdir()) / "roomsim-bench-pycache")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    command = [sys.executable, "-m", "roomsim.cli", "run", str(path)]
+    if duration is not None:
+        command += ["--duration", str(duration)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, capture_output=True, check=True, env=env, cwd=tree,  # -m: cwd first, as -c
+                   preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    sim = duration if duration is not None else _duration_of(path)
+    return {"wall_s": wall, "cpu_s": cpu, "sim_s": sim}
+
+
+def _duration_of(path: Path) -> float:
+    import yaml
+
+    return float(yaml.safe_load(path.read_text())["duration_s"])
+
+
+def process_line(path: Path, duration: float | None, repeat: int) -> None:
+    """The whole-process figure of one scenario: median of `repeat` runs after a warm-up."""
+    measure_process(path, 1.0)  # bytecode and compile caches warm
+    runs = [measure_process(path, duration) for _ in range(repeat)]
+    startup = [measure_process(path, 1.0) for _ in range(repeat)]
+    wall = statistics.median(r["wall_s"] for r in runs)
+    cpu = statistics.median(r["cpu_s"] for r in runs)
+    sim = runs[0]["sim_s"]
+    print(f"\n{path.stem} as a whole `roomsim run` process, start-up included (median of {repeat}):")
+    print(f"{'sim s':>6} {'wall s':>7} {'x real time':>12} {'cpu s':>6} {'cpu x':>6} "
+          f"{'1 s run: wall s':>16} {'cpu s':>6}")
+    print(f"{sim:>6.0f} {wall:>7.2f} {sim / wall:>12.1f} {cpu:>6.2f} {sim / cpu:>6.1f} "
+          f"{statistics.median(r['wall_s'] for r in startup):>16.2f} "
+          f"{statistics.median(r['cpu_s'] for r in startup):>6.2f}", flush=True)
+
+
+def against(rev: str, names: list[str], duration: float | None, repeat: int, process: bool = True) -> None:
     """This tree against REV, alternating runs; the median per-pair CPU ratio per scenario."""
     with tempfile.TemporaryDirectory(prefix="roomsim-base-") as tmp:
         base = Path(tmp) / "tree"
@@ -82,9 +137,27 @@ def against(rev: str, names: list[str], duration: float | None, repeat: int) -> 
                 speed_rev = statistics.median(b["sim_s"] / b["cpu_s"] for b in theirs)
                 print(f"{name:<14} {speed:>13.1f} {speed_rev:>22.1f} {statistics.median(ratios):>15.2f} "
                       f"{min(ratios):>6.2f}..{max(ratios):<6.2f}", flush=True)
+                if process and name == PROCESS_SCENARIO:
+                    _against_process(name, base, duration, repeat)
         finally:
             subprocess.run(["git", "-C", str(HERE.parent), "worktree", "remove", "--force", str(base)],
                            check=False)
+
+
+def _against_process(name: str, base: Path, duration: float | None, repeat: int) -> None:
+    """The whole-process row of --against: `roomsim run` CPU seconds, start-up included."""
+    measure_process(HERE / f"{name}.yaml", 1.0)
+    measure_process(base / "benchmarks" / f"{name}.yaml", 1.0, base)
+    ours, theirs = [], []
+    for _ in range(repeat):
+        ours.append(measure_process(HERE / f"{name}.yaml", duration))
+        theirs.append(measure_process(base / "benchmarks" / f"{name}.yaml", duration, base))
+    ratios = [a["cpu_s"] / b["cpu_s"] for a, b in zip(ours, theirs, strict=True)]
+    speed = statistics.median(a["sim_s"] / a["cpu_s"] for a in ours)
+    speed_rev = statistics.median(b["sim_s"] / b["cpu_s"] for b in theirs)
+    label = f"{name} process"
+    print(f"{label:<14} {speed:>13.1f} {speed_rev:>22.1f} {statistics.median(ratios):>15.2f} "
+          f"{min(ratios):>6.2f}..{max(ratios):<6.2f}", flush=True)
 
 
 def scaling(duration: float) -> None:
@@ -113,9 +186,11 @@ def main() -> None:
     parser.add_argument("--against", metavar="REV", default=None,
                         help="time this tree against git revision REV, alternating runs")
     parser.add_argument("--repeat", type=int, default=3, help="pairs per scenario with --against")
+    parser.add_argument("--no-process", action="store_true",
+                        help=f"skip timing {PROCESS_SCENARIO} as a whole `roomsim run` process")
     args = parser.parse_args()
     if args.against:
-        against(args.against, args.only, args.duration, args.repeat)
+        against(args.against, args.only, args.duration, args.repeat, process=not args.no_process)
         return
     print(f"{'scenario':<14} {'sim s':>6} {'wall s':>7} {'x real time':>12} {'cpu x':>7} "
           f"{'packets/s':>10} {'peak RSS MB':>12}")
@@ -124,6 +199,8 @@ def main() -> None:
         print(f"{name:<14} {f['sim_s']:>6.0f} {f['wall_s']:>7.2f} {f['sim_s'] / f['wall_s']:>12.1f} "
               f"{f['sim_s'] / f['cpu_s']:>7.1f} {f['packets'] / f['sim_s']:>10.0f} "
               f"{f['peak_rss_mb']:>12.0f}", flush=True)
+    if PROCESS_SCENARIO in args.only and not args.no_process:
+        process_line(HERE / f"{PROCESS_SCENARIO}.yaml", args.duration, repeat=args.repeat)
     if not args.no_scaling:
         scaling(args.duration or 20.0)
 

@@ -198,13 +198,14 @@ def _gate(scenario: Scenario, loss: float | None, latency: float | None, cpu: fl
 
 def _emit(report: Report, scenario: Scenario, gate: QualityGate, as_json: bool, out_dir: Path | None,
           text: str, plots: bool = False) -> None:
-    from roomsim.analysis.experiment import write_scenario_file
     from roomsim.results.gate import judge, network_names
-    from roomsim.results.models import write_report
 
     networks = network_names(scenario)
     verdicts = [judge(run, gate, networks) for run in report.runs]
     if out_dir is not None:
+        from roomsim.analysis.experiment import write_scenario_file
+        from roomsim.results.models import write_report
+
         write_report(report, out_dir)
         write_scenario_file(scenario, out_dir)
     if as_json:

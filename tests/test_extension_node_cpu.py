@@ -128,13 +128,14 @@ def test_jobs_go_to_the_rooms_worker_on_a_worker_threaded_node(tmp_path: Path,
     collect = runner.collect
 
     def spy(world: Any, model: Any, end_ns: int) -> RunResult:
-        seen["world"], seen["model"] = world, model
+        # read while the run's tables exist (the runner drops them once results are read)
+        servers = seen["servers"] = model.servers
+        seen["busy"] = world.cpus.counters.get("measured", "busy_ns")[servers.node_pools[0]]
         return collect(world, model, end_ns)
 
     monkeypatch.setattr(runner, "collect", spy)
     result = run(raw, "sfu")
-    world, servers = seen["world"], seen["model"].servers
-    busy = world.cpus.counters.get("measured", "busy_ns")[servers.node_pools[0]]
+    servers, busy = seen["servers"], seen["busy"]
     seconds = result.measured_s
     rooms = {r: int(servers.room_pool[0, r]) for r in range(2)}
     assert rooms[0] != rooms[1]

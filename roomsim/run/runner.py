@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -17,12 +19,12 @@ from roomsim.results.models import (
     ServerResult,
     Totals,
 )
-from roomsim.results.report_extras import participant_extras, run_extras
+from roomsim.results.report_extras import participants_extras, run_extras
 from roomsim.run.runtimes import attach, refuse
 from roomsim.scenario.scenario import Scenario
 from roomsim.sim.allocator import keep_freed_memory
 from roomsim.sim.engine import run_ticks
-from roomsim.sim.metrics import LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS, NS, percentiles_ms
+from roomsim.sim.metrics import LATENCY_BINS_PER_DECADE, LATENCY_MIN_MS, NS, percentiles_rows_ms
 from roomsim.sim.resources import Counters
 from roomsim.topologies.base import Topology
 from roomsim.topologies.registry import TOPOLOGY_CLASSES
@@ -44,14 +46,51 @@ def simulate(scenario: Scenario, topology: str, seed: int, duration_s: float,
     model.start()
     attach(world, model)
     world.start_processes()
-    end_ns = run_ticks(world.env, world.tick_ns, world.end_capture_ns, world.horizon_ns,
-                       model.tick, model.in_flight, on_tick)
-    return collect(world, model, end_ns)
+    try:
+        end_ns = run_ticks(world.env, world.tick_ns, world.end_capture_ns, world.horizon_ns,
+                           model.tick, model.in_flight, on_tick)
+        with _collector_paused():
+            return collect(world, model, end_ns)
+    finally:
+        _release(world, model)
+
+
+def _release(*parts: object) -> None:
+    """Drop everything the world and the topology hold once the results are read. simpy's
+    processes, the topology's parts and their callbacks all point back at the world, so
+    without this a finished run's tables (tens of MB for thousands of participants) stay
+    until Python's cycle collector next runs a full pass, and the next run of the process
+    (the next topology of a compare, the next point of a sweep) is built beside them."""
+    for part in parts:
+        vars(part).clear()
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while results are built: tens of thousands of
+    result objects (a 3,000-viewer run) would start a full collection over every object
+    of the process several times, ~40 % of building them; they hold no reference cycles
+    to reclaim. The previous setting is restored."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _percentiles_of(histograms: np.ndarray, raw: list[list[float | None]] | None = None) -> list[dict[str, Any]]:
+    """Latency percentiles (rounded ms) and sample count of each row of a (rows, bins) table
+    (`raw`: its unrounded p50, p95, p99 when already computed)."""
+    samples = histograms.sum(axis=1).tolist()
+    raw = percentiles_rows_ms(histograms, (50, 95, 99)) if raw is None else raw
+    return [{"p50": _round(p50), "p95": _round(p95), "p99": _round(p99), "samples": count}
+            for (p50, p95, p99), count in zip(raw, samples, strict=True)]
 
 
 def _percentiles(histogram: np.ndarray) -> Percentiles:
-    p50, p95, p99 = percentiles_ms(histogram, (50, 95, 99))
-    return Percentiles(p50=_round(p50), p95=_round(p95), p99=_round(p99), samples=int(histogram.sum()))
+    return Percentiles(**_percentiles_of(histogram[None, :])[0])
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -62,61 +101,88 @@ def _pct(part: float, whole: float) -> float:
     return round(100.0 * part / whole, 4) if whole > 0 else 0.0
 
 
+def _pct_rows(part: np.ndarray, whole: np.ndarray) -> list[float]:
+    """`_pct` of integer counts, element by element: 100 part / whole in float64 rounded as
+    numpy rounds its own floats (`round` of a numpy float is numpy's rounding), 0 where
+    nothing was owed."""
+    share = np.zeros(len(whole))
+    owed = whole > 0
+    share[owed] = np.round(100.0 * part[owed] / whole[owed], 4)
+    return share.tolist()
+
+
+def _round_all(values: list[Any], digits: int) -> list[float]:
+    """`round(v, digits)` of each value, keeping how each type rounds: numpy floats with
+    numpy's rounding (in one call), Python floats with Python's."""
+    if values and all(type(v) is np.float64 for v in values):
+        return np.round(np.array(values), digits).tolist()  # type: ignore[no-any-return]
+    return [float(round(v, digits)) for v in values]
+
+
+def _participants(world: World, model: Topology, seconds: float, expected: dict[str, Any]
+                  ) -> Iterator[dict[str, Any]]:
+    """Every participant's result fields, computed column by column over all participants
+    (each figure the same float the per-participant arithmetic gave), one participant's
+    fields at a time (so they are validated and dropped one by one)."""
+    links, cpus = world.links.counters, world.cpus.counters
+    up, down = world.uplink, world.downlink
+    columns: dict[str, list[Any]] = {}
+    for field, name, scale, digits in (("kbps", "bytes", 8e-3, 3), ("payload_kbps", "payload_bytes", 8e-3, 3),
+                                       ("pps", "packets", 1.0, 3)):
+        measured = links.get("measured", name)
+        for side, index in (("uplink", up), ("downlink", down)):
+            columns[f"{side}_{field}"] = [round(x, digits) for x in (measured[index] * scale / seconds).tolist()]
+    crossed = links.get("measured", "bytes") - links.get("measured", "dropped_bytes")
+    for side, index in (("uplink", up), ("downlink", down)):
+        columns[f"{side}_carried_kbps"] = [round(x / 1e3, 3) for x in
+                                           (crossed[index].astype(np.float64) * 8 / seconds).tolist()]
+    busy = cpus.get("measured", "busy_ns")
+    cpu = (busy[world.encoder] + busy[world.decoder]) / NS / seconds
+    columns["client_cpu_cores"] = [round(x, 5) for x in cpu.tolist()]
+    counts = world.latency.counts
+    audio = percentiles_rows_ms(counts[:, AUDIO], (50, 95, 99))
+    columns["latency_ms"] = _percentiles_of(counts.sum(axis=1))
+    columns["audio_latency_ms"] = _percentiles_of(counts[:, AUDIO], audio)
+    columns["video_latency_ms"] = _percentiles_of(counts[:, VIDEO])
+    columns["loss_pct"] = _pct_rows(world.expected_packets - world.received_packets, world.expected_packets)
+    columns["frame_loss_pct"] = _pct_rows(world.expected_frames - world.frames_decoded, world.expected_frames)
+    total = links.get("total", "packets")
+    dropped = links.get("total", "dropped_queue") + links.get("total", "dropped_loss")
+    columns["uplink_loss_pct"] = _pct_rows(dropped[up], total[up])
+    columns["frames_decoded"] = world.frames_decoded.tolist()
+    columns["frames_dropped_cpu"] = world.frames_dropped_cpu.tolist()
+    wants = [expected["participants"][p.id] for p in world.participants]
+    for field, key, digits in (("expected_uplink_kbps", "uplink_kbps", 3),
+                               ("expected_downlink_kbps", "downlink_kbps", 3),
+                               ("expected_client_cpu_cores", "client_cpu_cores", 5)):
+        columns[field] = _round_all([want[key] for want in wants], digits)
+    extras = participants_extras(world, model, [p50 for p50, _, _ in audio])
+    for i, (p, more) in enumerate(zip(world.participants, extras, strict=True)):
+        row = {name: column[i] for name, column in columns.items()}
+        row.update(id=p.id, room=world.scenario.rooms[p.room].id, device=p.group.device,
+                   uplink_capacity_kbps=world.networks[i].uplink_kbps,
+                   downlink_capacity_kbps=world.networks[i].downlink_kbps,
+                   client_cpu_budget_cores=p.budget_cores, **more)
+        yield row
+
+
 def collect(world: World, model: Topology, end_ns: int) -> RunResult:
     """Turn counters into the result model (rates over the measurement interval)."""
     seconds = (world.end_capture_ns - world.warmup_ns) / NS
     links = world.links.counters
-    cpus = world.cpus.counters
     expected = model.expected()
-
-    def rate(name: str, index: int, scale: float) -> float:
-        return float(links.get("measured", name)[index]) * scale / seconds
-
-    participants = []
-    breakdown = world.breakdown.receiver_means()
-    for i, p in enumerate(world.participants):
-        up, down = int(world.uplink[i]), int(world.downlink[i])
-        hist = world.latency.counts[i]
-        busy = cpus.get("measured", "busy_ns")
-        cpu = float(busy[world.encoder[i]] + busy[world.decoder[i]]) / NS / seconds
-        sent_up = links.get("total", "packets")[up]
-        lost_up = links.get("total", "dropped_queue")[up] + links.get("total", "dropped_loss")[up]
-        want = expected["participants"][p.id]
-        participants.append(ParticipantResult(
-            id=p.id, room=world.scenario.rooms[p.room].id, device=p.group.device,
-            uplink_kbps=round(rate("bytes", up, 8e-3), 3),
-            downlink_kbps=round(rate("bytes", down, 8e-3), 3),
-            uplink_payload_kbps=round(rate("payload_bytes", up, 8e-3), 3),
-            downlink_payload_kbps=round(rate("payload_bytes", down, 8e-3), 3),
-            uplink_pps=round(rate("packets", up, 1.0), 3),
-            downlink_pps=round(rate("packets", down, 1.0), 3),
-            uplink_capacity_kbps=world.networks[i].uplink_kbps,
-            downlink_capacity_kbps=world.networks[i].downlink_kbps,
-            client_cpu_cores=round(cpu, 5), client_cpu_budget_cores=p.budget_cores,
-            latency_ms=_percentiles(hist.sum(axis=0)),
-            audio_latency_ms=_percentiles(hist[AUDIO]), video_latency_ms=_percentiles(hist[VIDEO]),
-            loss_pct=_pct(world.expected_packets[i] - world.received_packets[i], world.expected_packets[i]),
-            frame_loss_pct=_pct(world.expected_frames[i] - world.frames_decoded[i],
-                                world.expected_frames[i]),
-            uplink_loss_pct=_pct(lost_up, sent_up),
-            frames_decoded=int(world.frames_decoded[i]),
-            frames_dropped_cpu=int(world.frames_dropped_cpu[i]),
-            expected_uplink_kbps=round(want["uplink_kbps"], 3),
-            expected_downlink_kbps=round(want["downlink_kbps"], 3),
-            expected_client_cpu_cores=round(want["client_cpu_cores"], 5),
-            uplink_carried_kbps=round(_carried_bits(links, up, seconds) / 1e3, 3),
-            downlink_carried_kbps=round(_carried_bits(links, down, seconds) / 1e3, 3),
-            **participant_extras(world, model, i, breakdown)))
+    participants = [ParticipantResult.model_validate(row) for row in _participants(world, model, seconds, expected)]
     servers = _servers(world, model, seconds)
-    delivered = world.links.delivered()
-    link_results = [LinkResult(
-        name=name, sent_packets=int(links.get("total", "packets")[j]),
-        delivered_packets=int(delivered[j]),
-        dropped_queue=int(links.get("total", "dropped_queue")[j]),
-        dropped_loss=int(links.get("total", "dropped_loss")[j]),
-        sent_bytes=int(links.get("total", "bytes")[j])) for j, name in enumerate(world.links.names)]
-    sent = sum(x.sent_packets for x in link_results)
-    crossed = sum(x.delivered_packets for x in link_results)
+    delivered = world.links.delivered().tolist()
+    sent_packets = links.get("total", "packets").tolist()
+    dropped_queue = links.get("total", "dropped_queue").tolist()
+    dropped_loss = links.get("total", "dropped_loss").tolist()
+    sent_bytes = links.get("total", "bytes").tolist()
+    link_results = [LinkResult(name=name, sent_packets=sent_packets[j], delivered_packets=delivered[j],
+                               dropped_queue=dropped_queue[j], dropped_loss=dropped_loss[j], sent_bytes=sent_bytes[j])
+                    for j, name in enumerate(world.links.names)]
+    sent = sum(sent_packets[:len(link_results)])
+    crossed = sum(delivered[:len(link_results)])
     totals = Totals(
         participants=len(participants),
         uplink_mbps=round(sum(p.uplink_kbps for p in participants) / 1e3, 4),

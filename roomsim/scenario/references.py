@@ -13,7 +13,6 @@ from collections.abc import Callable
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, NoReturn
 
-import networkx as nx
 import yaml
 
 from roomsim.errors import ScenarioError
@@ -63,6 +62,8 @@ def _check_regions_reachable(scenario: Scenario, fail: Callable[..., NoReturn]) 
     may run on (its own node; any node when a cluster places rooms)."""
     if scenario.regions is None:
         return
+    import networkx as nx  # only scenarios with regions need it (~0.1 s to import)
+
     graph = nx.Graph()
     graph.add_edges_from((link.a, link.b) for link in scenario.regions.links)
     for r, room in enumerate(scenario.rooms):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import networkx as nx
 import numpy as np
 import numpy.typing as npt
 
@@ -35,6 +34,8 @@ class RegionGraph:
     """Shortest paths between regions and the backbone links between them."""
 
     def __init__(self, regions: Regions) -> None:
+        import networkx as nx  # only runs with regions need it (~0.1 s to import)
+
         self.graph = nx.Graph()
         for link in regions.links:
             self.graph.add_edge(link.a, link.b, latency_ms=link.latency_ms, spec=link)

@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from roomsim.sim.jit import njit
 from roomsim.sim.kernels import _uniform
-from roomsim.sim.rng import stream_key
+from roomsim.sim.rng import stream_keys
 
 
 class FrameOptions(Protocol):
@@ -106,7 +106,7 @@ class FrameSizes:
         self.interval = np.where(never_key, 0, options.keyframe_interval_frames).astype(np.int64)
         self.payback = np.maximum(1.0, options.payback_ms / 1e3 * fps)
         self.spread = options.delta_spread
-        self.key = np.array([stream_key(seed, f"frames:{name}") for name in names], dtype=np.uint64)
+        self.key = stream_keys(seed, [f"frames:{name}" for name in names])
         self.debt = np.zeros(m, dtype=np.float64)
         self.carry = np.zeros(m, dtype=np.float64)
         self.last_key = np.full(m, NEVER, dtype=np.int64)

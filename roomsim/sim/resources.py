@@ -26,10 +26,14 @@ class Counters:
     Per-packet kernels count into a pending table (`pending`) that is added to the totals
     only when the window or the measurement flag changes, or before a read: one add a
     second instead of one per counter, stage and tick (thousands of resources each).
+    Only the counters named in `per_window` keep a column per window (the results draw
+    those over time): a (windows x resources) table is the largest a counter has, ~3 MB a
+    counter for 6,000 links over a minute.
     """
 
     size: int
     windows: int
+    per_window: tuple[str, ...] = ()
     total: dict[str, npt.NDArray[np.int64]] = field(default_factory=dict)
     measured: dict[str, npt.NDArray[np.int64]] = field(default_factory=dict)
     series: dict[str, npt.NDArray[np.int64]] = field(default_factory=dict)
@@ -41,12 +45,14 @@ class Counters:
         if name not in self.total:
             self.total[name] = np.zeros(self.size, dtype=np.int64)
             self.measured[name] = np.zeros(self.size, dtype=np.int64)
-            # window-major, so one tick's counts land in one contiguous row
-            self.series[name] = np.zeros((self.windows, self.size), dtype=np.int64)
+            if name in self.per_window:
+                # window-major, so one tick's counts land in one contiguous row
+                self.series[name] = np.zeros((self.windows, self.size), dtype=np.int64)
         self.total[name] += counts
         if measuring:
             self.measured[name] += counts
-        self.series[name][window] += counts
+        if name in self.per_window:
+            self.series[name][window] += counts
 
     def pending(self, names: tuple[str, ...], window: int, measuring: bool) -> npt.NDArray[np.int64]:
         """A (resource, counter) table to count into for `names` in this window; the same
@@ -72,6 +78,8 @@ class Counters:
 
     def get(self, kind: str, name: str) -> npt.NDArray[np.int64]:
         """`kind` is "total", "measured" or "series"; absent counters read as zero."""
+        if kind == "series" and name not in self.per_window:
+            raise KeyError(f"counter {name!r} is not kept per window (per_window={self.per_window})")
         self.flush()
         table: dict[str, npt.NDArray[np.int64]] = getattr(self, kind)
         if name in table:
@@ -108,7 +116,7 @@ class LinkTable:
         self.busy_until = np.zeros(n, dtype=np.int64)
         self.last_out = np.zeros(n, dtype=np.int64)
         self.sequence = np.zeros(n, dtype=np.int64)
-        self.counters = Counters(n, windows.count)
+        self.counters = Counters(n, windows.count, per_window=("bytes",))
 
     def delivered(self, kind: str = "total") -> npt.NDArray[np.int64]:
         """Packets that crossed each link: sent minus both kinds of drop."""
@@ -140,7 +148,7 @@ class CpuTable:
         self.cores = np.array(cores, dtype=np.float64)
         self.queue_ns = np.array(queue, dtype=np.int64)
         self.busy_until = np.zeros(len(self.cores), dtype=np.int64)
-        self.counters = Counters(len(self.cores), windows.count)
+        self.counters = Counters(len(self.cores), windows.count, per_window=("busy_ns",))
 
     def serve(self, pool: npt.NDArray[np.integer], arrival: npt.NDArray[np.int64],
               work_ns: npt.NDArray[np.int64], window: int, measuring: bool

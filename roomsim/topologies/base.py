@@ -130,14 +130,26 @@ class Topology(ABC):
     def received_streams(self, i: int) -> list[int]:
         """Streams participant i receives at the end of the run: from the plan of a topology
         that keeps (stream, receiver) pairs, or the SFU's open forwarding entries."""
+        return self.received_streams_of_all()[i]
+
+    def received_streams_of_all(self) -> list[list[int]]:
+        """`received_streams` of every participant, in one pass over the plan (results read
+        all of them; one pass per participant was quadratic in the room size)."""
+        n = len(self.world.participants)
         subs = getattr(self, "_subs", None)
-        if subs is not None:
-            return subs.stream[subs.sub == i].tolist()
-        table = getattr(self, "credit", None)
-        if table is not None:
-            open_now = (table.target == i) & (table.end == np.iinfo(np.int64).max)
-            return sorted(set(table.key[open_now].tolist()))
-        return []
+        if subs is not None:  # in plan order
+            receiver, stream = subs.sub, subs.stream
+        else:
+            table = getattr(self, "credit", None)
+            if table is None:
+                return [[] for _ in range(n)]
+            open_now = (table.end == np.iinfo(np.int64).max) & (table.target >= 0) & (table.target < n)
+            pairs = np.unique(np.stack([table.target[open_now], table.key[open_now]], axis=1), axis=0)
+            receiver, stream = pairs[:, 0], pairs[:, 1]  # sorted, each stream once
+        order = np.argsort(receiver, kind="stable")
+        bounds = np.searchsorted(receiver[order], np.arange(n + 1)).tolist()
+        streams = stream[order].tolist()
+        return [streams[bounds[i]:bounds[i + 1]] for i in range(n)]
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:

@@ -25,7 +25,7 @@ from roomsim.scenario.participants import ParticipantGroup
 from roomsim.scenario.scenario import Scenario
 from roomsim.sim.metrics import NS, LatencyHistograms, Windows
 from roomsim.sim.resources import CpuTable, LinkTable
-from roomsim.sim.rng import generator, stream_key
+from roomsim.sim.rng import generator, stream_keys
 from roomsim.workload.conversation import start_conversations
 from roomsim.workload.streams import AUDIO, VIDEO, Participant, Streams, StreamSpec
 from roomsim.workload.svc import align_svc_phases, svc_stream_specs
@@ -144,16 +144,22 @@ class World:
             if (g.kind == "egress" and g.egress is not None and g.egress.type == "track") or \
                     (g.kind == "ingress" and g.ingress is not None and not g.ingress.transcoding):
                 self.client_speed[i] = np.inf
-        self.networks = [self.scenario.network_of(p.group) for p in self.participants]
+        of_group: dict[int, Any] = {}  # a group's members share its network (thousands of viewers)
+        self.networks = []
+        for p in self.participants:
+            if id(p.group) not in of_group:
+                of_group[id(p.group)] = self.scenario.network_of(p.group)
+            self.networks.append(of_group[id(p.group)])
         encode_demand = self._encode_demand()
+        keys = iter(stream_keys(self.seed, [f"link:{p.id}/{direction}" for p in self.participants
+                                            for direction in ("up", "down")]).tolist())
         for i, p in enumerate(self.participants):
             net = self.networks[i]
             one_way = round((net.rtt_ms / 2 + p.group.extra_one_way_ms()) * 1e6)
             for direction, rate in (("up", net.uplink_kbps), ("down", net.downlink_kbps)):
                 name = f"{p.id}/{direction}"
                 idx = self.links.add(name, rate * 1000, one_way, net.jitter_ms * 1e6,
-                                     net.loss_pct / 100, round(net.queue_ms * 1e6),
-                                     stream_key(self.seed, f"link:{name}"))
+                                     net.loss_pct / 100, round(net.queue_ms * 1e6), next(keys))
                 (self.uplink if direction == "up" else self.downlink)[i] = idx
             self.encoder[i] = self.cpus.add(f"{p.id}/encoder", p.budget_cores, CLIENT_CPU_QUEUE_NS)
             decode_cores = max(0.05 * p.budget_cores, p.budget_cores - encode_demand[i])
