@@ -87,6 +87,8 @@ def collect() -> str:
 
     modules, lines, records = [], [], {}
     for info in sorted(pkgutil.iter_modules(roomsim.sim.__path__), key=lambda m: m.name):
+        if info.name == TARGET.stem:
+            continue  # the list being rewritten (it may name kernels that are gone)
         module = importlib.import_module(f"roomsim.sim.{info.name}")
         kernels = [(name, obj) for name, obj in sorted(vars(module).items())
                    if isinstance(obj, Dispatcher) and obj.py_func.__module__ == module.__name__]

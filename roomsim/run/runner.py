@@ -40,19 +40,34 @@ def simulate(scenario: Scenario, topology: str, seed: int, duration_s: float,
                             field="topology")
     refuse(scenario, topology)
     keep_freed_memory()
-    world = World(scenario, seed, duration_s)
-    model = TOPOLOGY_CLASSES[topology](world)
-    world.freeze()
-    model.start()
-    attach(world, model)
-    world.start_processes()
+    with _older_objects_set_aside():
+        world = World(scenario, seed, duration_s)
+        model = TOPOLOGY_CLASSES[topology](world)
+        world.freeze()
+        model.start()
+        attach(world, model)
+        world.start_processes()
+        try:
+            end_ns = run_ticks(world.env, world.tick_ns, world.end_capture_ns, world.horizon_ns,
+                               model.tick, model.in_flight, on_tick)
+            with _collector_paused():
+                return collect(world, model, end_ns)
+        finally:
+            _release(world, model)
+
+
+@contextmanager
+def _older_objects_set_aside() -> Iterator[None]:
+    """Every object that exists before the run (modules, pydantic schemas, the scenario,
+    a previous run's results) is moved out of the cyclic collector's reach while the run
+    lasts (`gc.freeze`), and handed back after. Building a world allocates enough objects
+    to start full collections, and each scanned those ~10^5 old objects again (~0.14 s a
+    run, 8 % of a 10 s cluster-100 run); none of them becomes garbage because of the run."""
+    gc.freeze()
     try:
-        end_ns = run_ticks(world.env, world.tick_ns, world.end_capture_ns, world.horizon_ns,
-                           model.tick, model.in_flight, on_tick)
-        with _collector_paused():
-            return collect(world, model, end_ns)
+        yield
     finally:
-        _release(world, model)
+        gc.unfreeze()
 
 
 def _release(*parts: object) -> None:
