@@ -13,8 +13,21 @@ from hypothesis import strategies as st
 
 from roomsim.codecs.adaptation import MIN_VIDEO_BPS, video_rate
 from roomsim.sim.kernels_mesh import connection_targets, packetize_copies, peer_frame_copies, settle_encodes
-from roomsim.sim.packets import PACKET, packet_counts, split_payloads
+from roomsim.sim.packets import PACKET, packet_counts
 from roomsim.topologies.base import FRAME, Subscriptions
+
+
+def split_payloads(payload: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The packetizers' rule in numpy (the engine's own numpy step before it was compiled):
+    each frame's payload split about equally over its packets, the remainder going one byte
+    each to the first packets; (frame index per packet, payload per packet, marker)."""
+    frame = np.repeat(np.arange(len(payload)), counts)
+    first = np.cumsum(counts) - counts
+    position = np.arange(len(frame)) - first[frame]
+    base = payload // counts
+    remainder = payload - base * counts
+    return frame, base[frame] + (position < remainder[frame]), position == counts[frame] - 1
+
 
 PEOPLE, STREAMS = 5, 10  # stream s is published by s // 2; odd streams are video
 
