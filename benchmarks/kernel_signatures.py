@@ -24,6 +24,20 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 TARGET = ROOT / "roomsim" / "sim" / "kernel_signatures.py"
+#: The two builders the written list uses (kept in it: sim/precompile imports the list).
+HELPERS = """
+
+def array(dtype: Any, ndim: int, layout: Any, *, aligned: bool = True, readonly: bool = False) -> Any:
+    \"\"\"numba's type of a numpy array (what `numba.typeof` gives for one).\"\"\"
+    return types.Array(dtype, ndim, layout, readonly=readonly, aligned=aligned)
+
+
+def record(spec: Any, *, aligned: bool) -> Any:
+    \"\"\"numba's type of a structured numpy dtype given by names, formats, offsets and
+    itemsize (so this list needs no import from above sim/).\"\"\"
+    return from_dtype(np.dtype(spec, align=aligned))
+
+"""
 SCALARS = ("boolean", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
            "float32", "float64")
 
@@ -112,11 +126,11 @@ def collect() -> str:
         "",
         "from typing import Any",
         "",
-        "from numba import types",
+        "import numpy as np",
+        "from numba import from_dtype, types",
         "",
         f"from roomsim.sim import {', '.join(modules)}",
-        "from roomsim.sim.precompile import array, record",
-        "",
+        *HELPERS.splitlines(),
         *(record_source(t, name) for t, name in records.items()),
         "",
         "SIGNATURES: list[tuple[Any, tuple[Any, ...]]] = [",

@@ -8,10 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from numba import types
+import numpy as np
+from numba import from_dtype, types
 
 from roomsim.sim import frame_sizes, kernels, kernels_control, kernels_fanout, kernels_gcc, kernels_mesh, kernels_order, kernels_playout, kernels_rtp, kernels_sfu, kernels_stages, kernels_tcp, pacer, packets
-from roomsim.sim.precompile import array, record
+
+
+def array(dtype: Any, ndim: int, layout: Any, *, aligned: bool = True, readonly: bool = False) -> Any:
+    """numba's type of a numpy array (what `numba.typeof` gives for one)."""
+    return types.Array(dtype, ndim, layout, readonly=readonly, aligned=aligned)
+
+
+def record(spec: Any, *, aligned: bool) -> Any:
+    """numba's type of a structured numpy dtype given by names, formats, offsets and
+    itemsize (so this list needs no import from above sim/)."""
+    return from_dtype(np.dtype(spec, align=aligned))
+
 
 RECORD_0 = record({'names': ['t', 'stream', 'fseq', 'payload', 'sub', 'capture'], 'formats': ['<i8', '<i4', '<i8', '<i8', '<i4', '<i8'], 'offsets': [0, 8, 12, 20, 28, 32], 'itemsize': 40}, aligned=False)
 RECORD_1 = record({'names': ['t', 'capture', 'res', 'flow', 'stream', 'sub', 'fseq', 'size', 'payload', 'marker', 'damaged', 'enc_us', 'up_us', 'out_us'], 'formats': ['<i8', '<i8', '<i4', '<i4', '<i4', '<i4', '<i4', '<i4', '<i4', '|b1', '|b1', '<i4', '<i4', '<i4'], 'offsets': [0, 8, 16, 20, 24, 28, 32, 36, 40, 44, 45, 46, 50, 54], 'itemsize': 58}, aligned=False)

@@ -20,23 +20,8 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-from numba import from_dtype, types
 
 from roomsim.sim.jit_cache import KERNEL_CACHE_ENV, kernel_cache_dir
-
-
-def array(dtype: Any, ndim: int, layout: Any, *, aligned: bool = True, readonly: bool = False) -> Any:
-    """numba's type of a numpy array (what `numba.typeof` gives for one)."""
-    return types.Array(dtype, ndim, layout, readonly=readonly, aligned=aligned)
-
-
-def record(spec: Any, *, aligned: bool) -> Any:
-    """numba's type of a structured numpy dtype given by names, formats, offsets and
-    itemsize (so the kernel signature list needs no import from above sim/)."""
-    return from_dtype(np.dtype(spec, align=aligned))
 
 
 def compile_all() -> tuple[int, int]:
