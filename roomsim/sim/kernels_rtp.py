@@ -156,6 +156,8 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
     timely = True  # every row that crossed arrives no earlier than the one before it
     fifo = True  # every link's rows that crossed arrive in time order
     latest = np.int64(-_INF)
+    p_seen = -1.0  # the loss rate whose r_above is cached (links of a stage mostly share one)
+    r_above = 1.0  # times u - p: at least r (so a bound on its jitter holds for r too)
     lost = 0
     for i in range(len(batch)):
         row = batch[i]
@@ -232,10 +234,12 @@ def transmit_rtp(batch, rate_bps, delay_ns, jitter_ns, loss, queue_ns, key, busy
                     else:
                         repaired = True
                         hold = mode == RECOVER_NACK  # the rest of its frame waits for it
-                else:
-                    r = (u - p) / (1.0 - p)
-                    if not _hidden(j, r, last_out[q] - arrive):
-                        arrive += _jitter(j, r)
+                else:  # the draw r = (u - p) / (1 - p), divided only if its jitter can show
+                    if p != p_seen:
+                        p_seen = p
+                        r_above = (1.0 + 1e-12) / (1.0 - p)
+                    if not _hidden(j, (u - p) * r_above, last_out[q] - arrive):
+                        arrive += _jitter(j, (u - p) / (1.0 - p))
             if arrive < last_out[q]:
                 arrive = last_out[q]  # delay variation on one path never reorders it
             if repaired:  # sent later: what was sent before it may arrive first
