@@ -25,7 +25,7 @@ def test_split_keeps_order_and_leaves_dropped_rows_untouched() -> None:
     zeros = np.zeros(links, dtype=np.int64)
     none = np.zeros(0, dtype=np.int64)
     dropped = empty_packets(n)
-    _, crossed, lost = transmit_rtp(
+    _, crossed, lost, _ = transmit_rtp(
         batch, np.array([1e6, 1e10]), zeros.copy(), np.zeros(links), np.array([0.0, 0.5]),
         np.array([5_000_000, 10**9]), np.array([3, 7], dtype=np.uint64), zeros.copy(), zeros.copy(), zeros.copy(),
         np.zeros(1, dtype=np.int64), np.full(1, 2e7), np.full(links, HOP_OTHER),

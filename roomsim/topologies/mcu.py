@@ -25,6 +25,7 @@ import numpy.typing as npt
 from roomsim.codecs.video_presets import VIDEO_PRESETS
 from roomsim.sfu.cascade import RegionGraph
 from roomsim.sfu.speakers import Recency, SpeakerDetector
+from roomsim.sim.kernels_rtp import ORDER_PER_LINK, ORDER_TIME
 from roomsim.sim.metrics import NS
 from roomsim.sim.packets import Packets, rows
 from roomsim.sim.rng import generator
@@ -213,10 +214,12 @@ class McuTopology(Topology):
         if rates is not None and self.options.pacing:
             out = rates.pace(out)
         self.node_out.push(out)
-        self.downlinks.push(self.send(self.node_out, t1, window, measuring, next_res=w.downlink))
+        out = self.send(self.node_out, t1, window, measuring, next_res=w.downlink)
+        self.downlinks.push(out, self.links.order == ORDER_TIME)  # then so is every downlink's share
         feedback = rates.watch() if rates is not None else None
         received = self.send(self.downlinks, t1, window, measuring, self.links.receiver_res, feedback)
-        self.clients.push(received)
+        # a receiver's packets all crossed its own downlink, a FIFO unless a repair jumped it
+        self.clients.push(received, self.links.order >= ORDER_PER_LINK)
         self.deliver(self.clients.take(t1), window, measuring)
         self._forget_before(t0 - _AGE_HORIZON_NS)
 

@@ -36,6 +36,7 @@ from roomsim.sim.kernels_fanout import (
     forward_work,
     merge_in_time,
 )
+from roomsim.sim.kernels_rtp import ORDER_PER_LINK, ORDER_TIME
 from roomsim.sim.metrics import NS, LatencyHistograms
 from roomsim.sim.packets import PACKET, Packets, concat, empty_packets, rows
 from roomsim.topologies.base import FrameDamage
@@ -206,6 +207,7 @@ class SfuTopology(SfuControlPlane):
             self.node_cpu.push(self._padding(t0, t1))
         self.node_out.push(*self._forward(self.node_cpu.take(t1), window, measuring))
         out = self.send(self.node_out, t1, window, measuring, next_res=w.downlink)
+        in_order = self.links.order == ORDER_TIME  # then so is every downlink's share of it
         if self.cascade:
             hop = out["sub"] < 0
             if hop.any():
@@ -221,10 +223,12 @@ class SfuTopology(SfuControlPlane):
                 self.relay_down.push(via)
                 out = rows(out, ~relayed)
             from_relay = self.send(self.relay_down, t1, window, measuring, next_res=w.downlink)
-            out = concat([out, from_relay]) if len(from_relay) else out
-        self.downlinks.push(out)
+            if len(from_relay):
+                out, in_order = concat([out, from_relay]), False
+        self.downlinks.push(out, in_order)
         received = self._send_downlinks(t1, window, measuring)
-        self.clients.push(received)
+        # a receiver's packets all crossed its own downlink, a FIFO unless a repair jumped it
+        self.clients.push(received, self.links.order >= ORDER_PER_LINK)
         self.deliver(self.clients.take(t1), window, measuring)
 
     def _control_relay_link(self, src: IntArray, dst: IntArray) -> IntArray:

@@ -25,6 +25,8 @@ from roomsim.sim.kernels_rtp import (
     HOP_DOWN,
     HOP_OTHER,
     HOP_UP,
+    ORDER_NONE,
+    ORDER_TIME,
     RECOVER_NACK,
     RECOVER_NONE,
     RECOVER_RED,
@@ -106,6 +108,8 @@ class LinkTransports:
         self.receiver_res = np.arange(len(world.participants), dtype=np.int64)
         #: room for the rows a batch drops, kept between calls (grown to the largest batch)
         self._dropped = empty_packets()
+        #: how the arrived rows of the last `transmit` are ordered by `t` (kernels_rtp.ORDER_*)
+        self.order = ORDER_NONE
 
     def in_flight(self) -> int:
         """Packets held inside TCP connections."""
@@ -121,13 +125,16 @@ class LinkTransports:
         breakdown stamps and, with `next_res` (indexed by receiver), the next stage's
         resource in `res` (rows without a receiver keep theirs). With `feedback`, every UDP
         packet to a watched receiver is recorded there as it is sent (transport-wide
-        feedback)."""
+        feedback). `order` then says how the arrived rows are ordered (a next stage fed only
+        by them may skip its check)."""
         if not self.any_tcp:
             if len(batch) == 0:
+                self.order = ORDER_TIME
                 return batch, batch
             return self._udp(batch, window, measuring, next_res, feedback)
         on_tcp = self.tcp_link[batch["res"]] if len(batch) else np.zeros(0, dtype=bool)
         udp = batch if not on_tcp.any() else rows(batch, ~on_tcp)
+        self.order = ORDER_TIME
         out, dropped = self._udp(udp, window, measuring, next_res, feedback) if len(udp) else (udp, udp)
         tcp_out = self.tcp.advance(stage, rows(batch, on_tcp) if on_tcp.any() else empty_packets(), t1, window,
                                    measuring)
@@ -138,6 +145,7 @@ class LinkTransports:
                 sub = tcp_out["sub"]
                 tcp_out["res"] = np.where(sub >= 0, next_res[np.maximum(sub, 0)], tcp_out["res"])
             out = concat([out, tcp_out]) if len(out) else tcp_out
+            self.order = ORDER_NONE  # TCP deliveries make no promise
         return out, dropped
 
     def _udp(self, batch: Packets, window: int, measuring: bool, next_res: npt.NDArray[np.int64] | None,
@@ -153,7 +161,7 @@ class LinkTransports:
         if feedback is not None:
             feedback.reserve(n)
             fb = feedback
-        filled, crossed, lost = transmit_rtp(  # type: ignore[call-arg]  # numba dispatcher stub
+        filled, crossed, lost, self.order = transmit_rtp(  # type: ignore[call-arg]  # numba dispatcher stub
             batch, table.rate_bps, table.delay_ns, table.jitter_ns, table.loss, table.queue_ns, table.key,
             table.busy_until, table.last_out, table.sequence, self.recover, self.world.streams.period_ns, self.hop,
             self.role, _NO_NEXT if next_res is None else next_res, self.frame_last, self.holds,
