@@ -14,6 +14,7 @@ Metadata and dependencies live in pyproject.toml.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ class BuildPyWithKernels(build_py):
         super().run()
         package = ROOT / "roomsim" if getattr(self, "editable_mode", False) else Path(self.build_lib) / "roomsim"
         into = package / "sim" / "_compiled"
+        shutil.rmtree(into, ignore_errors=True)  # ship this build's kernels only, never a stale folder
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         command = [sys.executable, "-m", "roomsim.sim.precompile", "--into", str(into)]
         try:

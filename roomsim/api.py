@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-from roomsim.analysis.summary import rows_with_run_figures
 from roomsim.errors import ScenarioError
 from roomsim.results.models import Report, RunResult, server_rows
 from roomsim.run import budget
 from roomsim.run.budget import Estimate
-from roomsim.run.runner import simulate
 from roomsim.run.runtimes import refuse
 from roomsim.scenario.limits import check_flag
 from roomsim.scenario.load import load_scenario, scenario_from_dict
@@ -77,10 +76,10 @@ def compare(scenario: Scenario, topologies: Iterable[str] = TOPOLOGIES, *, seed:
     runs: list[RunResult] = []
     for name in names:
         if progress is None:
-            runs.append(simulate(scenario, name, seed, duration))
+            runs.append(_simulate(scenario, name, seed, duration))
             continue
         with progress(name, duration) as tell:
-            runs.append(simulate(scenario, name, seed, duration, tell))
+            runs.append(_simulate(scenario, name, seed, duration, tell))
     return Report(roomsim_version=ROOMSIM_VERSION, scenario=scenario.name, seed=seed,
                   duration_s=duration, runs=runs)
 
@@ -88,8 +87,18 @@ def compare(scenario: Scenario, topologies: Iterable[str] = TOPOLOGIES, *, seed:
 def result_rows(report: Report) -> list[dict[str, object]]:
     """Flat rows, one per participant per run (scenario, seed and topology columns), each
     with its run's room-wide figures as `run_*` columns (server egress, CPU, loss, ...)."""
+    from roomsim.analysis.summary import rows_with_run_figures
+
     return rows_with_run_figures(report)
 
 
 __all__ = ["ROOMSIM_VERSION", "Report", "compare", "load_scenario", "plan", "result_rows", "run",
            "scenario_from_dict", "server_rows"]
+
+
+def _simulate(*args: Any) -> RunResult:
+    """roomsim.run.runner.simulate, imported on the first run: the engine (numba, its
+    kernels) is what `validate` and `plan` must not pay for (issue #11: validate in 0.5 s)."""
+    from roomsim.run.runner import simulate
+
+    return simulate(*args)

@@ -139,3 +139,14 @@ def test_real_media_mcu_from_a_scenario(tmp_path: Path) -> None:
     assert {s["stage"] for s in result["stages"]} >= {"mcu_decode", "mcu_mix", "mcu_encode"}
     refused = roomsim("run", str(path), "--real-media", "--topology", "sfu", "-o", str(out))
     assert refused.returncode == 2 and "MCU only" in refused.stderr
+
+
+def test_validate_imports_no_engine() -> None:
+    """`validate` (and `--help`) answer without importing numba or the kernels: importing
+    the engine is most of a second, the whole budget for these commands (issue #11)."""
+    probe = ("import sys\nfrom roomsim.cli import main\n"
+             "try:\n    main(['validate', 'experiments/meeting-8.yaml'])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m == 'numba' or m.startswith('roomsim.sim.kernels')))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout

@@ -16,7 +16,7 @@ over TCP (roomsim.sim.headers, roomsim.transport.tcp).
 from __future__ import annotations
 
 from roomsim.sim import headers
-from roomsim.transport.tcp import TCP_MSS, TCP_TLS_OVERHEAD
+from roomsim.sim.headers import TCP_MSS, TCP_TLS_OVERHEAD
 
 DTLS12_RECORD_HEADER_BYTES = 13
 DTLS_AES_GCM_BYTES = 8 + 16

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 from roomsim.errors import ScenarioError
 from roomsim.scenario.scenario import Scenario
-from roomsim.workload.world import World
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # `refuse` is on validate's path, which must not import the engine
     from roomsim.topologies.base import Topology
+    from roomsim.workload.world import World
 
 
 def refuse(scenario: Scenario, topology: str) -> None:

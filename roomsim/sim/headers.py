@@ -91,3 +91,12 @@ RTP_PAYLOAD_MTU_BYTES: int = 1200
 VIDEO_MAX_PAYLOAD_BYTES: int = (
     RTP_PAYLOAD_MTU_BYTES - RTP_HEADER_BYTES - VIDEO_HEADER_EXTENSION_BYTES
 )
+
+#: IPv4 + TCP with the timestamps option Linux sends by default (RFC 7323: 12 bytes with
+#: padding) + one TLS 1.3 record.
+TCP_TLS_OVERHEAD = (IPV4_HEADER_BYTES + TCP_HEADER_BYTES + 12
+                    + TLS13_RECORD_OVERHEAD_BYTES)
+#: A bare ACK: IPv4 + TCP + timestamps option.
+TCP_ACK_BYTES = IPV4_HEADER_BYTES + TCP_HEADER_BYTES + 12
+#: Maximum segment size on a 1,500-byte Ethernet MTU with the timestamps option.
+TCP_MSS = 1500 - TCP_ACK_BYTES

@@ -21,19 +21,11 @@ import numpy as np
 import numpy.typing as npt
 
 from roomsim.sim import headers
+from roomsim.sim.headers import TCP_ACK_BYTES, TCP_MSS, TCP_TLS_OVERHEAD
 from roomsim.sim.kernels import LINK_COUNTERS
 from roomsim.sim.kernels_tcp import tcp_advance
 from roomsim.sim.packets import Packets, concat, empty_packets, rows
 from roomsim.workload.world import World
-
-#: IPv4 + TCP with the timestamps option Linux sends by default (RFC 7323: 12 bytes with
-#: padding) + one TLS 1.3 record (roomsim.sim.headers).
-TCP_TLS_OVERHEAD = (headers.IPV4_HEADER_BYTES + headers.TCP_HEADER_BYTES + 12
-                    + headers.TLS13_RECORD_OVERHEAD_BYTES)
-#: A bare ACK: IPv4 + TCP + timestamps option.
-TCP_ACK_BYTES = headers.IPV4_HEADER_BYTES + headers.TCP_HEADER_BYTES + 12
-#: Maximum segment size on a 1,500-byte Ethernet MTU with the timestamps option.
-TCP_MSS = 1500 - TCP_ACK_BYTES
 
 _STATS = ("retransmits", "timeouts", "fast_retransmits", "acks")
 
