@@ -32,6 +32,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -126,17 +128,9 @@ def against(rev: str, names: list[str], duration: float | None, repeat: int, pro
             print(f"{'scenario':<14} {'cpu x (this)':>13} {'cpu x (' + rev[:10] + ')':>22} "
                   f"{'ratio this/rev':>15} {'min..max':>13}")
             for name in names:
-                measure(HERE / f"{name}.yaml", 1.5)  # compile caches warm for both trees
-                measure(base / "benchmarks" / f"{name}.yaml", 1.5, base)
-                ours, theirs = [], []
-                for _ in range(repeat):
-                    ours.append(measure(HERE / f"{name}.yaml", duration))
-                    theirs.append(measure(base / "benchmarks" / f"{name}.yaml", duration, base))
-                ratios = [a["cpu_s"] / b["cpu_s"] for a, b in zip(ours, theirs, strict=True)]
-                speed = statistics.median(a["sim_s"] / a["cpu_s"] for a in ours)
-                speed_rev = statistics.median(b["sim_s"] / b["cpu_s"] for b in theirs)
-                print(f"{name:<14} {speed:>13.1f} {speed_rev:>22.1f} {statistics.median(ratios):>15.2f} "
-                      f"{min(ratios):>6.2f}..{max(ratios):<6.2f}", flush=True)
+                ours, theirs = HERE / f"{name}.yaml", base / "benchmarks" / f"{name}.yaml"
+                _alternate(name, partial(measure, ours), partial(measure, theirs, source=base), duration, 1.5,
+                           repeat)
                 if process and name == PROCESS_SCENARIO:
                     _against_process(name, base, duration, repeat)
         finally:
@@ -146,16 +140,25 @@ def against(rev: str, names: list[str], duration: float | None, repeat: int, pro
 
 def _against_process(name: str, base: Path, duration: float | None, repeat: int) -> None:
     """The whole-process row of --against: `roomsim run` CPU seconds, start-up included."""
-    measure_process(HERE / f"{name}.yaml", 1.0)
-    measure_process(base / "benchmarks" / f"{name}.yaml", 1.0, base)
-    ours, theirs = [], []
+    _alternate(f"{name} process", partial(measure_process, HERE / f"{name}.yaml"),
+               partial(measure_process, base / "benchmarks" / f"{name}.yaml", source=base), duration, 1.0, repeat)
+
+
+def _alternate(label: str, ours: Callable[[float | None], dict[str, float]],
+               theirs: Callable[[float | None], dict[str, float]], duration: float | None, warm_s: float,
+               repeat: int) -> None:
+    """One --against row: a `warm_s` run of each build (caches warm), then `repeat` pairs
+    A B A B; print the median CPU speed of each and the median and range of the per-pair
+    CPU ratio."""
+    ours(warm_s)
+    theirs(warm_s)
+    a, b = [], []
     for _ in range(repeat):
-        ours.append(measure_process(HERE / f"{name}.yaml", duration))
-        theirs.append(measure_process(base / "benchmarks" / f"{name}.yaml", duration, base))
-    ratios = [a["cpu_s"] / b["cpu_s"] for a, b in zip(ours, theirs, strict=True)]
-    speed = statistics.median(a["sim_s"] / a["cpu_s"] for a in ours)
-    speed_rev = statistics.median(b["sim_s"] / b["cpu_s"] for b in theirs)
-    label = f"{name} process"
+        a.append(ours(duration))
+        b.append(theirs(duration))
+    ratios = [x["cpu_s"] / y["cpu_s"] for x, y in zip(a, b, strict=True)]
+    speed = statistics.median(x["sim_s"] / x["cpu_s"] for x in a)
+    speed_rev = statistics.median(y["sim_s"] / y["cpu_s"] for y in b)
     print(f"{label:<14} {speed:>13.1f} {speed_rev:>22.1f} {statistics.median(ratios):>15.2f} "
           f"{min(ratios):>6.2f}..{max(ratios):<6.2f}", flush=True)
 
