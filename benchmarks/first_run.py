@@ -68,7 +68,7 @@ def main() -> None:
         roomsim = str(_make_venv(work / "venv", args.reuse_site))
         installed = time.perf_counter() - start
         env = {k: v for k, v in os.environ.items()
-               if k not in ("PYTHONPATH", "NUMBA_CACHE_DIR", "ROOMSIM_KERNEL_CACHE")}
+               if k not in ("PYTHONPATH", "ROOMSIM_KERNEL_CACHE")}
         env["XDG_CACHE_HOME"] = str(work / "cache")  # empty user cache
         print(f"python {sys.version.split()[0]} on {sysconfig.get_platform()}, {os.cpu_count()} CPUs; "
               "installed non-editable, read-only, empty caches")

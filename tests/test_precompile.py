@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("ROOMSIM_KERNEL_CACHE", "NUMBA_CACHE_DIR")}
+    env = {k: v for k, v in os.environ.items() if k != "ROOMSIM_KERNEL_CACHE"}
     return {**env, "PYTHONPATH": str(ROOT), **extra}
 
 

@@ -16,8 +16,8 @@ run copies that folder into the user's cache instead of compiling for ~10 s. num
 checks each entry against this machine's CPU, so a prebuilt folder from another machine
 only costs a compile.
 
-Light on purpose (stdlib only until a kernel module asks for the locator): `roomsim.sim`
-imports it before numba.
+Light on purpose (stdlib only until a kernel module asks for the locator): the CLI imports
+it for the compile notice without importing the engine.
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ from roomsim.sim.jit_cache import KERNEL_CACHE_ENV, kernel_cache_dir
 
 def compile_all() -> tuple[int, int]:
     """Compile (or load from the cache) every listed signature; (signatures, failures)."""
+    # imported here, not at the top: a kernel's cache folder is fixed when it is decorated,
+    # which must come after `main` has pointed $ROOMSIM_KERNEL_CACHE at --into
     from roomsim.sim.kernel_signatures import SIGNATURES
 
     failures = 0
